@@ -1,0 +1,54 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Tributary",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Tributary", targets: ["Tributary"]),
+        .executable(name: "imagedata-multistream", targets: ["imagedata-multistream"]),
+        .executable(name: "tributary-benchmark", targets: ["tributary-benchmark"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        // Thin C shim: GStreamer (core, app, video, pbutils, rtsp-server) plus static inline helpers
+        // for what Swift cannot call directly (variadic functions, macros, casts).
+        .systemLibrary(
+            name: "CGStreamer",
+            pkgConfig: "gstreamer-rtsp-server-1.0",
+            providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev", "libgstrtspserver-1.0-dev"])]
+        ),
+        .target(
+            name: "Tributary",
+            dependencies: [
+                "CGStreamer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+        ),
+        .executableTarget(
+            name: "imagedata-multistream",
+            dependencies: [
+                "Tributary",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tributary-benchmark",
+            dependencies: [
+                "Tributary",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TributaryTests",
+            dependencies: ["Tributary", "CGStreamer"]
+        ),
+    ]
+)

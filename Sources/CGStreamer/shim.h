@@ -1,0 +1,72 @@
+// Thin shim over GStreamer for Swift: only what Swift cannot call directly — variadic functions,
+// function-like macros and GObject casts. No logic lives here.
+#ifndef TRIBUTARY_CGSTREAMER_SHIM_H
+#define TRIBUTARY_CGSTREAMER_SHIM_H
+
+#include <gst/gst.h>
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/video/video.h>
+#include <gst/pbutils/pbutils.h>
+#include <gst/rtsp-server/rtsp-server.h>
+
+// MARK: Typed setters for the variadic g_object_set.
+static inline void tb_object_set_int(gpointer object, const char *name, gint value) { g_object_set(object, name, value, NULL); }
+static inline void tb_object_set_uint(gpointer object, const char *name, guint value) { g_object_set(object, name, value, NULL); }
+static inline void tb_object_set_int64(gpointer object, const char *name, gint64 value) { g_object_set(object, name, value, NULL); }
+static inline void tb_object_set_uint64(gpointer object, const char *name, guint64 value) { g_object_set(object, name, value, NULL); }
+static inline void tb_object_set_bool(gpointer object, const char *name, gboolean value) { g_object_set(object, name, value, NULL); }
+static inline void tb_object_set_string(gpointer object, const char *name, const char *value) { g_object_set(object, name, value, NULL); }
+static inline void tb_object_set_caps(gpointer object, const char *name, GstCaps *value) { g_object_set(object, name, value, NULL); }
+static inline void tb_object_set_enum_string(gpointer object, const char *name, const char *value) { gst_util_set_object_arg(G_OBJECT(object), name, value); }
+
+// MARK: Signals (g_signal_connect is a macro).
+static inline gulong tb_signal_connect(gpointer instance, const char *signal, void *callback, gpointer data) {
+    return g_signal_connect_data(instance, signal, G_CALLBACK(callback), data, NULL, (GConnectFlags)0);
+}
+
+// MARK: Names (gst_element_set_name is a macro).
+static inline gboolean tb_set_name(gpointer object, const char *name) { return gst_object_set_name(GST_OBJECT(object), name); }
+
+// MARK: Casts and type checks (macros).
+static inline GstElement *tb_element(gpointer object) { return GST_ELEMENT(object); }
+static inline GstBin *tb_bin(gpointer object) { return GST_BIN(object); }
+static inline GstAppSink *tb_app_sink(gpointer object) { return GST_APP_SINK(object); }
+static inline GstAppSrc *tb_app_src(gpointer object) { return GST_APP_SRC(object); }
+static inline GstObject *tb_object(gpointer object) { return GST_OBJECT(object); }
+static inline const char *tb_object_name(gpointer object) { return object ? GST_OBJECT_NAME(object) : "(null)"; }
+static inline const char *tb_element_factory_name(GstElement *element) {
+    GstElementFactory *f = gst_element_get_factory(element);
+    return f ? GST_OBJECT_NAME(f) : "";
+}
+static inline gboolean tb_object_has_property(gpointer object, const char *name) {
+    return g_object_class_find_property(G_OBJECT_GET_CLASS(object), name) != NULL;
+}
+
+// MARK: Buffers, messages, events.
+static inline GstClockTime tb_buffer_pts(GstBuffer *buffer) { return GST_BUFFER_PTS(buffer); }
+static inline void tb_buffer_set_pts(GstBuffer *buffer, GstClockTime pts) { GST_BUFFER_PTS(buffer) = pts; }
+static inline void tb_buffer_set_duration(GstBuffer *buffer, GstClockTime duration) { GST_BUFFER_DURATION(buffer) = duration; }
+static inline GstClockTime tb_clock_time_none(void) { return GST_CLOCK_TIME_NONE; }
+static inline GstMessageType tb_message_type(GstMessage *message) { return GST_MESSAGE_TYPE(message); }
+static inline GstObject *tb_message_source(GstMessage *message) { return GST_MESSAGE_SRC(message); }
+static inline GstMapFlags tb_map_read(void) { return GST_MAP_READ; }
+static inline GstMapFlags tb_map_write(void) { return GST_MAP_WRITE; }
+static inline GstMapFlags tb_map_readwrite(void) { return GST_MAP_READWRITE; }
+static inline GstMessageType tb_message_types_of_interest(void) {
+    return (GstMessageType)(GST_MESSAGE_ERROR | GST_MESSAGE_WARNING | GST_MESSAGE_EOS);
+}
+
+// MARK: Caps (gst_caps_new_simple is variadic).
+static inline GstCaps *tb_caps_raw_video(const char *format, gint width, gint height, gint fps_n, gint fps_d) {
+    if (fps_n > 0)
+        return gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, format, "width", G_TYPE_INT, width,
+                                   "height", G_TYPE_INT, height, "framerate", GST_TYPE_FRACTION, fps_n, fps_d, NULL);
+    return gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, format, "width", G_TYPE_INT, width,
+                               "height", G_TYPE_INT, height, NULL);
+}
+
+// MARK: Errors.
+static inline const char *tb_error_message(GError *error) { return error ? error->message : "(no message)"; }
+
+#endif

@@ -1,0 +1,33 @@
+/// One decoded frame of one source, already at the muxer's size and in RGBA.
+public struct Frame: Sendable {
+    /// The source's index, as nvstreammux's sink pad index.
+    public var sourceID: Int
+    /// Per-source frame counter, from 0; keeps counting across `--file-loop` restarts.
+    public var frameNumber: Int
+    /// Presentation time in nanoseconds, if the source gave one.
+    public var pts: UInt64?
+    public var image: ImageBuffer
+
+    public init(sourceID: Int, frameNumber: Int, pts: UInt64?, image: ImageBuffer) {
+        self.sourceID = sourceID
+        self.frameNumber = frameNumber
+        self.pts = pts
+        self.image = image
+    }
+}
+
+/// A batch as the muxer pushes it: at most one frame per source unless a source is ahead,
+/// ordered by source id.
+public struct FrameBatch: Sendable {
+    public var batchID: Int
+    public var frames: [Frame]
+    public var meta: BatchMeta
+
+    public init(batchID: Int, frames: [Frame]) {
+        self.batchID = batchID
+        self.frames = frames
+        self.meta = BatchMeta(batchID: batchID, frames: frames.map {
+            FrameMeta(sourceID: $0.sourceID, batchID: batchID, frameNumber: $0.frameNumber, pts: $0.pts, objects: [])
+        })
+    }
+}

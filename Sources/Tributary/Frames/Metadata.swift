@@ -1,0 +1,54 @@
+/// Metadata of a batch, named as DeepStream users know it (NvDsBatchMeta).
+public struct BatchMeta: Sendable {
+    public var batchID: Int
+    /// One entry per frame of the batch, in the batch's order.
+    public var frames: [FrameMeta]
+    public init(batchID: Int, frames: [FrameMeta]) {
+        self.batchID = batchID
+        self.frames = frames
+    }
+}
+
+/// Metadata of one frame (NvDsFrameMeta).
+public struct FrameMeta: Sendable {
+    public var sourceID: Int
+    public var batchID: Int
+    public var frameNumber: Int
+    public var pts: UInt64?
+    public var objects: [ObjectMeta]
+    public init(sourceID: Int, batchID: Int, frameNumber: Int, pts: UInt64?, objects: [ObjectMeta]) {
+        self.sourceID = sourceID
+        self.batchID = batchID
+        self.frameNumber = frameNumber
+        self.pts = pts
+        self.objects = objects
+    }
+}
+
+/// A rectangle in muxer pixels.
+public struct Rect: Equatable, Sendable {
+    public var left: Float, top: Float, width: Float, height: Float
+    public init(left: Float, top: Float, width: Float, height: Float) {
+        self.left = left; self.top = top; self.width = width; self.height = height
+    }
+}
+
+/// One detected object (NvDsObjectMeta).
+public struct ObjectMeta: Sendable {
+    public var classID: Int
+    public var label: String
+    public var confidence: Float
+    public var rect: Rect
+    /// The detector's `gie-unique-id`.
+    public var detectorID: Int
+    /// Filled in by a tracker; nil until one exists.
+    public var trackerID: UInt64?
+    public init(classID: Int, label: String, confidence: Float, rect: Rect, detectorID: Int, trackerID: UInt64? = nil) {
+        self.classID = classID
+        self.label = label
+        self.confidence = confidence
+        self.rect = rect
+        self.detectorID = detectorID
+        self.trackerID = trackerID
+    }
+}

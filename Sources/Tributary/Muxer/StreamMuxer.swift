@@ -1,0 +1,128 @@
+/// Configuration of the stream muxer, as nvstreammux's properties.
+public struct StreamMuxerConfiguration: Sendable, Equatable {
+    public var batchSize: Int
+    public var width: Int
+    public var height: Int
+    /// batched-push-timeout in microseconds; −1 waits for a full batch.
+    public var batchedPushTimeoutMicroseconds: Int
+    /// Frames a source may have queued before it blocks (file) or drops its oldest (live).
+    public var queueCapacityPerSource: Int
+
+    public init(batchSize: Int, width: Int = 1920, height: Int = 1080, batchedPushTimeoutMicroseconds: Int = 33_000,
+                queueCapacityPerSource: Int = 4) {
+        self.batchSize = batchSize
+        self.width = width
+        self.height = height
+        self.batchedPushTimeoutMicroseconds = batchedPushTimeoutMicroseconds
+        self.queueCapacityPerSource = queueCapacityPerSource
+    }
+}
+
+/// The muxer's driver: owns the lock and the waits around `StreamMuxerStateMachine`. Source threads
+/// call `push` and `sourceEnded`; one consumer thread calls `nextBatch` until it returns nil.
+public final class StreamMuxer: @unchecked Sendable {
+    public let configuration: StreamMuxerConfiguration
+    private let lock = ConditionLock()
+    private var machine: StreamMuxerStateMachine<Frame>
+    private var ready: [FrameBatch] = []
+    private var readyIndex = 0
+    private var deadline: MonotonicInstant?
+    private var finished = false
+    private var stopping = false
+    private let clock: TimeSource
+    private let ledger: FrameLedger
+
+    public init(configuration: StreamMuxerConfiguration, sourceCount: Int, clock: TimeSource = MonotonicClock(), ledger: FrameLedger) {
+        self.configuration = configuration
+        self.clock = clock
+        self.ledger = ledger
+        machine = StreamMuxerStateMachine(configuration: .init(
+            sourceCount: sourceCount, batchSize: configuration.batchSize,
+            pushTimeoutMicroseconds: configuration.batchedPushTimeoutMicroseconds))
+    }
+
+    /// Queues a frame. A file source blocks while its queue is full (back-pressure reaches the
+    /// decoder); a live source drops its oldest queued frame instead, counted in the ledger.
+    public func push(_ frame: Frame, live: Bool) {
+        lock.withLock {
+            while !stopping && machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource {
+                if live {
+                    if machine.dropOldest(of: frame.sourceID) != nil {
+                        ledger.recordDropped(source: frame.sourceID, reason: .liveQueueFull)
+                    }
+                } else {
+                    lock.wait()
+                }
+            }
+            if stopping || machine.hasEnded(frame.sourceID) {
+                ledger.recordDropped(source: frame.sourceID, reason: .shutdown)
+                return
+            }
+            apply(machine.frameArrived(frame, from: frame.sourceID, at: clock.now()))
+        }
+    }
+
+    /// The source will send no more frames.
+    public func sourceEnded(_ sourceID: Int) {
+        lock.withLock {
+            guard !machine.hasEnded(sourceID) else { return }
+            apply(machine.sourceEnded(sourceID, at: clock.now()))
+        }
+    }
+
+    /// Unblocks every waiting producer, drops what is queued; `nextBatch` then returns the batches
+    /// already decided and nil.
+    public func abort() {
+        lock.withLock {
+            stopping = true
+            for s in 0..<machine.configuration.sourceCount {
+                while machine.dropOldest(of: s) != nil { ledger.recordDropped(source: s, reason: .shutdown) }
+                if !machine.hasEnded(s) { apply(machine.sourceEnded(s, at: clock.now())) }
+            }
+            lock.broadcast()
+        }
+    }
+
+    /// The next batch, waiting as long as the batching rules say; nil after the last one.
+    public func nextBatch() -> FrameBatch? {
+        lock.withLock {
+            while true {
+                if readyIndex < ready.count {
+                    let batch = ready[readyIndex]
+                    readyIndex += 1
+                    if readyIndex == ready.count { ready.removeAll(keepingCapacity: true); readyIndex = 0 }
+                    lock.broadcast()  // queues shrank: wake blocked producers
+                    return batch
+                }
+                if finished { return nil }
+                if let deadline {
+                    let now = clock.now()
+                    if now >= deadline {
+                        self.deadline = nil
+                        apply(machine.timeoutExpired(at: now))
+                        continue
+                    }
+                    lock.wait(until: deadline)
+                } else {
+                    lock.wait()
+                }
+            }
+        }
+    }
+
+    /// Carries out a decision; called with the lock held.
+    private func apply(_ decision: StreamMuxerStateMachine<Frame>.Decision) {
+        for batch in decision.batches {
+            var frames: [Frame] = []
+            frames.reserveCapacity(batch.entries.count)
+            for entry in batch.entries {
+                frames.append(entry.element)
+                ledger.recordDelivered(source: entry.sourceID)
+            }
+            ready.append(FrameBatch(batchID: batch.batchID, frames: frames))
+        }
+        deadline = decision.deadline
+        if decision.isFinished { finished = true }
+        lock.broadcast()
+    }
+}

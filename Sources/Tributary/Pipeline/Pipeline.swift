@@ -1,0 +1,141 @@
+import CGStreamer
+import Logging
+
+/// Everything a run needs to know.
+public struct PipelineConfiguration: Sendable {
+    public var inputs: [SourceURI]
+    public var muxer: StreamMuxerConfiguration
+    public var tilerWidth: Int
+    public var tilerHeight: Int
+    public var sink: SinkKind
+    public var fileLoop: Bool
+    /// Print the `**PERF` line every this many nanoseconds (0: never).
+    public var perfIntervalNanoseconds: UInt64
+
+    public init(inputs: [SourceURI], muxer: StreamMuxerConfiguration, tilerWidth: Int = 1920, tilerHeight: Int = 1080,
+                sink: SinkKind = .discard, fileLoop: Bool = false, perfIntervalNanoseconds: UInt64 = 5_000_000_000) {
+        self.inputs = inputs
+        self.muxer = muxer
+        self.tilerWidth = tilerWidth
+        self.tilerHeight = tilerHeight
+        self.sink = sink
+        self.fileLoop = fileLoop
+        self.perfIntervalNanoseconds = perfIntervalNanoseconds
+    }
+}
+
+/// How a run ended.
+public struct PipelineOutcome: Sendable {
+    /// Sources that failed, with the element and message GStreamer gave.
+    public var sourceFailures: [(source: Int, uri: String, element: String, message: String)]
+    /// An error of the output side (encoder, file), if any.
+    public var sinkFailure: String?
+    /// The signal that stopped the run, if one did.
+    public var interruptedBy: Int32?
+    public var ledger: FrameLedger
+    public var batches: Int
+    public var anyLive: Bool
+
+    public var succeeded: Bool { sourceFailures.isEmpty && sinkFailure == nil }
+}
+
+/// The whole path of a frame: sources → muxer → (batch callback: detector and probe later) →
+/// tiler → sink. One thread per source pulls decoded frames; the calling thread takes batches.
+public final class Pipeline: @unchecked Sendable {
+    public let configuration: PipelineConfiguration
+    public let ledger: FrameLedger
+    private let logger: Logger
+    private let sources: [VideoSource]
+    private let muxer: StreamMuxer
+    private let tiler: Tiler
+    private let sink: VideoSink
+    private let perf: PerfMonitor
+    private let interruption = Locked<Int32?>(nil)
+
+    /// Called for every batch on the batch thread, before tiling; may change pixels in place.
+    public var onBatch: ((inout FrameBatch) -> Void)?
+    /// Called with each `**PERF` line; prints it by default.
+    public var onPerfLine: @Sendable (String) -> Void = { line in print("\n\(line)\n"); flushStandardOutput() }
+
+    public init(configuration: PipelineConfiguration, logger: Logger) throws {
+        guard !configuration.inputs.isEmpty else { throw PipelineError.invalidArgument("no inputs given") }
+        self.configuration = configuration
+        self.logger = logger
+        let count = configuration.inputs.count
+        ledger = FrameLedger(sourceCount: count)
+        sources = try configuration.inputs.enumerated().map { index, uri in
+            try VideoSource(id: index, uri: uri, width: configuration.muxer.width, height: configuration.muxer.height,
+                            fileLoop: configuration.fileLoop, logger: logger)
+        }
+        muxer = StreamMuxer(configuration: configuration.muxer, sourceCount: count, ledger: ledger)
+        tiler = Tiler(layout: TileLayout(sourceCount: count, width: configuration.tilerWidth, height: configuration.tilerHeight))
+        sink = try VideoSink(kind: configuration.sink, width: configuration.tilerWidth, height: configuration.tilerHeight, logger: logger)
+        perf = PerfMonitor(streamCount: count)
+    }
+
+    /// Whether any source is live; known for sure after `run` has started the sources.
+    public var anyLiveByScheme: Bool { sources.contains { $0.isLive } }
+
+    /// Stops the run cleanly from any thread (a signal handler's queue): every source gets
+    /// end-of-stream, queued frames still flow, and the output is finalised.
+    public func requestStop(signal: Int32) {
+        let first = interruption.withValue { value -> Bool in
+            defer { if value == nil { value = signal } }
+            return value == nil
+        }
+        guard first else { return }
+        for source in sources { source.requestStop() }
+    }
+
+    /// Runs until every source has ended (or failed) and the sink has finished.
+    public func run() -> PipelineOutcome {
+        let failures = Locked<[(source: Int, uri: String, element: String, message: String)]>([])
+        for source in sources { source.start() }
+        let anyLive = sources.contains { $0.isLive }
+        if anyLive { print("Atleast one of the sources is live"); flushStandardOutput() }
+        let threads = sources.map { source in
+            WorkerThread(name: "source-\(source.id)") { [muxer, ledger] in
+                let end = source.run(ledger: ledger) { frame in muxer.push(frame, live: source.isLive) }
+                if case .failed(let element, let message) = end {
+                    printError("Error: \(element): \(message) (source \(source.id): \(source.uri.original))")
+                    failures.withValue { $0.append((source.id, source.uri.original, element, message)) }
+                }
+                muxer.sourceEnded(source.id)
+            }
+        }
+        let perfTask = configuration.perfIntervalNanoseconds > 0
+            ? PeriodicTask(name: "perf", intervalNanoseconds: configuration.perfIntervalNanoseconds) { [perf, onPerfLine] in
+                onPerfLine(PerfMonitor.perfLine(perf.takeRates()))
+            }
+            : nil
+
+        var sinkFailure: String?
+        var batches = 0
+        while var batch = muxer.nextBatch() {
+            batches += 1
+            for frame in batch.frames { perf.frameArrived(stream: frame.sourceID) }
+            onBatch?(&batch)
+            guard sinkFailure == nil else { continue }  // keep draining so sources finish
+            if batches == 1, let rate = sources[batch.frames[0].sourceID].frameRate {
+                sink.setFrameRate(numerator: rate.numerator, denominator: rate.denominator)
+            }
+            do {
+                try sink.pushFrame(pts: batch.frames.compactMap(\.pts).min()) { output in tiler.composite(batch, into: output) }
+            } catch {
+                sinkFailure = "\(error)"
+                printError("Error: \(error)")
+                for source in sources { source.requestStop() }
+            }
+        }
+        for thread in threads { thread.join() }
+        perfTask?.stop()
+        if sinkFailure == nil {
+            do { try sink.finish() } catch {
+                sinkFailure = "\(error)"
+                printError("Error: \(error)")
+            }
+        }
+        return PipelineOutcome(sourceFailures: failures.withValue { $0 }, sinkFailure: sinkFailure,
+                               interruptedBy: interruption.withValue { $0 }, ledger: ledger, batches: batches, anyLive: anyLive)
+    }
+}

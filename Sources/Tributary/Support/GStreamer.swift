@@ -1,0 +1,98 @@
+import CGStreamer
+
+/// Process-wide GStreamer set-up and small conveniences over its C API.
+public enum GStreamer {
+    private static let initialized: Bool = {
+        gst_init(nil, nil)
+        return true
+    }()
+
+    /// Initialises GStreamer once; every entry point that builds elements calls it.
+    public static func initialize() { _ = initialized }
+
+    /// `gst_parse_launch`, with the error turned into a Swift error.
+    static func parseLaunch(_ description: String) throws -> UnsafeMutablePointer<GstElement> {
+        initialize()
+        var error: UnsafeMutablePointer<GError>?
+        let element = gst_parse_launch(description, &error)
+        if let error {
+            let message = String(cString: tb_error_message(error))
+            g_error_free(error)
+            if let element { gst_object_unref(element) }
+            throw PipelineError.pipelineConstruction(description: description, message: message)
+        }
+        guard let element else { throw PipelineError.pipelineConstruction(description: description, message: "no element") }
+        return element
+    }
+
+    /// A named child of a bin, or nil. The caller owns the returned reference.
+    static func child(of bin: UnsafeMutablePointer<GstElement>, named name: String) -> UnsafeMutablePointer<GstElement>? {
+        gst_bin_get_by_name(tb_bin(bin), name)
+    }
+
+    /// Whether an element factory is registered (a plugin is installed).
+    public static func hasElement(_ factory: String) -> Bool {
+        initialize()
+        guard let f = gst_element_factory_find(factory) else { return false }
+        gst_object_unref(UnsafeMutableRawPointer(f))
+        return true
+    }
+
+    /// The element name and message of an error or warning message.
+    static func describe(_ message: UnsafeMutablePointer<GstMessage>) -> (element: String, text: String, debug: String?) {
+        var error: UnsafeMutablePointer<GError>?
+        var debug: UnsafeMutablePointer<gchar>?
+        switch tb_message_type(message) {
+        case GST_MESSAGE_ERROR: gst_message_parse_error(message, &error, &debug)
+        case GST_MESSAGE_WARNING: gst_message_parse_warning(message, &error, &debug)
+        default: break
+        }
+        let element = String(cString: tb_object_name(tb_message_source(message)))
+        let text = String(cString: tb_error_message(error))
+        let debugText = debug.map { String(cString: $0) }
+        if let error { g_error_free(error) }
+        if let debug { g_free(debug) }
+        return (element, text, debugText)
+    }
+
+    /// Waits up to `timeoutNanoseconds` for end-of-stream or an error on an element's bus.
+    /// Returns the error text, if an error came.
+    @discardableResult
+    static func waitForEndOfStream(_ element: UnsafeMutablePointer<GstElement>, timeoutNanoseconds: UInt64) -> String? {
+        guard let bus = gst_element_get_bus(element) else { return nil }
+        defer { gst_object_unref(bus) }
+        let types = GstMessageType(rawValue: GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue)
+        guard let message = gst_bus_timed_pop_filtered(bus, GstClockTime(timeoutNanoseconds), types) else {
+            return "timed out waiting for end-of-stream"
+        }
+        defer { gst_message_unref(message) }
+        if tb_message_type(message) == GST_MESSAGE_ERROR {
+            let d = describe(message)
+            return "\(d.element): \(d.text)"
+        }
+        return nil
+    }
+}
+
+/// Errors of building and running pipelines; each names the input it concerns.
+public enum PipelineError: Error, CustomStringConvertible, Sendable {
+    case pipelineConstruction(description: String, message: String)
+    case invalidURI(String, reason: String)
+    case unsupportedScheme(uri: String, scheme: String)
+    case fileNotFound(uri: String, path: String)
+    case sourceFailed(uri: String, element: String, message: String)
+    case sinkFailed(target: String, element: String, message: String)
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case .pipelineConstruction(let d, let m): return "could not build pipeline '\(d)': \(m)"
+        case .invalidURI(let u, let r): return "invalid URI '\(u)': \(r)"
+        case .unsupportedScheme(let u, let s): return "unsupported URI scheme '\(s)' in '\(u)' (GStreamer has no source for it)"
+        case .fileNotFound(let u, let p): return "no such file '\(p)' (from '\(u)')"
+        case .sourceFailed(let u, let e, let m): return "\(e): \(m) (source \(u))"
+        case .sinkFailed(let t, let e, let m): return "\(e): \(m) (output \(t))"
+        case .invalidArgument(let m): return m
+        }
+    }
+}

