@@ -54,6 +54,8 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Called for every batch on the batch thread, before tiling; may change pixels in place.
     public var onBatch: ((inout FrameBatch) -> Void)?
+    /// Called with every tiled frame before it goes to the sink (tests and frame taps read it here).
+    public var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
     /// Called with each `**PERF` line; prints it by default.
     public var onPerfLine: @Sendable (String) -> Void = { line in print("\n\(line)\n"); flushStandardOutput() }
 
@@ -120,7 +122,10 @@ public final class Pipeline: @unchecked Sendable {
                 sink.setFrameRate(numerator: rate.numerator, denominator: rate.denominator)
             }
             do {
-                try sink.pushFrame(pts: batch.frames.compactMap(\.pts).min()) { output in tiler.composite(batch, into: output) }
+                try sink.pushFrame(pts: batch.frames.compactMap(\.pts).min()) { output in
+                    tiler.composite(batch, into: output)
+                    onTiledFrame?(batch, output.readOnly)
+                }
             } catch {
                 sinkFailure = "\(error)"
                 printError("Error: \(error)")

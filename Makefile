@@ -1,0 +1,25 @@
+# The two commands of the README:
+#   make run   — set up what is missing, build, run the sample on two streams, write out.mp4
+#   make test  — set up what is missing, build, run every test
+.PHONY: setup build run test bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	swift build -c release --product imagedata-multistream
+
+run: build
+	.build/release/imagedata-multistream -i media/sample_720p_h264.mp4 media/sample_h265.mp4 -o out.mp4
+
+test: setup
+	.deps/venv/bin/python tests/python/test_model_vs_opencv.py
+	swift build --build-tests
+	swift test
+
+bench: setup
+	swift build -c release --product tributary-benchmark
+	.build/release/tributary-benchmark
+
+clean:
+	rm -rf .build out.mp4

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import Tributary
+
+/// The `imagedata-multistream` binary as a user runs it: exit codes, messages, output files.
+@Suite(.serialized) struct AppTests {
+    @Test(arguments: ["/no/such/file.mp4", "nosuchscheme://camera/1"])
+    func aBadURIFailsFastNamingIt(uri: String) throws {
+        let result = try runProcess(TestMedia.appBinary, ["-i", uri, "--no-display"], timeout: 20)
+        #expect(!result.timedOut)
+        #expect(result.seconds < 5)
+        #expect(result.status != 0)
+        #expect(result.standardError.contains(uri), "stderr: \(result.standardError)")
+    }
+
+    @Test func aFileThatIsNoVideoFailsWithTheElementAndURI() throws {
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let broken = folder.appendingPathComponent("broken.mp4").path
+        try Data(repeating: 7, count: 4096).write(to: URL(fileURLWithPath: broken))
+        let result = try runProcess(TestMedia.appBinary, ["-i", broken, "--no-display"], timeout: 20)
+        #expect(!result.timedOut && result.seconds < 5)
+        #expect(result.status == 1)
+        #expect(result.standardError.contains("Error: "))
+        #expect(result.standardError.contains(broken))
+    }
+
+    @Test func endToEndPrintsTheSamplesLinesAndWritesAPlayableMP4() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("out.mp4").path
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, TestMedia.avi, "--width", "320", "--height", "240",
+                                                          "--tiler-width", "640", "--tiler-height", "240", "--perf-interval", "1",
+                                                          "-o", output], timeout: 240)
+        #expect(result.status == 0, "stderr: \(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("Frame Number= ") }.count == 2 * TestMedia.sampleFrameCount)
+        #expect(lines.contains { $0.hasPrefix("**PERF:  {'stream0': ") && $0.contains("'stream1': ") })
+        #expect(lines.contains("End-of-stream"))
+        #expect(lines.contains { $0.contains("decoded 795, delivered 795, dropped 0") })
+        let info = try discover(output)
+        #expect(info.contains("H.264"))
+        #expect(info.contains("Width: 640") && info.contains("Height: 240"))
+        #expect(info.contains("Duration: 0:01:19"), "the input lasts 79.5 s: \(info)")
+    }
+
+    @Test(arguments: [(SIGINT, Int32(130)), (SIGTERM, Int32(143))])
+    func aSignalStopsCleanlyAndLeavesAPlayableMP4(signal: Int32, expectedStatus: Int32) throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("interrupted.mp4").path
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--file-loop", "-s", "--width", "320", "--height", "240",
+                                                          "--tiler-width", "320", "--tiler-height", "240", "-o", output],
+                                    timeout: 60, signal: signal, signalAfter: 3)
+        #expect(!result.timedOut)
+        #expect(result.status == expectedStatus, "stderr: \(result.standardError)")
+        let info = try discover(output)
+        #expect(info.contains("H.264") && info.contains("Width: 320"), "\(info)")
+        #expect(!info.contains("Duration: 0:00:00.000000000"))
+    }
+}
