@@ -58,7 +58,7 @@ if [ ! -e "$ORT_DIR/include/onnxruntime_c_api.h" ]; then
   APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
             -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache"
             -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
-            -o "APT::Get::List-Cleanup=false" -o "Debug::NoLocking=1")
+            -o "APT::Get::List-Cleanup=false" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
   apt-get "${APT_OPTS[@]}" update -qq
   (cd "$APT_DIR/debs" && apt-get "${APT_OPTS[@]}" download libonnxruntime-dev >/dev/null)
   rm -rf "$APT_DIR/extract" && mkdir -p "$APT_DIR/extract"
