@@ -1,6 +1,12 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// The ONNX Runtime C header is fetched by scripts/setup.sh into this ignored folder, with a module
+// map, so Swift imports it as `CONNXRuntime` when it is there (`#if canImport`) and builds without
+// it otherwise. The library is loaded with dlopen at run time, never linked.
+let onnxRuntimeInclude = Context.packageDirectory + "/.deps/onnxruntime/include"
+let onnxRuntimeSettings: [SwiftSetting] = [.unsafeFlags(["-I", onnxRuntimeInclude])]
+
 let package = Package(
     name: "Tributary",
     platforms: [.macOS(.v15)],
@@ -29,6 +35,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
+            swiftSettings: onnxRuntimeSettings
         ),
         .executableTarget(
             name: "imagedata-multistream",
@@ -36,7 +43,8 @@ let package = Package(
                 "Tributary",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: onnxRuntimeSettings
         ),
         .executableTarget(
             name: "tributary-benchmark",
@@ -44,11 +52,13 @@ let package = Package(
                 "Tributary",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: onnxRuntimeSettings
         ),
         .testTarget(
             name: "TributaryTests",
-            dependencies: ["Tributary", "CGStreamer"]
+            dependencies: ["Tributary", "CGStreamer"],
+            swiftSettings: onnxRuntimeSettings
         ),
     ]
 )

@@ -67,6 +67,11 @@ if [ ! -e "$ORT_DIR/include/onnxruntime_c_api.h" ]; then
   hdr=$(find "$APT_DIR/extract" -name onnxruntime_c_api.h | head -n1)
   cp "$(dirname "$hdr")"/*.h "$ORT_DIR/include/"
 fi
+# A Clang module over the header: Swift sees it as `CONNXRuntime` (canImport is false without it,
+# and the package still builds; the library itself is loaded with dlopen at run time).
+if [ ! -e "$ORT_DIR/include/module.modulemap" ]; then
+  printf 'module CONNXRuntime [system] {\n    header "onnxruntime_c_api.h"\n    export *\n}\n' > "$ORT_DIR/include/module.modulemap"
+fi
 
 # --- 4. Sample media: vtest.avi from Debian's opencv-doc, transcoded by GStreamer ----------------
 AVI=media/vtest.avi

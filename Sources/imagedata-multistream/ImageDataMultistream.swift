@@ -23,6 +23,12 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Write the tiled stream as H.264 in this MP4 file.")
     var output: String?
 
+    @Option(name: [.short, .customLong("config")], help: "Primary detector config file (nvinfer format).")
+    var config = "configs/yolov3_tiny_pgie_config.txt"
+
+    @Flag(name: .customLong("no-detector"), help: "Run without the primary detector (decode → mux → tile → sink).")
+    var noDetector = false
+
     @Flag(name: .customLong("no-display"), help: "Do not show the output (fakesink, sync off).")
     var noDisplay = false
 
@@ -71,7 +77,7 @@ struct ImageDataMultistream: ParsableCommand {
         let uris: [SourceURI]
         do { uris = try inputs.map(SourceURI.init) } catch {
             printError("Error: \(error)")
-            throw ExitCode(2)
+            throw ExitCode(Self.exitCode(for: error))
         }
         let sink: SinkKind
         if let output {
@@ -91,15 +97,28 @@ struct ImageDataMultistream: ParsableCommand {
             tilerWidth: tilerWidth, tilerHeight: tilerHeight, sink: sink, fileLoop: fileLoop,
             perfIntervalNanoseconds: UInt64(perfInterval * 1e9))
 
+        var detector: Detector?
+        if !noDetector {
+            do {
+                var inferConfiguration = try InferConfiguration.load(path: config)
+                for warning in inferConfiguration.warnings { printError("Warning: \(warning)") }
+                if let message = inferConfiguration.overrideBatchSize(sourceCount: uris.count) { print(message) }
+                detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+            } catch {
+                printError("Error: \(error)")
+                throw ExitCode(Self.exitCode(for: error))
+            }
+        }
         let pipeline: Pipeline
-        do { pipeline = try Pipeline(configuration: configuration, logger: logger) } catch {
+        do { pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger) } catch {
             printError("Error: \(error)")
-            throw ExitCode(1)
+            throw ExitCode(Self.exitCode(for: error))
         }
         if !silent {
             pipeline.onBatch = { batch in
                 for frame in batch.meta.frames {
-                    print("Frame Number= \(frame.frameNumber) Number of Objects= \(frame.objects.count) Vehicle_count= 0 Person_count= 0")
+                    let counts = SampleClass.counts(frame.objects)
+                    print("Frame Number= \(frame.frameNumber) Number of Objects= \(frame.objects.count) Vehicle_count= \(counts[.vehicle, default: 0]) Person_count= \(counts[.person, default: 0])")
                 }
             }
         }
@@ -112,6 +131,27 @@ struct ImageDataMultistream: ParsableCommand {
         flushStandardOutput()
         if let signal = outcome.interruptedBy { throw ExitCode(128 + signal) }
         if !outcome.succeeded { throw ExitCode(1) }
+    }
+}
+
+extension ImageDataMultistream {
+    /// The one place errors become exit codes: 2 for what the user gave (inputs, config, model),
+    /// 1 for what failed while running.
+    static func exitCode(for error: Error) -> Int32 {
+        switch error {
+        case is InferConfigurationError: return 2
+        case let error as PipelineError:
+            switch error {
+            case .invalidURI, .unsupportedScheme, .fileNotFound, .invalidArgument: return 2
+            default: return 1
+            }
+        case let error as InferenceError:
+            switch error {
+            case .modelLoad, .unsupportedModel: return 2
+            default: return 1
+            }
+        default: return 1
+        }
     }
 }
 

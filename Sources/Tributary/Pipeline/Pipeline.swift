@@ -30,13 +30,15 @@ public struct PipelineOutcome: Sendable {
     public var sourceFailures: [(source: Int, uri: String, element: String, message: String)]
     /// An error of the output side (encoder, file), if any.
     public var sinkFailure: String?
+    /// An error of the detector (a model that fails to run), if any.
+    public var detectorFailure: String?
     /// The signal that stopped the run, if one did.
     public var interruptedBy: Int32?
     public var ledger: FrameLedger
     public var batches: Int
     public var anyLive: Bool
 
-    public var succeeded: Bool { sourceFailures.isEmpty && sinkFailure == nil }
+    public var succeeded: Bool { sourceFailures.isEmpty && sinkFailure == nil && detectorFailure == nil }
 }
 
 /// The whole path of a frame: sources → muxer → (batch callback: detector and probe later) →
@@ -50,6 +52,7 @@ public final class Pipeline: @unchecked Sendable {
     private let tiler: Tiler
     private let sink: VideoSink
     private let perf: PerfMonitor
+    private let detector: Detector?
     private let interruption = Locked<Int32?>(nil)
 
     /// Called for every batch on the batch thread, before tiling; may change pixels in place.
@@ -59,7 +62,9 @@ public final class Pipeline: @unchecked Sendable {
     /// Called with each `**PERF` line; prints it by default.
     public var onPerfLine: @Sendable (String) -> Void = { line in print("\n\(line)\n"); flushStandardOutput() }
 
-    public init(configuration: PipelineConfiguration, logger: Logger) throws {
+    /// - Parameter detector: the primary detector run on every batch (per its interval); nil runs
+    ///   the pipeline without one (decode → mux → tile → sink).
+    public init(configuration: PipelineConfiguration, detector: Detector? = nil, logger: Logger) throws {
         guard !configuration.inputs.isEmpty else { throw PipelineError.invalidArgument("no inputs given") }
         self.configuration = configuration
         self.logger = logger
@@ -73,6 +78,7 @@ public final class Pipeline: @unchecked Sendable {
         tiler = Tiler(layout: TileLayout(sourceCount: count, width: configuration.tilerWidth, height: configuration.tilerHeight))
         sink = try VideoSink(kind: configuration.sink, width: configuration.tilerWidth, height: configuration.tilerHeight, logger: logger)
         perf = PerfMonitor(streamCount: count)
+        self.detector = detector
     }
 
     /// Whether any source is live; known for sure after `run` has started the sources.
@@ -112,10 +118,18 @@ public final class Pipeline: @unchecked Sendable {
             : nil
 
         var sinkFailure: String?
+        var detectorFailure: String?
         var batches = 0
         while var batch = muxer.nextBatch() {
             batches += 1
             for frame in batch.frames { perf.frameArrived(stream: frame.sourceID) }
+            if let detector, detectorFailure == nil {
+                do { try detector.process(&batch) } catch {
+                    detectorFailure = "\(error)"
+                    printError("Error: \(error)")
+                    for source in sources { source.requestStop() }
+                }
+            }
             onBatch?(&batch)
             guard sinkFailure == nil else { continue }  // keep draining so sources finish
             if batches == 1, let rate = sources[batch.frames[0].sourceID].frameRate {
@@ -140,7 +154,7 @@ public final class Pipeline: @unchecked Sendable {
                 printError("Error: \(error)")
             }
         }
-        return PipelineOutcome(sourceFailures: failures.withValue { $0 }, sinkFailure: sinkFailure,
+        return PipelineOutcome(sourceFailures: failures.withValue { $0 }, sinkFailure: sinkFailure, detectorFailure: detectorFailure,
                                interruptedBy: interruption.withValue { $0 }, ledger: ledger, batches: batches, anyLive: anyLive)
     }
 }

@@ -1,0 +1,37 @@
+/// Runs a model on a batch. The ONNX Runtime engine is the one that ships; the seam lets a GPU
+/// engine (device I/O binding) or a test double with a real model behind it slot in.
+public protocol InferenceEngine: AnyObject, Sendable {
+    /// The model's input name and shape; -1 marks a dynamic dimension (the batch, usually).
+    var inputName: String { get }
+    var inputShape: [Int] { get }
+    var outputNames: [String] { get }
+    /// What actually runs it, for logs and the benchmark ("CPU", "CUDA").
+    var executionProviderName: String { get }
+
+    /// Runs the model on `data` laid out as `shape` (NCHW float). A model with a fixed batch gets
+    /// the batch split or padded by the engine; the outputs always have `shape[0]` as batch.
+    func run(shape: [Int], data: UnsafeBufferPointer<Float>) throws -> [Tensor]
+}
+
+extension InferenceEngine {
+    public func run(input: Tensor) throws -> [Tensor] {
+        try input.data.withUnsafeBufferPointer { try run(shape: input.shape, data: $0) }
+    }
+}
+
+/// Errors of loading and running models, with ONNX Runtime's own message where it gave one.
+public enum InferenceError: Error, CustomStringConvertible, Sendable {
+    case runtimeUnavailable(String)
+    case modelLoad(path: String, message: String)
+    case unsupportedModel(path: String, message: String)
+    case run(message: String)
+
+    public var description: String {
+        switch self {
+        case .runtimeUnavailable(let m): return "ONNX Runtime is not available: \(m)"
+        case .modelLoad(let p, let m): return "cannot load model '\(p)': \(m)"
+        case .unsupportedModel(let p, let m): return "unsupported model '\(p)': \(m)"
+        case .run(let m): return "inference failed: \(m)"
+        }
+    }
+}
