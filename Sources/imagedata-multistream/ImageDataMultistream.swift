@@ -168,7 +168,7 @@ final class SignalStopper: @unchecked Sendable {
             source.setEventHandler { [self] in
                 received += 1
                 if received > 1 { _exit(128 + number) }
-                printError("Caught signal \(number): stopping (sending end-of-stream)")
+                printError("Caught signal \(number): stopping; queued frames finish and the output is finalised")
                 onSignal(number)
             }
             source.resume()

@@ -7,6 +7,9 @@ public struct StreamMuxerConfiguration: Sendable, Equatable {
     public var batchedPushTimeoutMicroseconds: Int
     /// Frames a source may have queued before it blocks (file) or drops its oldest (live).
     public var queueCapacityPerSource: Int
+    /// Batches formed but not yet taken downstream. Beyond it file sources wait and a live
+    /// muxer drops its oldest batch: memory stays flat when the consumer is slower than decoding.
+    public var maxPendingBatches: Int = 2
 
     public init(batchSize: Int, width: Int = 1920, height: Int = 1080, batchedPushTimeoutMicroseconds: Int = 33_000,
                 queueCapacityPerSource: Int = 4) {
@@ -41,15 +44,21 @@ public final class StreamMuxer: @unchecked Sendable {
             pushTimeoutMicroseconds: configuration.batchedPushTimeoutMicroseconds))
     }
 
-    /// Queues a frame. A file source blocks while its queue is full (back-pressure reaches the
-    /// decoder); a live source drops its oldest queued frame instead, counted in the ledger.
+    private var pendingBatches: Int { ready.count - readyIndex }
+
+    /// Queues a frame. A file source blocks while its queue or the pending batches are full
+    /// (back-pressure reaches the decoder); a live source drops its oldest queued frame instead,
+    /// and a live muxer its oldest pending batch, counted in the ledger.
     public func push(_ frame: Frame, live: Bool) {
         lock.withLock {
-            while !stopping && machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource {
+            while !stopping && (machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource
+                                || pendingBatches >= configuration.maxPendingBatches) {
                 if live {
-                    if machine.dropOldest(of: frame.sourceID) != nil {
+                    if machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource,
+                       machine.dropOldest(of: frame.sourceID) != nil {
                         ledger.recordDropped(source: frame.sourceID, reason: .liveQueueFull)
                     }
+                    break  // a full backlog is trimmed after the decision below
                 } else {
                     lock.wait()
                 }
@@ -59,6 +68,12 @@ public final class StreamMuxer: @unchecked Sendable {
                 return
             }
             apply(machine.frameArrived(frame, from: frame.sourceID, at: clock.now()))
+            if live {
+                while pendingBatches > configuration.maxPendingBatches {
+                    for dropped in ready[readyIndex].frames { ledger.recordDropped(source: dropped.sourceID, reason: .liveQueueFull) }
+                    readyIndex += 1
+                }
+            }
         }
     }
 
@@ -71,7 +86,7 @@ public final class StreamMuxer: @unchecked Sendable {
     }
 
     /// Unblocks every waiting producer, drops what is queued; `nextBatch` then returns the batches
-    /// already decided and nil.
+    /// already formed and nil.
     public func abort() {
         lock.withLock {
             stopping = true
@@ -90,6 +105,7 @@ public final class StreamMuxer: @unchecked Sendable {
                 if readyIndex < ready.count {
                     let batch = ready[readyIndex]
                     readyIndex += 1
+                    for frame in batch.frames { ledger.recordDelivered(source: frame.sourceID) }
                     if readyIndex == ready.count { ready.removeAll(keepingCapacity: true); readyIndex = 0 }
                     lock.broadcast()  // queues shrank: wake blocked producers
                     return batch
@@ -115,10 +131,7 @@ public final class StreamMuxer: @unchecked Sendable {
         for batch in decision.batches {
             var frames: [Frame] = []
             frames.reserveCapacity(batch.entries.count)
-            for entry in batch.entries {
-                frames.append(entry.element)
-                ledger.recordDelivered(source: entry.sourceID)
-            }
+            for entry in batch.entries { frames.append(entry.element) }
             ready.append(FrameBatch(batchID: batch.batchID, frames: frames))
         }
         deadline = decision.deadline

@@ -73,11 +73,11 @@ public final class VideoSource: @unchecked Sendable {
         if result == GST_STATE_CHANGE_NO_PREROLL { isLive = true }
     }
 
-    /// Asks the source to finish: end-of-stream flows through its pipeline, so frames already
-    /// decoded still arrive and the run ends as at the end of a file.
+    /// Asks the source to finish: `run` stops pulling and ends as at end-of-stream; frames already
+    /// handed to the muxer still flow. (An EOS event sent into the pipeline is not enough: with
+    /// a demuxer pulling from `filesrc`, the source never sees it.)
     public func requestStop() {
         stopRequested.withValue { $0 = true }
-        gst_element_send_event(pipeline, gst_event_new_eos())
     }
 
     /// Pulls frames until end-of-stream or an error, handing each to `deliver` (which may block:
@@ -87,6 +87,10 @@ public final class VideoSource: @unchecked Sendable {
         defer { gst_object_unref(bus) }
         let pollNanoseconds: GstClockTime = 50_000_000
         while true {
+            if stopRequested.withValue({ $0 }) {
+                gst_element_set_state(pipeline, GST_STATE_NULL)
+                return .endOfStream
+            }
             if let sample = gst_app_sink_try_pull_sample(tb_app_sink(appsink), pollNanoseconds) {
                 if let frame = makeFrame(consuming: sample) {
                     ledger.recordDecoded(source: id)
@@ -109,8 +113,7 @@ public final class VideoSource: @unchecked Sendable {
                 }
             }
             if gst_app_sink_is_eos(tb_app_sink(appsink)) != 0 {
-                let stopping = stopRequested.withValue { $0 }
-                if fileLoop && !stopping && restartFromBeginning() { continue }
+                if fileLoop && restartFromBeginning() { continue }
                 return .endOfStream
             }
         }

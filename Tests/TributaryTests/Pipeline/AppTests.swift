@@ -30,7 +30,7 @@ import Testing
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let output = folder.appendingPathComponent("out.mp4").path
-        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, TestMedia.avi, "--width", "320", "--height", "240",
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, TestMedia.avi, "--no-detector", "--width", "320", "--height", "240",
                                                           "--tiler-width", "640", "--tiler-height", "240", "--perf-interval", "1",
                                                           "-o", output], timeout: 240)
         #expect(result.status == 0, "stderr: \(result.standardError)")
@@ -52,6 +52,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: folder) }
         let output = folder.appendingPathComponent("interrupted.mp4").path
         let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--file-loop", "-s", "--width", "320", "--height", "240",
+                                                          "--config", TestMedia.path("configs/yolov3_tiny_pgie_config.txt"),
                                                           "--tiler-width", "320", "--tiler-height", "240", "-o", output],
                                     timeout: 60, signal: signal, signalAfter: 3)
         #expect(!result.timedOut)
