@@ -146,6 +146,6 @@ public final class VideoSource: @unchecked Sendable {
 }
 
 /// Online processors, for thread counts.
-func processorCount() -> Int {
+public func processorCount() -> Int {
     Int(g_get_num_processors())
 }

@@ -128,3 +128,12 @@ final class BackgroundRun: @unchecked Sendable {
         return done.withValue { $0 }
     }
 }
+
+/// The first `frames` frames of the sample as a small H.264 MP4, for tests that run the detector
+/// (a debug build infers a few frames a second).
+func makeShortSampleClip(at path: String, frames: Int) throws {
+    let result = try runProcess("/usr/bin/timeout", ["60", "gst-launch-1.0", "-q", "filesrc", "location=\(TestMedia.avi)", "!",
+        "decodebin", "!", "videoconvert", "!", "identity", "eos-after=\(frames)", "!", "video/x-raw,format=I420", "!",
+        "x264enc", "speed-preset=ultrafast", "!", "mp4mux", "!", "filesink", "location=\(path)"], timeout: 90)
+    guard result.status == 0 else { throw PipelineError.invalidArgument("gst-launch failed: \(result.standardError)") }
+}

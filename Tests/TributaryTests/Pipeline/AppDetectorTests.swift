@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+@testable import Tributary
+
+/// The app with its default detector, and its errors for bad detector configs.
+@Suite(.serialized) struct AppDetectorTests {
+    static var config: String { TestMedia.path("configs/yolov3_tiny_pgie_config.txt") }
+
+    @Test(.timeLimit(.minutes(3)))
+    func printsRealDetectionsPerFrame() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let clip = folder.appendingPathComponent("clip.mp4").path
+        try makeShortSampleClip(at: clip, frames: 12)
+        let result = try runProcess(TestMedia.appBinary, ["-i", clip, clip, "--no-display", "--config", Self.config,
+                                                          "--width", "768", "--height", "576"], timeout: 150)
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.contains("WARNING: Overriding infer-config batch-size 1  with number of sources  2"))
+        let frameLines = lines.filter { $0.hasPrefix("Frame Number= ") }
+        #expect(frameLines.count == 24)
+        // vtest: several walking people and a parked car/van in every frame.
+        for line in frameLines {
+            let fields = line.split(separator: " ")
+            let objects = Int(fields[6])!, vehicles = Int(fields[8])!, people = Int(fields[10])!
+            #expect(line == "Frame Number= \(fields[2]) Number of Objects= \(objects) Vehicle_count= \(vehicles) Person_count= \(people)")
+            #expect((2...9).contains(people), "\(line)")
+            #expect(vehicles >= 1 && objects >= people + vehicles, "\(line)")
+        }
+    }
+
+    func writeConfig(_ folder: URL, _ replacements: [String: String]) throws -> String {
+        var text = try String(contentsOfFile: Self.config, encoding: .utf8)
+        text = text.replacingOccurrences(of: "../models/", with: TestMedia.path("models") + "/")
+        for (key, value) in replacements {
+            text = text.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix(key + "=") ? "\(key)=\(value)" : String($0) }.joined(separator: "\n")
+        }
+        let path = folder.appendingPathComponent("pgie.txt").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func aBadValueNamesTheFileLineAndKey() throws {
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = try writeConfig(folder, ["net-scale-factor": "lots"])
+        let line = try String(contentsOfFile: config, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            .firstIndex { $0.hasPrefix("net-scale-factor=") }! + 1
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display", "-c", config], timeout: 20)
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("\(config):\(line)"), "\(result.standardError)")
+        #expect(result.standardError.contains("net-scale-factor"))
+    }
+
+    @Test func aMissingModelIsNamed() throws {
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = try writeConfig(folder, ["onnx-file": "no-such-model.onnx"])
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display", "-c", config], timeout: 20)
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("no-such-model.onnx"), "\(result.standardError)")
+    }
+}
