@@ -28,10 +28,13 @@ let package = Package(
             pkgConfig: "gstreamer-rtsp-server-1.0",
             providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev", "libgstrtspserver-1.0-dev"])]
         ),
+        // Cairo, for the OSD's boxes and labels on host frames.
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         .target(
             name: "Tributary",
             dependencies: [
                 "CGStreamer",
+                "CCairo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

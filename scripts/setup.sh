@@ -16,7 +16,7 @@ log() { printf '[setup] %s\n' "$*"; }
 APT_PACKAGES=(
   pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-  gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps gstreamer1.0-rtsp libcairo2-dev python3-opencv python3-venv
+  gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps gstreamer1.0-rtsp libcairo2-dev fonts-dejavu-core python3-opencv python3-venv
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -29,6 +29,21 @@ struct ImageDataMultistream: ParsableCommand {
     @Flag(name: .customLong("no-detector"), help: "Run without the primary detector (decode → mux → tile → sink).")
     var noDetector = false
 
+    @Flag(name: .customLong("no-osd"), help: "Do not draw boxes and labels.")
+    var noOSD = false
+
+    @Flag(name: .customLong("no-probe-edit"), help: "Do not apply the sample's edit (red channel halved: R' = (R + 1) >> 1).")
+    var noProbeEdit = false
+
+    @Option(name: .customLong("save-frames"), help: "Save frames with objects of confidence 0.3–0.4 as JPEG in this new folder.")
+    var saveFrames: String?
+
+    @Option(name: .customLong("rtsp-port"), help: "Serve the output as H.264 at rtsp://<address>:PORT/ds-test.")
+    var rtspPort: Int?
+
+    @Option(name: .customLong("rtsp-address"), help: "Address the RTSP server listens on.")
+    var rtspAddress = "127.0.0.1"
+
     @Flag(name: .customLong("no-display"), help: "Do not show the output (fakesink, sync off).")
     var noDisplay = false
 
@@ -79,22 +94,25 @@ struct ImageDataMultistream: ParsableCommand {
             printError("Error: \(error)")
             throw ExitCode(Self.exitCode(for: error))
         }
-        let sink: SinkKind
-        if let output {
-            sink = .mp4(path: output)
-        } else if noDisplay {
-            sink = .discard
-        } else if getenv("DISPLAY") != nil || getenv("WAYLAND_DISPLAY") != nil {
-            sink = .display
-        } else {
-            print("No display available: using fakesink (pass --no-display to say so)")
-            sink = .discard
+        var outputs: [SinkKind] = []
+        if let output { outputs.append(.mp4(path: output)) }
+        if let rtspPort { outputs.append(.rtsp(address: rtspAddress, port: rtspPort)) }
+        if outputs.isEmpty {
+            if noDisplay {
+                outputs.append(.discard)
+            } else if getenv("DISPLAY") != nil || getenv("WAYLAND_DISPLAY") != nil {
+                outputs.append(.display)
+            } else {
+                print("No display available: using fakesink (pass --no-display to say so)")
+                outputs.append(.discard)
+            }
         }
         let configuration = PipelineConfiguration(
             inputs: uris,
             muxer: StreamMuxerConfiguration(batchSize: batchSize ?? uris.count, width: width, height: height,
                                             batchedPushTimeoutMicroseconds: batchedPushTimeout),
-            tilerWidth: tilerWidth, tilerHeight: tilerHeight, sink: sink, fileLoop: fileLoop,
+            tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs, osd: !noOSD, saveFramesFolder: saveFrames,
+            fileLoop: fileLoop,
             perfIntervalNanoseconds: UInt64(perfInterval * 1e9))
 
         var detector: Detector?
@@ -114,9 +132,14 @@ struct ImageDataMultistream: ParsableCommand {
             printError("Error: \(error)")
             throw ExitCode(Self.exitCode(for: error))
         }
-        if !silent {
-            pipeline.onBatch = { batch in
-                for frame in batch.meta.frames {
+        if let saveFrames { print("Frames will be saved in  \(saveFrames)") }
+        for url in pipeline.rtspURLs { print("\n *** Tributary: Launched RTSP Streaming at \(url) ***\n") }
+        let (edit, silent) = (!noProbeEdit, self.silent)
+        pipeline.probe = { batch in
+            for index in 0..<batch.frameCount {
+                if edit { batch.withPixels(ofFrame: index) { SampleEdit.halveRed(&$0) } }
+                if !silent {
+                    let frame = batch.meta.frames[index]
                     let counts = SampleClass.counts(frame.objects)
                     print("Frame Number= \(frame.frameNumber) Number of Objects= \(frame.objects.count) Vehicle_count= \(counts[.vehicle, default: 0]) Person_count= \(counts[.person, default: 0])")
                 }

@@ -43,7 +43,7 @@ struct TributaryBenchmark: ParsableCommand {
                     let configuration = PipelineConfiguration(
                         inputs: Array(repeating: uri, count: n),
                         muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
-                        sink: .discard, perfIntervalNanoseconds: 0)
+                        outputs: [.discard], perfIntervalNanoseconds: 0)
                     var detectorConfiguration = inferConfiguration
                     detectorConfiguration.batchSize = n
                     let detector = detect ? try Detector.load(configuration: detectorConfiguration, logger: logger) : nil

@@ -23,7 +23,7 @@ public protocol ImageMemoryOwner: AnyObject, Sendable {}
 /// One image, wherever its pixels live. Access goes through scoped calls only, so no pointer
 /// outlives the closure that received it.
 public final class ImageBuffer: @unchecked Sendable {
-    public enum Storage: @unchecked Sendable {
+    package enum Storage: @unchecked Sendable {
         case host(UnsafeMutableRawPointer)
         case cuda(DevicePointer, stream: UInt64)
     }
@@ -35,7 +35,7 @@ public final class ImageBuffer: @unchecked Sendable {
     let storage: Storage
     private let owner: ImageMemoryOwner
 
-    public init(width: Int, height: Int, bytesPerRow: Int, format: PixelFormat = .rgba, storage: Storage, owner: ImageMemoryOwner) {
+    package init(width: Int, height: Int, bytesPerRow: Int, format: PixelFormat = .rgba, storage: Storage, owner: ImageMemoryOwner) {
         precondition(bytesPerRow >= width * format.bytesPerPixel, "row pitch smaller than a row")
         self.width = width
         self.height = height
@@ -55,16 +55,17 @@ public final class ImageBuffer: @unchecked Sendable {
 
     public var isHost: Bool { if case .host = storage { return true } else { return false } }
 
-    /// Read access to host pixels. Traps for device images: use the device view there.
-    public func withHostView<R>(_ body: (ImageView) throws -> R) rethrows -> R {
+    /// Read access to host pixels, for the stages. Traps for device images.
+    package func withHostView<R>(_ body: (ImageView) throws -> R) rethrows -> R {
         guard case .host(let pointer) = storage else { preconditionFailure("image is in device memory") }
         return try withExtendedLifetime(owner) {
             try body(ImageView(base: UnsafeRawPointer(pointer), width: width, height: height, bytesPerRow: bytesPerRow))
         }
     }
 
-    /// Write access to host pixels, in place: the change is what every later stage sees.
-    public func withMutableHostView<R>(_ body: (inout MutableImageView) throws -> R) rethrows -> R {
+    /// Write access to host pixels, in place, for the stages: the change is what every later
+    /// stage sees. Traps for device images.
+    package func withMutableHostView<R>(_ body: (inout MutableImageView) throws -> R) rethrows -> R {
         guard case .host(let pointer) = storage else { preconditionFailure("image is in device memory") }
         return try withExtendedLifetime(owner) {
             var view = MutableImageView(base: pointer, width: width, height: height, bytesPerRow: bytesPerRow)
@@ -83,51 +84,53 @@ final class HostMemory: ImageMemoryOwner, @unchecked Sendable {
     deinit { pointer.deallocate() }
 }
 
-/// A read-only, pitch-aware RGBA view, valid only inside the closure that received it.
-public struct ImageView {
-    public let base: UnsafeRawPointer
-    public let width: Int
-    public let height: Int
-    public let bytesPerRow: Int
+/// A read-only, pitch-aware RGBA view for the stages, valid only inside the closure that
+/// received it. (Users get `FramePixels`, which cannot leave its closure.)
+package struct ImageView {
+    package let base: UnsafeRawPointer
+    package let width: Int
+    package let height: Int
+    package let bytesPerRow: Int
 
     /// The bytes of row `y` (width × 4 of them; the pitch padding is not included).
     @inline(__always)
-    public func row(_ y: Int) -> UnsafeBufferPointer<UInt8> {
+    package func row(_ y: Int) -> UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(start: (base + y * bytesPerRow).assumingMemoryBound(to: UInt8.self), count: width * 4)
     }
 
     @inline(__always)
-    public func pixel(x: Int, y: Int) -> RGBA {
+    package func pixel(x: Int, y: Int) -> RGBA {
         let p = (base + y * bytesPerRow + x * 4).assumingMemoryBound(to: UInt8.self)
         return RGBA(r: p[0], g: p[1], b: p[2], a: p[3])
     }
 }
 
-/// A mutable, pitch-aware RGBA view. Size, format and layout are fixed; only pixel values change.
-public struct MutableImageView {
-    public let base: UnsafeMutableRawPointer
-    public let width: Int
-    public let height: Int
-    public let bytesPerRow: Int
+/// A mutable, pitch-aware RGBA view for the stages. Size, format and layout are fixed; only pixel
+/// values change.
+package struct MutableImageView {
+    package let base: UnsafeMutableRawPointer
+    package let width: Int
+    package let height: Int
+    package let bytesPerRow: Int
 
-    public var readOnly: ImageView { ImageView(base: UnsafeRawPointer(base), width: width, height: height, bytesPerRow: bytesPerRow) }
+    package var readOnly: ImageView { ImageView(base: UnsafeRawPointer(base), width: width, height: height, bytesPerRow: bytesPerRow) }
 
     @inline(__always)
-    public func row(_ y: Int) -> UnsafeMutableBufferPointer<UInt8> {
+    package func row(_ y: Int) -> UnsafeMutableBufferPointer<UInt8> {
         UnsafeMutableBufferPointer(start: (base + y * bytesPerRow).assumingMemoryBound(to: UInt8.self), count: width * 4)
     }
 
     @inline(__always)
-    public func pixel(x: Int, y: Int) -> RGBA { readOnly.pixel(x: x, y: y) }
+    package func pixel(x: Int, y: Int) -> RGBA { readOnly.pixel(x: x, y: y) }
 
     @inline(__always)
-    public func setPixel(x: Int, y: Int, _ value: RGBA) {
+    package func setPixel(x: Int, y: Int, _ value: RGBA) {
         let p = (base + y * bytesPerRow + x * 4).assumingMemoryBound(to: UInt8.self)
         p[0] = value.r; p[1] = value.g; p[2] = value.b; p[3] = value.a
     }
 
     /// Fills the whole image with one colour, row by row (honours the pitch).
-    public func fill(_ colour: RGBA) {
+    package func fill(_ colour: RGBA) {
         let word = colour.packed
         for y in 0..<height {
             (base + y * bytesPerRow).bindMemory(to: UInt32.self, capacity: width).update(repeating: word, count: width)

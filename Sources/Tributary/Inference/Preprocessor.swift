@@ -127,7 +127,7 @@ public final class Preprocessor: @unchecked Sendable {
     }
 
     /// One frame: `[C, H, W]` floats at `output`.
-    public func processFrame(_ image: ImageView, into output: UnsafeMutablePointer<Float>) {
+    package func processFrame(_ image: ImageView, into output: UnsafeMutablePointer<Float>) {
         let t = prepare(sourceWidth: image.width, sourceHeight: image.height)
         let p = parameters
         let width = p.networkWidth, height = p.networkHeight, plane = width * height

@@ -7,18 +7,26 @@ public struct PipelineConfiguration: Sendable {
     public var muxer: StreamMuxerConfiguration
     public var tilerWidth: Int
     public var tilerHeight: Int
-    public var sink: SinkKind
+    /// Where the tiled frames go (several share them through a tee).
+    public var outputs: [SinkKind]
+    /// Draw boxes and labels on the tiled frames.
+    public var osd: Bool
+    /// `--save-frames`: a new folder for the sample's frame saving, or nil.
+    public var saveFramesFolder: String?
     public var fileLoop: Bool
     /// Print the `**PERF` line every this many nanoseconds (0: never).
     public var perfIntervalNanoseconds: UInt64
 
     public init(inputs: [SourceURI], muxer: StreamMuxerConfiguration, tilerWidth: Int = 1920, tilerHeight: Int = 1080,
-                sink: SinkKind = .discard, fileLoop: Bool = false, perfIntervalNanoseconds: UInt64 = 5_000_000_000) {
+                outputs: [SinkKind] = [.discard], osd: Bool = true, saveFramesFolder: String? = nil, fileLoop: Bool = false,
+                perfIntervalNanoseconds: UInt64 = 5_000_000_000) {
         self.inputs = inputs
         self.muxer = muxer
         self.tilerWidth = tilerWidth
         self.tilerHeight = tilerHeight
-        self.sink = sink
+        self.outputs = outputs
+        self.osd = osd
+        self.saveFramesFolder = saveFramesFolder
         self.fileLoop = fileLoop
         self.perfIntervalNanoseconds = perfIntervalNanoseconds
     }
@@ -53,12 +61,17 @@ public final class Pipeline: @unchecked Sendable {
     private let sink: VideoSink
     private let perf: PerfMonitor
     private let detector: Detector?
+    private let osd: OSDRenderer?
+    private let frameSaver: FrameSaver?
     private let interruption = Locked<Int32?>(nil)
 
-    /// Called for every batch on the batch thread, before tiling; may change pixels in place.
-    public var onBatch: ((inout FrameBatch) -> Void)?
+    /// The user's probe: every batch, after the detector and before the tiler, with its metadata
+    /// and in-place access to its pixels.
+    public var probe: Probe?
+    /// Called for every batch on the batch thread right before the probe (stages and tests).
+    package var onBatch: ((inout FrameBatch) -> Void)?
     /// Called with every tiled frame before it goes to the sink (tests and frame taps read it here).
-    public var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
+    package var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
     /// Called with each `**PERF` line; prints it by default.
     public var onPerfLine: @Sendable (String) -> Void = { line in print("\n\(line)\n"); flushStandardOutput() }
 
@@ -76,10 +89,18 @@ public final class Pipeline: @unchecked Sendable {
         }
         muxer = StreamMuxer(configuration: configuration.muxer, sourceCount: count, ledger: ledger)
         tiler = Tiler(layout: TileLayout(sourceCount: count, width: configuration.tilerWidth, height: configuration.tilerHeight))
-        sink = try VideoSink(kind: configuration.sink, width: configuration.tilerWidth, height: configuration.tilerHeight, logger: logger)
+        sink = try VideoSink(outputs: configuration.outputs, width: configuration.tilerWidth, height: configuration.tilerHeight, logger: logger)
         perf = PerfMonitor(streamCount: count)
         self.detector = detector
+        osd = configuration.osd ? OSDRenderer() : nil
+        frameSaver = try configuration.saveFramesFolder.map { try FrameSaver(folder: $0, sourceCount: count) }
     }
+
+    /// The RTSP addresses the output is served at (`--rtsp-port`).
+    public var rtspURLs: [String] { sink.rtspURLs }
+
+    /// JPEG files written by `--save-frames` so far.
+    public var savedFramePaths: [String] { frameSaver?.savedPaths ?? [] }
 
     /// Whether any source is live; known for sure after `run` has started the sources.
     public var anyLiveByScheme: Bool { sources.contains { $0.isLive } }
@@ -131,6 +152,18 @@ public final class Pipeline: @unchecked Sendable {
                 }
             }
             onBatch?(&batch)
+            if let probe {
+                var probeBatch = ProbeBatch(batch)
+                probe(&probeBatch)
+                batch.meta = probeBatch.meta
+            }
+            if let frameSaver, sinkFailure == nil {
+                do { try frameSaver.process(batch) } catch {
+                    sinkFailure = "\(error)"
+                    printError("Error: \(error)")
+                    for source in sources { source.requestStop() }
+                }
+            }
             guard sinkFailure == nil else { continue }  // keep draining so sources finish
             if batches == 1, let rate = sources[batch.frames[0].sourceID].frameRate {
                 sink.setFrameRate(numerator: rate.numerator, denominator: rate.denominator)
@@ -138,6 +171,8 @@ public final class Pipeline: @unchecked Sendable {
             do {
                 try sink.pushFrame(pts: batch.frames.compactMap(\.pts).min()) { output in
                     tiler.composite(batch, into: output)
+                    osd?.drawObjects(of: batch.meta, layout: tiler.layout, muxerWidth: configuration.muxer.width,
+                                     muxerHeight: configuration.muxer.height, on: output)
                     onTiledFrame?(batch, output.readOnly)
                 }
             } catch {

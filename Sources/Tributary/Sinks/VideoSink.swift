@@ -1,5 +1,10 @@
 import CGStreamer
 import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Where the tiled frames go.
 public enum SinkKind: Sendable, Equatable {
@@ -9,12 +14,14 @@ public enum SinkKind: Sendable, Equatable {
     case mp4(path: String)
     /// An on-screen window; needs a display.
     case display
+    /// H.264 over RTSP at `rtsp://<address>:<port>/ds-test` (gst-rtsp-server), as the sample serves it.
+    case rtsp(address: String, port: Int)
 }
 
 /// The output end: `appsrc → … → sink` in its own GStreamer pipeline. Frames are written by the
 /// tiler straight into GStreamer buffers, so nothing is copied on the way out.
 public final class VideoSink: @unchecked Sendable {
-    public let kind: SinkKind
+    public let outputs: [SinkKind]
     public let width: Int
     public let height: Int
     private let pipeline: UnsafeMutablePointer<GstElement>
@@ -22,28 +29,54 @@ public final class VideoSink: @unchecked Sendable {
     private var lastPTS: UInt64?
     private var finished = false
     private let logger: Logger
+    private var rtspServers: [RTSPServer] = []
 
-    public init(kind: SinkKind, width: Int, height: Int, logger: Logger) throws {
-        self.kind = kind
+    /// The RTSP addresses being served, for the "launched RTSP streaming" line.
+    public var rtspURLs: [String] { rtspServers.map(\.url) }
+
+    /// - Parameter outputs: one or more; several share one frame through a `tee`.
+    public init(outputs: [SinkKind], width: Int, height: Int, logger: Logger) throws {
+        precondition(!outputs.isEmpty, "a sink needs an output")
+        self.outputs = outputs
         self.width = width
         self.height = height
         self.logger = logger
         let frameBytes = width * height * 4
         let threads = max(1, min(4, processorCount()))
-        let tail: String
-        switch kind {
-        case .discard:
-            tail = "fakesink name=output sync=false"
-        case .mp4(let path):
-            guard !path.contains("\"") else { throw PipelineError.invalidArgument("output path must not contain '\"': \(path)") }
-            tail = """
-                videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
-                ! x264enc speed-preset=superfast bitrate=8000 key-int-max=60 ! h264parse ! mp4mux name=output \
-                ! filesink location="\(path)"
-                """
-        case .display:
-            tail = "videoconvert ! autovideosink name=output sync=false"
+        var branches: [String] = []
+        var servers: [RTSPServer] = []
+        for output in outputs {
+            switch output {
+            case .discard:
+                branches.append("fakesink sync=false async=false")
+            case .mp4(let path):
+                guard !path.contains("\"") else { throw PipelineError.invalidArgument("output path must not contain '\"': \(path)") }
+                branches.append("""
+                    videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
+                    ! x264enc speed-preset=superfast bitrate=8000 key-int-max=60 ! h264parse ! mp4mux \
+                    ! filesink location="\(path)"
+                    """)
+            case .display:
+                branches.append("videoconvert ! autovideosink sync=false")
+            case .rtsp(let address, let port):
+                // As the sample does: encode here, send RTP to a local UDP port, and let the RTSP
+                // server relay that port to every client.
+                let udpPort = try freeUDPPort()
+                servers.append(try RTSPServer(address: address, port: port, mountPath: "/ds-test", launch: """
+                    ( udpsrc name=pay0 port=\(udpPort) buffer-size=524288 \
+                    caps="application/x-rtp, media=video, clock-rate=90000, encoding-name=(string)H264, payload=96" )
+                    """))
+                branches.append("""
+                    videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
+                    ! x264enc speed-preset=superfast tune=zerolatency bitrate=4000 key-int-max=30 \
+                    ! video/x-h264,profile=baseline ! rtph264pay config-interval=1 pt=96 \
+                    ! udpsink host=127.0.0.1 port=\(udpPort) sync=false async=false
+                    """)
+            }
         }
+        rtspServers = servers
+        let tail = branches.count == 1 ? branches[0]
+            : "tee name=split " + branches.map { "split. ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 ! \($0)" }.joined(separator: " ")
         // block=true: a slow encoder holds the pipeline back instead of queueing frames without bound.
         let description = """
             appsrc name=input is-live=false block=true format=time max-bytes=\(frameBytes * 3) \
@@ -62,7 +95,7 @@ public final class VideoSink: @unchecked Sendable {
             gst_element_set_state(pipeline, GST_STATE_NULL)
             gst_object_unref(appsrc)
             gst_object_unref(pipeline)
-            throw PipelineError.sinkFailed(target: kind.target, element: "sink-bin", message: detail)
+            throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: detail)
         }
     }
 
@@ -83,18 +116,18 @@ public final class VideoSink: @unchecked Sendable {
 
     /// Hands a fresh output frame to `body` to fill, then pushes it with presentation time `pts`
     /// (nanoseconds; made strictly increasing). Throws if the sink pipeline failed.
-    public func pushFrame(pts: UInt64?, _ body: (MutableImageView) -> Void) throws {
+    package func pushFrame(pts: UInt64?, _ body: (MutableImageView) -> Void) throws {
         if let error = Self.pendingError(pipeline) {
-            throw PipelineError.sinkFailed(target: kind.target, element: "sink-bin", message: error)
+            throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: error)
         }
         let bytesPerRow = width * 4
         guard let buffer = gst_buffer_new_allocate(nil, gsize(bytesPerRow * height), nil) else {
-            throw PipelineError.sinkFailed(target: kind.target, element: "appsrc", message: "out of memory")
+            throw PipelineError.sinkFailed(target: target, element: "appsrc", message: "out of memory")
         }
         var info = GstMapInfo()
         guard gst_buffer_map(buffer, &info, tb_map_write()) != 0 else {
             gst_buffer_unref(buffer)
-            throw PipelineError.sinkFailed(target: kind.target, element: "appsrc", message: "cannot map output buffer")
+            throw PipelineError.sinkFailed(target: target, element: "appsrc", message: "cannot map output buffer")
         }
         body(MutableImageView(base: UnsafeMutableRawPointer(info.data), width: width, height: height, bytesPerRow: bytesPerRow))
         gst_buffer_unmap(buffer, &info)
@@ -105,7 +138,7 @@ public final class VideoSink: @unchecked Sendable {
         let flow = gst_app_src_push_buffer(tb_app_src(appsrc), buffer)  // takes the buffer
         if flow != GST_FLOW_OK && flow != GST_FLOW_FLUSHING {
             let error = Self.pendingError(pipeline) ?? "flow \(flow.rawValue)"
-            throw PipelineError.sinkFailed(target: kind.target, element: "appsrc", message: error)
+            throw PipelineError.sinkFailed(target: target, element: "appsrc", message: error)
         }
     }
 
@@ -116,7 +149,7 @@ public final class VideoSink: @unchecked Sendable {
         gst_app_src_end_of_stream(tb_app_src(appsrc))
         if let error = GStreamer.waitForEndOfStream(pipeline, timeoutNanoseconds: 60_000_000_000) {
             gst_element_set_state(pipeline, GST_STATE_NULL)
-            throw PipelineError.sinkFailed(target: kind.target, element: "sink-bin", message: error)
+            throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: error)
         }
         gst_element_set_state(pipeline, GST_STATE_NULL)
     }
@@ -131,12 +164,34 @@ public final class VideoSink: @unchecked Sendable {
     }
 }
 
+extension VideoSink {
+    var target: String { outputs.map(\.target).joined(separator: ", ") }
+}
+
 extension SinkKind {
     var target: String {
         switch self {
         case .discard: return "fakesink"
         case .mp4(let path): return path
         case .display: return "display"
+        case .rtsp(let address, let port): return "rtsp://\(address):\(port)/ds-test"
         }
     }
+}
+
+/// A UDP port nobody is using right now on 127.0.0.1 (the kernel picks it).
+func freeUDPPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    guard fd >= 0 else { throw PipelineError.invalidArgument("cannot open a UDP socket") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw PipelineError.invalidArgument("cannot bind a UDP socket on 127.0.0.1") }
+    return Int(UInt16(bigEndian: address.sin_port))
 }

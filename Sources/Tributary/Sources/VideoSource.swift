@@ -36,10 +36,11 @@ public final class VideoSource: @unchecked Sendable {
         self.isLive = uri.isLiveByScheme
         self.fileLoop = fileLoop && uri.scheme == "file"
         let threads = max(1, min(4, Int(processorCount())))
-        // Scale before converting: on 2 cores ≈ 40 % faster than the reverse order.
+        // Scale before converting: on 2 cores ≈ 40 % faster than the reverse order. No borders:
+        // like nvstreammux (enable-padding=0) every input is stretched to the muxer size.
         let description = """
             uridecodebin name=decoder ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 \
-            ! videoscale n-threads=\(threads) ! videoconvert n-threads=\(threads) \
+            ! videoscale n-threads=\(threads) add-borders=false ! videoconvert n-threads=\(threads) \
             ! video/x-raw,format=RGBA,width=\(width),height=\(height),pixel-aspect-ratio=1/1 \
             ! appsink name=sink sync=false max-buffers=2 drop=\(isLive ? "true" : "false") enable-last-sample=false
             """
@@ -139,7 +140,15 @@ public final class VideoSource: @unchecked Sendable {
         guard let memory = GstMappedBuffer(taking: buffer) else { return nil }
         let bytesPerRow = width * 4
         guard memory.size >= bytesPerRow * height else { return nil }
-        let image = ImageBuffer(width: width, height: height, bytesPerRow: bytesPerRow, storage: .host(memory.data), owner: memory)
+        var image = ImageBuffer(width: width, height: height, bytesPerRow: bytesPerRow, storage: .host(memory.data), owner: memory)
+        if !memory.isWritable {
+            // Someone else holds this buffer: probes get a private copy to change.
+            let copy = ImageBuffer.allocateHost(width: width, height: height)
+            copy.withMutableHostView { target in
+                for y in 0..<height { (target.base + y * target.bytesPerRow).copyMemory(from: memory.data + y * bytesPerRow, byteCount: bytesPerRow) }
+            }
+            image = copy
+        }
         defer { frameNumber += 1 }
         return Frame(sourceID: id, frameNumber: frameNumber, pts: pts == tb_clock_time_none() ? nil : UInt64(pts), image: image)
     }

@@ -11,7 +11,7 @@ public final class Tiler: @unchecked Sendable {
 
     public init(layout: TileLayout) { self.layout = layout }
 
-    public func composite(_ batch: FrameBatch, into output: MutableImageView) {
+    package func composite(_ batch: FrameBatch, into output: MutableImageView) {
         precondition(output.width == layout.width && output.height == layout.height, "output size differs from the tiler's")
         var present = [Bool](repeating: false, count: layout.rows * layout.columns)
         for frame in batch.frames {

@@ -25,7 +25,7 @@ import Testing
         let configuration = PipelineConfiguration(
             inputs: [try SourceURI(TestMedia.h264), try SourceURI(TestMedia.avi)],
             muxer: StreamMuxerConfiguration(batchSize: 2, width: 640, height: 480, batchedPushTimeoutMicroseconds: -1),
-            tilerWidth: 640, tilerHeight: 240, sink: .discard, perfIntervalNanoseconds: 0)
+            tilerWidth: 640, tilerHeight: 240, outputs: [.discard], perfIntervalNanoseconds: 0)
         let pipeline = try Pipeline(configuration: configuration, detector: try loadDetector(), logger: logger)
         var frameList = "", detections = ""
         var dumped = 0

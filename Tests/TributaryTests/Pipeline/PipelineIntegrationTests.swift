@@ -14,7 +14,7 @@ import Logging
         let configuration = PipelineConfiguration(
             inputs: inputs,
             muxer: StreamMuxerConfiguration(batchSize: 3, width: 160, height: 120, batchedPushTimeoutMicroseconds: -1),
-            tilerWidth: 320, tilerHeight: 240, sink: .discard, perfIntervalNanoseconds: 0)
+            tilerWidth: 320, tilerHeight: 240, outputs: [.discard], perfIntervalNanoseconds: 0)
         let pipeline = try Pipeline(configuration: configuration, logger: logger)
         var seen = Array(repeating: [Int](), count: 3)
         var batchShapes: [[Int]] = []
@@ -58,7 +58,7 @@ import Logging
         }
         let configuration = PipelineConfiguration(
             inputs: inputs, muxer: StreamMuxerConfiguration(batchSize: 4, width: 64, height: 48, batchedPushTimeoutMicroseconds: -1),
-            tilerWidth: 200, tilerHeight: 100, sink: .discard, perfIntervalNanoseconds: 0)
+            tilerWidth: 200, tilerHeight: 100, outputs: [.discard], perfIntervalNanoseconds: 0)
         let pipeline = try Pipeline(configuration: configuration, logger: logger)
         let layout = TileLayout(sourceCount: 4, width: 200, height: 100)
         var centres: [[RGBA]] = []
@@ -88,7 +88,7 @@ import Logging
         let configuration = PipelineConfiguration(
             inputs: [try SourceURI(TestMedia.h264), try SourceURI(broken)],
             muxer: StreamMuxerConfiguration(batchSize: 2, width: 160, height: 120), tilerWidth: 320, tilerHeight: 120,
-            sink: .discard, perfIntervalNanoseconds: 0)
+            outputs: [.discard], perfIntervalNanoseconds: 0)
         let pipeline = try Pipeline(configuration: configuration, logger: logger)
         let outcome = pipeline.run()
         #expect(!outcome.succeeded)
@@ -108,7 +108,7 @@ import Logging
         let configuration = PipelineConfiguration(
             inputs: [try SourceURI(server.url)],
             muxer: StreamMuxerConfiguration(batchSize: 1, width: 160, height: 120), tilerWidth: 160, tilerHeight: 120,
-            sink: .discard, perfIntervalNanoseconds: 0)
+            outputs: [.discard], perfIntervalNanoseconds: 0)
         let pipeline = try Pipeline(configuration: configuration, logger: logger)
         let frames = Locked(0)
         pipeline.onBatch = { batch in frames.withValue { $0 += batch.frames.count } }

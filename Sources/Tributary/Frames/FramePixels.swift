@@ -1,0 +1,85 @@
+/// Where a frame's pixels live.
+public enum PixelLocation: Sendable, Equatable {
+    case host
+    /// CUDA device memory on this GPU.
+    case cuda(deviceID: Int)
+}
+
+/// A frame's pixels as user code gets them in a probe: typed (RGBA), pitch-aware and mutable in
+/// place, with a host and a device case behind one type. It is non-copyable and its memory is
+/// reachable only through scoped calls, so nothing a probe receives can outlive the closure:
+/// rows come as `MutableSpan` (which cannot escape), raw pointers only inside
+/// `withUnsafeMutableHostPixels` / `withUnsafeDevicePixels`. Width, height, format and pitch are
+/// fixed: a probe changes values, never the layout.
+public struct FramePixels: ~Copyable {
+    public let width: Int
+    public let height: Int
+    /// Bytes from one row to the next (≥ width × 4).
+    public let bytesPerRow: Int
+    public let format: PixelFormat
+    public let location: PixelLocation
+    private let storage: ImageBuffer.Storage
+
+    init(_ image: ImageBuffer) {
+        width = image.width
+        height = image.height
+        bytesPerRow = image.bytesPerRow
+        format = image.format
+        storage = image.storage
+        if case .host = image.storage { location = .host } else { location = .cuda(deviceID: 0) }
+    }
+
+    private var hostBase: UnsafeMutableRawPointer {
+        guard case .host(let base) = storage else {
+            preconditionFailure("these pixels are in CUDA device memory: use withUnsafeDevicePixels")
+        }
+        return base
+    }
+
+    /// One pixel (host frames). Bounds are checked.
+    public subscript(x x: Int, y y: Int) -> RGBA {
+        get {
+            precondition(x >= 0 && x < width && y >= 0 && y < height, "pixel (\(x), \(y)) outside \(width)×\(height)")
+            let p = (hostBase + y * bytesPerRow + x * 4).assumingMemoryBound(to: UInt8.self)
+            return RGBA(r: p[0], g: p[1], b: p[2], a: p[3])
+        }
+        set {
+            precondition(x >= 0 && x < width && y >= 0 && y < height, "pixel (\(x), \(y)) outside \(width)×\(height)")
+            let p = (hostBase + y * bytesPerRow + x * 4).assumingMemoryBound(to: UInt8.self)
+            p[0] = newValue.r; p[1] = newValue.g; p[2] = newValue.b; p[3] = newValue.a
+        }
+    }
+
+    /// Row `y` as `width × 4` bytes R, G, B, A, … (host frames); the pitch padding is not included.
+    public mutating func withRow<R>(_ y: Int, _ body: (inout MutableSpan<UInt8>) throws -> R) rethrows -> R {
+        precondition(y >= 0 && y < height, "row \(y) outside 0..<\(height)")
+        let row = UnsafeMutableBufferPointer(start: (hostBase + y * bytesPerRow).assumingMemoryBound(to: UInt8.self), count: width * 4)
+        var span = row.mutableSpan
+        return try body(&span)
+    }
+
+    /// The host pixels' base address and pitch, for hand-written loops. The pointer is valid only
+    /// inside `body`.
+    public mutating func withUnsafeMutableHostPixels<R>(_ body: (_ base: UnsafeMutableRawPointer, _ bytesPerRow: Int) throws -> R) rethrows -> R {
+        try body(hostBase, bytesPerRow)
+    }
+
+    /// The device pixels' address, pitch and CUDA stream (device frames), for kernels. The
+    /// address is valid only inside `body`.
+    public mutating func withUnsafeDevicePixels<R>(_ body: (_ pointer: DevicePointer, _ bytesPerRow: Int, _ stream: UInt64) throws -> R) rethrows -> R {
+        guard case .cuda(let pointer, let stream) = storage else {
+            preconditionFailure("these pixels are in host memory: use withRow or withUnsafeMutableHostPixels")
+        }
+        return try body(pointer, bytesPerRow, stream)
+    }
+}
+
+extension ImageBuffer {
+    /// Scoped, in-place access to the pixels, host or device.
+    public func withPixels<R>(_ body: (inout FramePixels) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) {
+            var pixels = FramePixels(self)
+            return try body(&pixels)
+        }
+    }
+}

@@ -1,0 +1,300 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CCairo
+
+/// Draws detection boxes and labels on host RGBA frames with Cairo (nvdsosd's job).
+///
+/// Pixel format: Cairo's RGB24 is a native-endian 0xXXRRGGBB word, i.e. bytes B,G,R,X on
+/// little-endian, while our frames are R,G,B,A. Cairo draws straight into the frame, so colours
+/// are handed to it with red and blue swapped and the bytes land as R,G,B.
+///
+/// Alpha byte: Cairo treats the fourth byte as padding (pixman leaves it or rewrites it, depending
+/// on the code path). Each object is clipped to exactly the pixels it paints (border strips and
+/// label background, the text lies inside it), and those pixels are then set to A = 255. Every
+/// other pixel, box interiors included, keeps its A byte untouched.
+///
+/// The renderer holds only its settings; every call makes its own surface and context, so one
+/// renderer can serve several threads.
+public final class OSDRenderer: Sendable {
+    public let borderWidth: Double
+    public let fontSize: Double
+    public let fontFamily: String
+
+    public init(borderWidth: Double = 3, fontSize: Double = 14, fontFamily: String = "DejaVu Sans") {
+        self.borderWidth = borderWidth
+        self.fontSize = fontSize
+        self.fontFamily = fontFamily
+    }
+
+    /// Draws every frame's objects of `meta` on the tiled `output`: each object's rect is in muxer pixels
+    /// (muxerWidth × muxerHeight) and is scaled into its source's tile (`layout.tile(of: sourceID)`).
+    /// Boxes and labels stay inside their tile.
+    package func drawObjects(of meta: BatchMeta, layout: TileLayout, muxerWidth: Int, muxerHeight: Int, on output: MutableImageView) {
+        guard muxerWidth > 0, muxerHeight > 0 else { return }
+        var items: [Item] = []
+        let imageBounds = PixelRect(x0: 0, y0: 0, x1: output.width, y1: output.height)
+        for frame in meta.frames where !frame.objects.isEmpty {
+            let tile = layout.tile(of: frame.sourceID)
+            let bounds = PixelRect(x0: tile.x, y0: tile.y, x1: tile.x + tile.width, y1: tile.y + tile.height).intersection(imageBounds)
+            guard !bounds.isEmpty else { continue }
+            let sx = Double(tile.width) / Double(muxerWidth), sy = Double(tile.height) / Double(muxerHeight)
+            for object in frame.objects {
+                let r = object.rect
+                let box = PixelRect(
+                    x0: Self.pixel(Double(tile.x) + Double(r.left) * sx), y0: Self.pixel(Double(tile.y) + Double(r.top) * sy),
+                    x1: Self.pixel(Double(tile.x) + Double(r.left + r.width) * sx),
+                    y1: Self.pixel(Double(tile.y) + Double(r.top + r.height) * sy))
+                items.append(Item(box: box, label: Self.labelText(for: object), colour: Self.colour(forClass: object.classID), bounds: bounds))
+            }
+        }
+        draw(items, on: output)
+    }
+
+    /// One box with a label above it (inside the image if there is no room above), in `image` pixels.
+    package func drawBox(_ rect: Rect, label: String, colour: RGBA, on image: MutableImageView) {
+        let box = PixelRect(x0: Self.pixel(Double(rect.left)), y0: Self.pixel(Double(rect.top)),
+                            x1: Self.pixel(Double(rect.left + rect.width)), y1: Self.pixel(Double(rect.top + rect.height)))
+        draw([Item(box: box, label: label, colour: colour, bounds: PixelRect(x0: 0, y0: 0, x1: image.width, y1: image.height))], on: image)
+    }
+
+    /// The colour of a class: a fixed, distinct palette indexed by class id (person, car... differ).
+    public static func colour(forClass classID: Int) -> RGBA {
+        let count = palette.count
+        return palette[((classID % count) + count) % count]
+    }
+
+    /// The OSD's label text: "<label> <confidence with 2 decimals>", e.g. "person 0.87".
+    public static func labelText(for object: ObjectMeta) -> String {
+        // Integer formatting: no Foundation, no locale.
+        let hundredths = Int((Double(max(0, object.confidence)) * 100).rounded())
+        let fraction = hundredths % 100
+        return "\(object.label) \(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
+
+    /// Saturated, well separated colours; COCO ids 0 (person), 1 (bicycle), 2 (car), 3 (motorcycle)…
+    private static let palette: [RGBA] = [
+        RGBA(r: 255, g: 0, b: 0),      // 0 red
+        RGBA(r: 0, g: 200, b: 0),      // 1 green
+        RGBA(r: 0, g: 96, b: 255),     // 2 blue
+        RGBA(r: 255, g: 200, b: 0),    // 3 yellow
+        RGBA(r: 255, g: 0, b: 255),    // 4 magenta
+        RGBA(r: 0, g: 220, b: 220),    // 5 cyan
+        RGBA(r: 255, g: 128, b: 0),    // 6 orange
+        RGBA(r: 128, g: 0, b: 255),    // 7 purple
+        RGBA(r: 128, g: 255, b: 0),    // 8 lime
+        RGBA(r: 255, g: 96, b: 160),   // 9 pink
+        RGBA(r: 0, g: 128, b: 128),    // 10 teal
+        RGBA(r: 160, g: 96, b: 0),     // 11 brown
+        RGBA(r: 0, g: 0, b: 160),      // 12 navy
+        RGBA(r: 160, g: 0, b: 0),      // 13 maroon
+        RGBA(r: 128, g: 128, b: 0),    // 14 olive
+        RGBA(r: 255, g: 255, b: 255),  // 15 white
+    ]
+
+    // MARK: Drawing
+
+    /// Integer pixel rectangle, half-open: [x0, x1) × [y0, y1).
+    struct PixelRect: Equatable {
+        var x0: Int, y0: Int, x1: Int, y1: Int
+        var isEmpty: Bool { x1 <= x0 || y1 <= y0 }
+        func intersection(_ o: PixelRect) -> PixelRect {
+            PixelRect(x0: max(x0, o.x0), y0: max(y0, o.y0), x1: min(x1, o.x1), y1: min(y1, o.y1))
+        }
+    }
+
+    private struct Item {
+        var box: PixelRect
+        var label: String
+        var colour: RGBA
+        /// Nothing of this item is drawn outside (the image, or its tile).
+        var bounds: PixelRect
+    }
+
+    /// Where an item's pixels go.
+    private struct Geometry {
+        var box: PixelRect
+        var border: Int
+        var label: PixelRect
+        /// Nothing is drawn outside.
+        var bounds: PixelRect
+
+        /// Calls `body` with each rectangle this item paints completely (its border strips, or the
+        /// whole box when it is too small for an interior, and its label), inside its bounds.
+        /// These are the only pixels Cairo may touch: the item is clipped to them.
+        func forEachPaintedRect(_ body: (PixelRect) -> Void) {
+            let b = border
+            func visit(_ r: PixelRect) {
+                let clipped = r.intersection(bounds)
+                if !clipped.isEmpty { body(clipped) }
+            }
+            if box.x1 - box.x0 > 2 * b && box.y1 - box.y0 > 2 * b {
+                visit(PixelRect(x0: box.x0, y0: box.y0, x1: box.x1, y1: box.y0 + b))
+                visit(PixelRect(x0: box.x0, y0: box.y1 - b, x1: box.x1, y1: box.y1))
+                visit(PixelRect(x0: box.x0, y0: box.y0 + b, x1: box.x0 + b, y1: box.y1 - b))
+                visit(PixelRect(x0: box.x1 - b, y0: box.y0 + b, x1: box.x1, y1: box.y1 - b))
+            } else {
+                visit(box)
+            }
+            visit(label)
+        }
+    }
+
+    @inline(__always)
+    private static func pixel(_ value: Double) -> Int {
+        // Clamp before converting: rects from a detector can be anything, Int(_:) traps on huge values.
+        Int(min(max(value, -1_000_000), 1_000_000).rounded())
+    }
+
+    private func draw(_ items: [Item], on image: MutableImageView) {
+        guard !items.isEmpty, image.width > 0, image.height > 0 else { return }
+        let target = CairoTarget(image)
+        guard let surface = target.surface else { return }
+        defer { target.destroy() }
+        guard let context = cairo_create(surface) else { return }
+        defer { cairo_destroy(context) }
+        guard cairo_status(context) == CAIRO_STATUS_SUCCESS else { return }
+
+        fontFamily.withCString { cairo_select_font_face(context, $0, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL) }
+        cairo_set_font_size(context, fontSize)
+        // Grey-level text antialiasing: subpixel (LCD) filtering would colour-fringe the wrong
+        // channels, since Cairo sees R and B swapped.
+        if let options = cairo_font_options_create() {
+            cairo_font_options_set_antialias(options, CAIRO_ANTIALIAS_GRAY)
+            cairo_font_options_set_hint_metrics(options, CAIRO_HINT_METRICS_ON)
+            cairo_set_font_options(context, options)
+            cairo_font_options_destroy(options)
+        }
+        var fontExtents = cairo_font_extents_t()
+        cairo_font_extents(context, &fontExtents)
+        // Crisp, exact box edges, label backgrounds and clips (whole pixels only).
+        cairo_set_antialias(context, CAIRO_ANTIALIAS_NONE)
+        cairo_set_line_join(context, CAIRO_LINE_JOIN_MITER)
+
+        let border = max(1, Int(borderWidth.rounded()))
+        let padding = max(1, Int((fontSize * 0.15).rounded()))
+        let labelHeight = Int((fontExtents.ascent + fontExtents.descent).rounded(.up)) + 2 * padding
+
+        var drawn: [Geometry] = []
+        drawn.reserveCapacity(items.count)
+        for item in items {
+            var textExtents = cairo_text_extents_t()
+            item.label.withCString { cairo_text_extents(context, $0, &textExtents) }
+            let labelWidth = Int(max(textExtents.x_advance, textExtents.width + textExtents.x_bearing).rounded(.up)) + 2 * padding
+            let b = item.bounds
+            var lx = item.box.x0
+            if lx + labelWidth > b.x1 { lx = b.x1 - labelWidth }
+            lx = max(lx, b.x0)
+            var ly = item.box.y0 - labelHeight
+            if ly < b.y0 { ly = max(item.box.y0, b.y0) }  // no room above: inside the box, at its top
+            if ly + labelHeight > b.y1 { ly = b.y1 - labelHeight }
+            ly = max(ly, b.y0)
+            let label = PixelRect(x0: lx, y0: ly, x1: lx + labelWidth, y1: ly + labelHeight)
+            let g = Geometry(box: item.box, border: border, label: label, bounds: b)
+
+            cairo_save(context)
+            // Clip to exactly the pixels this item paints: Cairo may rewrite the fourth byte of
+            // any pixel it composites, so it must composite no other pixel.
+            cairo_new_path(context)
+            var anything = false
+            g.forEachPaintedRect { r in
+                cairo_rectangle(context, Double(r.x0), Double(r.y0), Double(r.x1 - r.x0), Double(r.y1 - r.y0))
+                anything = true
+            }
+            guard anything else { cairo_restore(context); continue }
+            cairo_clip(context)
+
+            setSource(context, item.colour)
+            let box = item.box
+            let w = box.x1 - box.x0, h = box.y1 - box.y0
+            if w > 2 * border && h > 2 * border {
+                // A stroke centred half a border inside the rect: the border covers the rect's
+                // outermost `border` pixels exactly.
+                let half = Double(border) / 2
+                cairo_set_line_width(context, Double(border))
+                cairo_rectangle(context, Double(box.x0) + half, Double(box.y0) + half, Double(w - border), Double(h - border))
+                cairo_stroke(context)
+            } else if w > 0 && h > 0 {
+                cairo_rectangle(context, Double(box.x0), Double(box.y0), Double(w), Double(h))
+                cairo_fill(context)
+            }
+            cairo_rectangle(context, Double(label.x0), Double(label.y0), Double(labelWidth), Double(labelHeight))
+            cairo_fill_preserve(context)
+            cairo_clip(context)  // text never leaves its background
+            let c = item.colour
+            let luma = 299 * Int(c.r) + 587 * Int(c.g) + 114 * Int(c.b)
+            setSource(context, luma > 140_000 ? .black : RGBA(r: 255, g: 255, b: 255))
+            cairo_move_to(context, Double(lx + padding), Double(ly + padding) + fontExtents.ascent)
+            item.label.withCString { cairo_show_text(context, $0) }
+            cairo_restore(context)
+            drawn.append(g)
+        }
+        cairo_surface_flush(surface)
+        target.copyBack(into: image)
+        // Cairo leaves or rewrites the fourth byte as it likes; what it painted becomes opaque.
+        for g in drawn { g.forEachPaintedRect { setOpaque(image, $0) } }
+    }
+
+    @inline(__always)
+    private func setSource(_ context: OpaquePointer, _ colour: RGBA) {
+        // Red and blue swapped: Cairo writes B,G,R,X in memory, our frames are R,G,B,A.
+        cairo_set_source_rgb(context, Double(colour.b) / 255, Double(colour.g) / 255, Double(colour.r) / 255)
+    }
+
+    private func setOpaque(_ image: MutableImageView, _ rect: PixelRect) {
+        guard !rect.isEmpty else { return }
+        for y in rect.y0..<rect.y1 {
+            let row = image.row(y)
+            for x in rect.x0..<rect.x1 { row[x * 4 + 3] = 255 }
+        }
+    }
+}
+
+/// The Cairo surface to draw on: straight over the frame's pixels when Cairo accepts its pitch
+/// and alignment, otherwise a temporary surface that is copied in and back.
+private struct CairoTarget {
+    let surface: OpaquePointer?
+    let isTemporary: Bool
+
+    init(_ image: MutableImageView) {
+        let minimumStride = Int(cairo_format_stride_for_width(CAIRO_FORMAT_RGB24, Int32(clamping: image.width)))
+        let direct = minimumStride > 0 && image.bytesPerRow >= minimumStride && image.bytesPerRow % 4 == 0
+            && Int(bitPattern: image.base) % 4 == 0 && image.bytesPerRow <= Int(Int32.max)
+        if direct, let s = cairo_image_surface_create_for_data(image.base.assumingMemoryBound(to: UInt8.self), CAIRO_FORMAT_RGB24,
+                                                               Int32(image.width), Int32(image.height), Int32(image.bytesPerRow)) {
+            if cairo_surface_status(s) == CAIRO_STATUS_SUCCESS {
+                surface = s
+                isTemporary = false
+                return
+            }
+            cairo_surface_destroy(s)
+        }
+        isTemporary = true
+        guard let s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(clamping: image.width), Int32(clamping: image.height)),
+              cairo_surface_status(s) == CAIRO_STATUS_SUCCESS, let data = cairo_image_surface_get_data(s) else {
+            surface = nil
+            return
+        }
+        let stride = Int(cairo_image_surface_get_stride(s))
+        for y in 0..<image.height {
+            UnsafeMutableRawPointer(data + y * stride).copyMemory(from: image.base + y * image.bytesPerRow, byteCount: image.width * 4)
+        }
+        cairo_surface_mark_dirty(s)
+        surface = s
+    }
+
+    /// After drawing: the temporary surface's pixels go back to the frame.
+    func copyBack(into image: MutableImageView) {
+        guard isTemporary, let surface, let data = cairo_image_surface_get_data(surface) else { return }
+        let stride = Int(cairo_image_surface_get_stride(surface))
+        for y in 0..<image.height {
+            (image.base + y * image.bytesPerRow).copyMemory(from: data + y * stride, byteCount: image.width * 4)
+        }
+    }
+
+    func destroy() {
+        if let surface { cairo_surface_destroy(surface) }
+    }
+}

@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The base sample's frame saving (`deepstream-imagedata-multistream`): for each stream, when its
+/// frame counter is a multiple of 30 and the frame holds an object with 0.3 < confidence < 0.4,
+/// a copy of the frame gets those objects' boxes and `<class>,C=<confidence>` drawn on it and is
+/// written as `DIR/stream_<i>/frame_<n>.jpg`.
+public final class FrameSaver: @unchecked Sendable {
+    public static let minimumConfidence: Float = 0.3
+    public static let maximumConfidence: Float = 0.4
+    public static let everyNthFrame = 30
+
+    public let folder: String
+    private var frameCounts: [Int]
+    private var encoder: JPEGEncoder?
+    private let osd = OSDRenderer(borderWidth: 2, fontSize: 14)
+    /// Files written, for the summary and tests.
+    public private(set) var savedPaths: [String] = []
+
+    /// Refuses a folder that already exists, with the sample's message, then creates it and one
+    /// `stream_<i>` folder per source.
+    public init(folder: String, sourceCount: Int) throws {
+        var status = stat()
+        if stat(folder, &status) == 0 {
+            throw PipelineError.invalidArgument("The output folder \(folder) already exists. Please remove it first.")
+        }
+        guard mkdir(folder, 0o755) == 0 else {
+            throw PipelineError.invalidArgument("cannot create the output folder \(folder): \(String(cString: strerror(errno)))")
+        }
+        for index in 0..<sourceCount where mkdir("\(folder)/stream_\(index)", 0o755) != 0 {
+            throw PipelineError.invalidArgument("cannot create \(folder)/stream_\(index): \(String(cString: strerror(errno)))")
+        }
+        self.folder = folder
+        frameCounts = Array(repeating: 0, count: sourceCount)
+    }
+
+    /// Looks at every frame of the batch (after the probe: the saved frames show its edit).
+    public func process(_ batch: FrameBatch) throws {
+        for (frame, meta) in zip(batch.frames, batch.meta.frames) {
+            defer { frameCounts[frame.sourceID] += 1 }
+            guard frameCounts[frame.sourceID] % Self.everyNthFrame == 0 else { continue }
+            let chosen = meta.objects.filter { $0.confidence > Self.minimumConfidence && $0.confidence < Self.maximumConfidence }
+            guard !chosen.isEmpty else { continue }
+            let copy = ImageBuffer.allocateHost(width: frame.image.width, height: frame.image.height)
+            frame.image.withHostView { source in
+                copy.withMutableHostView { target in
+                    for y in 0..<source.height {
+                        (target.base + y * target.bytesPerRow).copyMemory(from: source.base + y * source.bytesPerRow, byteCount: source.width * 4)
+                    }
+                    for object in chosen {
+                        osd.drawBox(object.rect, label: Self.caption(for: object), colour: OSDRenderer.colour(forClass: object.classID), on: target)
+                    }
+                }
+            }
+            if encoder == nil { encoder = try JPEGEncoder(width: copy.width, height: copy.height) }
+            let path = "\(folder)/stream_\(frame.sourceID)/frame_\(meta.frameNumber).jpg"
+            try copy.withHostView { try encoder!.write($0, to: path) }
+            savedPaths.append(path)
+        }
+    }
+
+    /// `<class>,C=<confidence with 2 decimals>`, as the sample writes it.
+    public static func caption(for object: ObjectMeta) -> String {
+        let hundredths = Int((object.confidence * 100).rounded())
+        return "\(object.label),C=\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"
+    }
+}

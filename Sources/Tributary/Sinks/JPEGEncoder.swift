@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CGStreamer
+
+/// Encodes RGBA images of one size to JPEG with GStreamer's `jpegenc`, one at a time: a
+/// persistent `appsrc ! videoconvert ! jpegenc ! appsink` pipeline, fed and drained synchronously.
+/// Calls from several threads are serialised by a lock (the pipeline holds one image at a time).
+public final class JPEGEncoder: @unchecked Sendable {
+    public let width: Int
+    public let height: Int
+    public let quality: Int
+    private let pipeline: UnsafeMutablePointer<GstElement>
+    private let appsrc: UnsafeMutablePointer<GstElement>
+    private let appsink: UnsafeMutablePointer<GstElement>
+    /// Guards `frameIndex` and the push/pull pairing.
+    private let lock = ConditionLock()
+    private var frameIndex: UInt = 0
+    private static let frameDuration: UInt = 33_333_333  // nominal 30 fps; only needs to increase
+
+    private var target: String { "jpegenc \(width)x\(height)" }
+
+    public init(width: Int, height: Int, quality: Int = 85) throws {
+        guard width > 0, height > 0 else { throw PipelineError.invalidArgument("JPEG size must be positive: \(width)x\(height)") }
+        guard (0...100).contains(quality) else { throw PipelineError.invalidArgument("JPEG quality must be 0…100: \(quality)") }
+        self.width = width
+        self.height = height
+        self.quality = quality
+        // sync=false: nothing is live here, a sample is wanted as soon as it is encoded.
+        let description = """
+            appsrc name=input is-live=false format=time \
+            caps=video/x-raw,format=RGBA,width=\(width),height=\(height),framerate=0/1,pixel-aspect-ratio=1/1 \
+            ! videoconvert ! jpegenc quality=\(quality) ! appsink name=output sync=false enable-last-sample=false
+            """
+        let pipeline = try GStreamer.parseLaunch(description)
+        guard let src = GStreamer.child(of: pipeline, named: "input") else {
+            gst_object_unref(pipeline)
+            throw PipelineError.pipelineConstruction(description: description, message: "no appsrc")
+        }
+        guard let sink = GStreamer.child(of: pipeline, named: "output") else {
+            gst_object_unref(src)
+            gst_object_unref(pipeline)
+            throw PipelineError.pipelineConstruction(description: description, message: "no appsink")
+        }
+        if gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
+            let detail = Self.pendingError(pipeline) ?? "state change failed"
+            gst_element_set_state(pipeline, GST_STATE_NULL)
+            gst_object_unref(sink)
+            gst_object_unref(src)
+            gst_object_unref(pipeline)
+            throw PipelineError.sinkFailed(target: "jpegenc \(width)x\(height)", element: "jpeg-encoder", message: detail)
+        }
+        self.pipeline = pipeline
+        appsrc = src
+        appsink = sink
+    }
+
+    deinit {
+        gst_element_set_state(pipeline, GST_STATE_NULL)
+        gst_object_unref(appsink)
+        gst_object_unref(appsrc)
+        gst_object_unref(pipeline)
+    }
+
+    /// The JPEG file bytes (FF D8 … FF D9) of `image`, which must be the encoder's size.
+    package func encode(_ image: ImageView) throws -> [UInt8] {
+        try encode(image, target: target)
+    }
+
+    /// Encodes `image` and writes it to `path`, creating or replacing the file.
+    package func write(_ image: ImageView, to path: String) throws {
+        let bytes = try encode(image, target: path)
+        guard let file = fopen(path, "wb") else {
+            throw PipelineError.sinkFailed(target: path, element: "file", message: "cannot open for writing: \(Self.errnoText())")
+        }
+        let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
+        let writeError = written == bytes.count ? nil : Self.errnoText()
+        // fclose flushes: a full disk may only show here.
+        let closed = fclose(file) == 0
+        if let writeError {
+            throw PipelineError.sinkFailed(target: path, element: "file", message: "short write: \(writeError)")
+        }
+        guard closed else {
+            throw PipelineError.sinkFailed(target: path, element: "file", message: "cannot close: \(Self.errnoText())")
+        }
+    }
+
+    private func encode(_ image: ImageView, target: String) throws -> [UInt8] {
+        guard image.width == width, image.height == height else {
+            throw PipelineError.sinkFailed(target: target, element: "appsrc",
+                                           message: "image is \(image.width)x\(image.height), encoder is \(width)x\(height)")
+        }
+        return try lock.withLock {
+            if let error = Self.pendingError(pipeline) {
+                throw PipelineError.sinkFailed(target: target, element: "jpeg-encoder", message: error)
+            }
+            // A sample left over from an earlier timed-out call must not be taken for this image's.
+            while let stale = gst_app_sink_try_pull_sample(tb_app_sink(appsink), 0) { gst_sample_unref(stale) }
+
+            let rowBytes = width * 4
+            guard let buffer = gst_buffer_new_allocate(nil, gsize(rowBytes * height), nil) else {
+                throw PipelineError.sinkFailed(target: target, element: "appsrc", message: "out of memory")
+            }
+            var info = GstMapInfo()
+            guard gst_buffer_map(buffer, &info, tb_map_write()) != 0 else {
+                gst_buffer_unref(buffer)
+                throw PipelineError.sinkFailed(target: target, element: "appsrc", message: "cannot map buffer")
+            }
+            let destination = UnsafeMutableRawPointer(info.data!)
+            if image.bytesPerRow == rowBytes {
+                destination.copyMemory(from: image.base, byteCount: rowBytes * height)
+            } else {
+                for y in 0..<height {
+                    (destination + y * rowBytes).copyMemory(from: image.base + y * image.bytesPerRow, byteCount: rowBytes)
+                }
+            }
+            gst_buffer_unmap(buffer, &info)
+            tb_buffer_set_pts(buffer, GstClockTime(frameIndex * Self.frameDuration))
+            tb_buffer_set_duration(buffer, GstClockTime(Self.frameDuration))
+            frameIndex += 1
+
+            let flow = gst_app_src_push_buffer(tb_app_src(appsrc), buffer)  // takes the buffer
+            guard flow == GST_FLOW_OK else {
+                let error = Self.pendingError(pipeline) ?? "push failed (flow \(flow.rawValue))"
+                throw PipelineError.sinkFailed(target: target, element: "appsrc", message: error)
+            }
+            guard let sample = gst_app_sink_try_pull_sample(tb_app_sink(appsink), 5_000_000_000) else {
+                let error = Self.pendingError(pipeline) ?? "no JPEG within 5 s"
+                throw PipelineError.sinkFailed(target: target, element: "jpegenc", message: error)
+            }
+            defer { gst_sample_unref(sample) }
+            guard let encoded = gst_sample_get_buffer(sample) else {
+                throw PipelineError.sinkFailed(target: target, element: "appsink", message: "sample without buffer")
+            }
+            var out = GstMapInfo()
+            guard gst_buffer_map(encoded, &out, tb_map_read()) != 0 else {
+                throw PipelineError.sinkFailed(target: target, element: "appsink", message: "cannot map JPEG buffer")
+            }
+            defer { gst_buffer_unmap(encoded, &out) }
+            let count = Int(out.size)
+            guard count > 0, let data = out.data else {
+                throw PipelineError.sinkFailed(target: target, element: "jpegenc", message: "empty JPEG")
+            }
+            return [UInt8](UnsafeBufferPointer(start: data, count: count))
+        }
+    }
+
+    private static func errnoText() -> String { String(cString: strerror(errno)) }
+
+    private static func pendingError(_ pipeline: UnsafeMutablePointer<GstElement>) -> String? {
+        guard let bus = gst_element_get_bus(pipeline) else { return nil }
+        defer { gst_object_unref(bus) }
+        guard let message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR) else { return nil }
+        defer { gst_message_unref(message) }
+        let d = GStreamer.describe(message)
+        return "\(d.element): \(d.text)"
+    }
+}

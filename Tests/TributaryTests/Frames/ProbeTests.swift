@@ -1,0 +1,85 @@
+import Foundation
+import Logging
+import Testing
+@testable import Tributary
+
+/// The probe: in-place edits that the tiler and sinks see, honouring the pitch.
+@Suite(.serialized) struct ProbeTests {
+    @Test func halvingRedTouchesOnlyRedAndHonoursThePitch() {
+        let image = ImageBuffer.allocateHost(width: 50, height: 3)  // 200-byte rows in 256-byte pitch
+        #expect(image.bytesPerRow == 256)
+        image.withMutableHostView { v in
+            for y in 0..<3 {
+                // Fill the padding too, to see that the edit leaves it alone.
+                (v.base + y * v.bytesPerRow).initializeMemory(as: UInt8.self, repeating: 0xEE, count: v.bytesPerRow)
+                for x in 0..<50 { v.setPixel(x: x, y: y, RGBA(r: UInt8((x * 5 + y) & 255), g: 7, b: 9, a: 200)) }
+            }
+        }
+        image.withPixels { SampleEdit.halveRed(&$0) }
+        image.withMutableHostView { v in
+            for y in 0..<3 {
+                for x in 0..<50 {
+                    let r = (x * 5 + y) & 255
+                    #expect(v.pixel(x: x, y: y) == RGBA(r: UInt8((r + 1) >> 1), g: 7, b: 9, a: 200))
+                }
+                let padding = UnsafeBufferPointer(start: (v.base + y * v.bytesPerRow + 200).assumingMemoryBound(to: UInt8.self), count: 56)
+                #expect(padding.allSatisfy { $0 == 0xEE })
+            }
+        }
+    }
+
+    @Test func framePixelsRowsAndSubscripts() {
+        let image = ImageBuffer.allocateHost(width: 4, height: 2)
+        image.withPixels { pixels in
+            #expect(pixels.location == .host && pixels.width == 4 && pixels.height == 2 && pixels.bytesPerRow == 64)
+            pixels[x: 3, y: 1] = RGBA(r: 1, g: 2, b: 3, a: 4)
+            pixels.withRow(1) { row in
+                #expect(row.count == 16)
+                row[12] = 99
+            }
+            #expect(pixels[x: 3, y: 1] == RGBA(r: 99, g: 2, b: 3, a: 4))
+        }
+    }
+
+    /// The sample's edit runs in the probe; the tiled frame (1:1 tile, no OSD) must hold exactly
+    /// (R + 1) >> 1 of the decoded pixels, G, B and A unchanged.
+    @Test(.timeLimit(.minutes(2)))
+    func theEditShowsDownstreamExactly() throws {
+        try TestMedia.requireMedia()
+        let configuration = PipelineConfiguration(
+            inputs: [try SourceURI(TestMedia.h264)],
+            muxer: StreamMuxerConfiguration(batchSize: 1, width: 320, height: 180), tilerWidth: 320, tilerHeight: 180,
+            outputs: [.discard], osd: false, perfIntervalNanoseconds: 0)
+        let pipeline = try Pipeline(configuration: configuration, logger: Logger(label: "test"))
+        var before: [UInt8] = []
+        var checkedFrames = 0
+        var mismatches = 0
+        var changed = 0
+        pipeline.probe = { batch in
+            batch.withPixels(ofFrame: 0) { pixels in
+                before = []
+                for y in 0..<pixels.height { pixels.withRow(y) { row in for i in row.indices { before.append(row[i]) } } }
+                SampleEdit.halveRed(&pixels)
+            }
+        }
+        pipeline.onTiledFrame = { batch, view in
+            for y in 0..<view.height {
+                let row = view.row(y)
+                for x in 0..<view.width {
+                    let i = (y * view.width + x) * 4
+                    let r0 = Int(before[i])
+                    if row[x * 4] != UInt8((r0 + 1) >> 1) || row[x * 4 + 1] != before[i + 1] || row[x * 4 + 2] != before[i + 2]
+                        || row[x * 4 + 3] != before[i + 3] { mismatches += 1 }
+                    if r0 > 1 { changed += 1 }
+                }
+            }
+            checkedFrames += 1
+            if checkedFrames == 20 { pipeline.requestStop(signal: SIGINT) }
+        }
+        let outcome = pipeline.run()
+        #expect(outcome.sourceFailures.isEmpty && outcome.sinkFailure == nil)
+        #expect(checkedFrames >= 20)
+        #expect(mismatches == 0)
+        #expect(changed > 20 * 320 * 180 / 2, "the frames have red to halve")
+    }
+}

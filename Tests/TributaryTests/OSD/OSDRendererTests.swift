@@ -1,0 +1,155 @@
+import Testing
+@testable import Tributary
+
+@Suite struct OSDRendererTests {
+    /// Grey with a non-opaque alpha, so the alpha rule (drawn pixels opaque, the rest untouched) shows.
+    static let grey = RGBA(r: 128, g: 128, b: 128, a: 200)
+
+    func greyImage(width: Int = 320, height: Int = 240) -> ImageBuffer {
+        let image = ImageBuffer.allocateHost(width: width, height: height)
+        image.withMutableHostView { $0.fill(Self.grey) }
+        return image
+    }
+
+    /// Pixels of a region, counted by a predicate.
+    func count(_ view: ImageView, x: Range<Int>, y: Range<Int>, where predicate: (RGBA) -> Bool) -> Int {
+        var n = 0
+        for yy in y { for xx in x where predicate(view.pixel(x: xx, y: yy)) { n += 1 } }
+        return n
+    }
+
+    @Test func boxBorderHasTheExactColourInTheRightChannels() {
+        let image = greyImage()
+        let colour = RGBA(r: 10, g: 120, b: 230)  // three different channels: an R/B swap shows
+        let renderer = OSDRenderer(borderWidth: 3)
+        image.withMutableHostView { renderer.drawBox(Rect(left: 100, top: 100, width: 80, height: 60), label: "car 0.50", colour: colour, on: $0) }
+        image.withHostView { view in
+            // Border: the rect's outermost 3 pixels on each side, opaque.
+            for (x, y) in [(100, 130), (101, 130), (102, 130), (179, 130), (177, 130), (140, 100), (140, 102), (140, 159), (140, 157),
+                           (100, 100), (179, 159)] {
+                #expect(view.pixel(x: x, y: y) == colour, "border at \(x),\(y)")
+            }
+            // Inside the box and just outside it: untouched, alpha included.
+            for (x, y) in [(103, 130), (140, 130), (176, 156), (140, 103), (99, 130), (180, 130), (140, 160), (10, 10), (300, 230), (319, 239)] {
+                #expect(view.pixel(x: x, y: y) == Self.grey, "untouched at \(x),\(y)")
+            }
+        }
+    }
+
+    @Test func labelSitsAboveTheBoxWithBackgroundAndText() {
+        let image = greyImage()
+        let colour = OSDRenderer.colour(forClass: 0)
+        let renderer = OSDRenderer()
+        image.withMutableHostView { renderer.drawBox(Rect(left: 100, top: 100, width: 80, height: 60), label: "person 0.87", colour: colour, on: $0) }
+        image.withHostView { view in
+            // The band just above the box, where the label goes.
+            let xs = 100..<140, ys = 88..<100
+            let background = count(view, x: xs, y: ys) { $0 == colour }
+            let text = count(view, x: xs, y: ys) { $0 != colour && $0 != Self.grey }
+            let grey = count(view, x: xs, y: ys) { $0 == Self.grey }
+            #expect(background > 100, "label background")
+            #expect(text > 20, "text pixels")
+            #expect(grey == 0, "the label covers the band")
+            // Everything the label paints is opaque.
+            #expect(count(view, x: xs, y: ys) { $0.a != 255 } == 0)
+            // Left of the label and far above it: untouched.
+            #expect(view.pixel(x: 98, y: 95) == Self.grey)
+            #expect(view.pixel(x: 120, y: 60) == Self.grey)
+            // The label's text is light on a dark-ish red background.
+            #expect(count(view, x: xs, y: ys) { $0.r > 200 && $0.g > 200 && $0.b > 200 } > 5)
+        }
+    }
+
+    @Test func labelGoesInsideTheBoxWithoutRoomAbove() {
+        let image = greyImage()
+        let colour = RGBA(r: 255, g: 0, b: 0)
+        image.withMutableHostView { OSDRenderer().drawBox(Rect(left: 50, top: 0, width: 100, height: 80), label: "person 0.90", colour: colour, on: $0) }
+        image.withHostView { view in
+            // The interior near the top holds the label; lower down the interior is untouched.
+            #expect(count(view, x: 53..<90, y: 3..<14) { $0 == colour } > 100)
+            #expect(count(view, x: 53..<90, y: 3..<14) { $0 == Self.grey } == 0)
+            #expect(view.pixel(x: 100, y: 60) == Self.grey)
+            #expect(view.pixel(x: 50, y: 40) == colour)
+        }
+    }
+
+    @Test func boxesPartlyOutsideTheImageAreClipped() {
+        let image = greyImage()
+        let colour = RGBA(r: 0, g: 200, b: 0)
+        image.withMutableHostView { OSDRenderer().drawBox(Rect(left: 280, top: 200, width: 100, height: 100), label: "dog 0.40", colour: colour, on: $0) }
+        image.withHostView { view in
+            #expect(view.pixel(x: 280, y: 220) == colour)
+            #expect(view.pixel(x: 300, y: 200) == colour)
+            #expect(view.pixel(x: 300, y: 230) == Self.grey)
+        }
+    }
+
+    @Test func anUnalignedPitchDrawsTheSameThroughATemporarySurface() {
+        let width = 101, height = 90, pitch = width * 4 + 2  // not a multiple of 4: Cairo can't draw in place
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: pitch * height, alignment: 64)
+        defer { memory.deallocate() }
+        let odd = MutableImageView(base: memory, width: width, height: height, bytesPerRow: pitch)
+        odd.fill(Self.grey)
+        let reference = greyImage(width: width, height: height)
+        let rect = Rect(left: 20, top: 40, width: 50, height: 30)
+        let colour = RGBA(r: 200, g: 30, b: 90)
+        OSDRenderer().drawBox(rect, label: "cat 0.75", colour: colour, on: odd)
+        reference.withMutableHostView { OSDRenderer().drawBox(rect, label: "cat 0.75", colour: colour, on: $0) }
+        reference.withHostView { view in
+            var differences = 0
+            for y in 0..<height { for x in 0..<width where odd.pixel(x: x, y: y) != view.pixel(x: x, y: y) { differences += 1 } }
+            #expect(differences == 0)
+            #expect(view.pixel(x: 20, y: 50) == colour)
+            #expect(odd.pixel(x: 20, y: 50) == colour)
+            #expect(odd.pixel(x: 40, y: 55) == Self.grey)
+        }
+    }
+
+    @Test func objectsAreScaledIntoTheirSourcesTile() {
+        let layout = TileLayout(sourceCount: 2, width: 640, height: 240)  // 1 row × 2 columns of 320×240
+        let output = greyImage(width: 640, height: 240)
+        let person = ObjectMeta(classID: 0, label: "person", confidence: 0.9, rect: Rect(left: 320, top: 240, width: 100, height: 100), detectorID: 1)
+        // Source 0's car reaches past its tile: the part beyond x = 320 must not be drawn.
+        let car = ObjectMeta(classID: 2, label: "car", confidence: 0.6, rect: Rect(left: 600, top: 100, width: 100, height: 100), detectorID: 1)
+        let meta = BatchMeta(batchID: 0, frames: [
+            FrameMeta(sourceID: 0, batchID: 0, frameNumber: 0, pts: nil, objects: [car]),
+            FrameMeta(sourceID: 1, batchID: 0, frameNumber: 0, pts: nil, objects: [person]),
+        ])
+        output.withMutableHostView { OSDRenderer().drawObjects(of: meta, layout: layout, muxerWidth: 640, muxerHeight: 480, on: $0) }
+        let red = OSDRenderer.colour(forClass: 0), blue = OSDRenderer.colour(forClass: 2)
+        output.withHostView { view in
+            // Muxer (320, 240, 100, 100) → tile 1 at x 320: (480, 120, 50, 50).
+            #expect(view.pixel(x: 480, y: 145) == red, "left border")
+            #expect(view.pixel(x: 529, y: 145) == red, "right border")
+            #expect(view.pixel(x: 505, y: 169) == red, "bottom border")
+            #expect(view.pixel(x: 505, y: 120) == red, "top border")
+            #expect(view.pixel(x: 478, y: 145) == Self.grey)
+            #expect(view.pixel(x: 531, y: 145) == Self.grey)
+            #expect(view.pixel(x: 505, y: 145) == Self.grey, "interior")
+            #expect(view.pixel(x: 505, y: 172) == Self.grey)
+            // Muxer (600, 100, 100, 100) → (300, 50, 50, 50) in tile 0, cut at x = 320.
+            #expect(view.pixel(x: 300, y: 75) == blue)
+            #expect(view.pixel(x: 319, y: 99) == blue)
+            #expect(view.pixel(x: 320, y: 99) == Self.grey, "nothing past the tile")
+            #expect(view.pixel(x: 340, y: 75) == Self.grey)
+        }
+    }
+
+    @Test func labelTextHasTwoDecimals() {
+        func object(_ label: String, _ confidence: Float) -> ObjectMeta {
+            ObjectMeta(classID: 0, label: label, confidence: confidence, rect: Rect(left: 0, top: 0, width: 1, height: 1), detectorID: 1)
+        }
+        #expect(OSDRenderer.labelText(for: object("person", 0.8712)) == "person 0.87")
+        #expect(OSDRenderer.labelText(for: object("car", 0.05)) == "car 0.05")
+        #expect(OSDRenderer.labelText(for: object("car", 0.999)) == "car 1.00")
+        #expect(OSDRenderer.labelText(for: object("bus", 0.5)) == "bus 0.50")
+    }
+
+    @Test func paletteColoursDifferForTheFirstTenClasses() {
+        let colours = (0..<10).map { OSDRenderer.colour(forClass: $0) }
+        #expect(Set(colours.map(\.packed)).count == 10)
+        #expect(colours.allSatisfy { $0.a == 255 })
+        #expect(OSDRenderer.colour(forClass: 0) != OSDRenderer.colour(forClass: 2), "person and car")
+        #expect(OSDRenderer.colour(forClass: -1) == OSDRenderer.colour(forClass: -1), "negative ids do not trap")
+    }
+}
