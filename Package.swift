@@ -53,6 +53,7 @@ let package = Package(
             name: "tributary-benchmark",
             dependencies: [
                 "Tributary",
+                "CGStreamer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,29 +1,47 @@
 import ArgumentParser
+import CGStreamer
 import Logging
 import Tributary
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Throughput on this machine, one table, every figure from the same run (medians of
-/// `--repetitions` runs): the full pipeline with the detector, the same without it, and ONNX
-/// Runtime alone on already pre-processed batches — the ceiling the pipeline is measured against.
+/// `--repetitions` runs) with its ceiling beside it:
+/// (a) the full pipeline (decode → mux → detect → probe edit → tile → OSD → fakesink / MP4),
+/// (b) ONNX Runtime alone on already pre-processed batches of the same size and threads,
+/// (c) decode-only (no detector, no OSD) against the same GStreamer decode graph run alone,
+/// (d) peak RSS, (e) the ratios. FP32 and INT8 side by side.
 @main
 struct TributaryBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tributary-benchmark",
-                                                    abstract: "Measure pipeline and inference throughput.")
+                                                    abstract: "Measure pipeline throughput against its ceilings.")
 
-    @Option(name: [.short, .customLong("input")], help: "Input file or URI.")
+    @Option(name: [.short, .customLong("input")], help: "Input file.")
     var input = "media/sample_1080p_h264.mp4"
 
     @Option(name: [.short, .customLong("config")], help: "Detector config (nvinfer format).")
     var config = "configs/yolov3_tiny_pgie_config.txt"
 
     @Option(name: .customLong("streams"), parsing: .upToNextOption, help: "Stream counts to measure.")
-    var streams: [Int] = [1, 4]
+    var streams: [Int] = [1, 4, 8]
 
     @Option(name: .customLong("repetitions"), help: "Runs per figure; the median is reported.")
     var repetitions = 3
 
-    @Option(name: .customLong("frames"), help: "Frames per stream in pipeline runs (the input is cut there).")
-    var frames = 120
+    @Option(name: .customLong("frames"), help: "Frames per stream in each pipeline run.")
+    var frames = 60
+
+    @Flag(name: .customLong("no-int8"), help: "Skip the INT8 columns.")
+    var noInt8 = false
+
+    @Flag(name: .customLong("no-mp4"), help: "Skip the MP4 column.")
+    var noMP4 = false
+
+    @Option(name: .customLong("soak-seconds"), help: "Instead of the table: run N streams with --file-loop this long and print RSS every 10 s.")
+    var soakSeconds: Int?
 
     @Option(name: .customLong("width")) var width = 1920
     @Option(name: .customLong("height")) var height = 1080
@@ -32,55 +50,182 @@ struct TributaryBenchmark: ParsableCommand {
         var logger = Logger(label: "benchmark")
         logger.logLevel = .warning
         let uri = try SourceURI(input)
-        let inferConfiguration = try InferConfiguration.load(path: config)
-        let clock = MonotonicClock()
-        print("cores: \(processorCount()), input: \(input), muxer \(width)×\(height), model \(inferConfiguration.onnxFile ?? "?"), intra-op threads \(inferConfiguration.intraOpThreads)")
-        print("| streams | pipeline+detector FPS | decode→tile FPS | ORT alone FPS (batch N) | pipeline / ORT |")
-        print("|---|---|---|---|---|")
+        let fp32 = try InferConfiguration.load(path: config)
+        var int8 = fp32
+        int8.networkMode = 1
+        let haveInt8 = !noInt8 && int8.int8OnnxFile.map { access($0, R_OK) == 0 } == true
+        if let soakSeconds { return try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger) }
+
+        print("Tributary benchmark: \(processorCount()) cores, input \(input), muxer \(width)×\(height), "
+              + "\(frames) frames per stream per run, median of \(repetitions); ORT intra-op threads \(fp32.intraOpThreads)")
+        var header = "| N | (a) FP32 → fakesink | (a) FP32 → MP4 | (b) ORT FP32 | (a)/(b) FP32 |"
+        if haveInt8 { header += " (a) INT8 → fakesink | (b) ORT INT8 | (a)/(b) INT8 | INT8 / FP32 pipeline |" }
+        header += " (c) decode-only | (c) GStreamer alone | (c) ratio | peak RSS MB |"
+        print(header)
+        print(String(repeating: "|---", count: header.split(separator: "|").count) + "|")
+        var rssByStreams: [(Int, Double)] = []
         for n in streams {
-            func pipelineFPS(detect: Bool) throws -> Double {
-                try median((0..<repetitions).map { _ in
-                    let configuration = PipelineConfiguration(
-                        inputs: Array(repeating: uri, count: n),
-                        muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
-                        outputs: [.discard], perfIntervalNanoseconds: 0)
-                    var detectorConfiguration = inferConfiguration
-                    detectorConfiguration.batchSize = n
-                    let detector = detect ? try Detector.load(configuration: detectorConfiguration, logger: logger) : nil
-                    let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
-                    var delivered = 0
-                    let start = clock.now()
-                    pipeline.onBatch = { batch in
-                        delivered += batch.frames.count
-                        if delivered >= n * frames { pipeline.requestStop(signal: 0) }
-                    }
-                    _ = pipeline.run()
-                    return Double(delivered) / (Double(clock.now().nanoseconds(since: start)) / 1e9)
-                })
+            let peak = RSSSampler()
+            let a32 = try median { try pipelineFPS(uri, n, detector: fp32, outputs: [.discard], logger) }
+            let a32mp4 = noMP4 ? nil : try median { try pipelineFPS(uri, n, detector: fp32, outputs: [.mp4(path: "/tmp/tributary-benchmark.mp4")], logger) }
+            let b32 = try inferenceFPS(fp32, batch: n, logger)
+            var row = "| \(n) | \(f(a32)) | \(a32mp4.map(f) ?? "–") | \(f(b32)) | \(f(a32 / b32)) |"
+            if haveInt8 {
+                let a8 = try median { try pipelineFPS(uri, n, detector: int8, outputs: [.discard], logger) }
+                let b8 = try inferenceFPS(int8, batch: n, logger)
+                row += " \(f(a8)) | \(f(b8)) | \(f(a8 / b8)) | \(f(a8 / a32)) |"
             }
-            let withDetector = try pipelineFPS(detect: true)
-            let decodeOnly = try pipelineFPS(detect: false)
-            let ceiling = try inferenceFPS(configuration: inferConfiguration, batch: n, logger: logger)
-            print("| \(n) | \(format(withDetector)) | \(format(decodeOnly)) | \(format(ceiling)) | \(format(withDetector / ceiling)) |")
+            let c = try median { try pipelineFPS(uri, n, detector: nil, outputs: [.discard], logger) }
+            let ceiling = try median { try gstreamerAloneFPS(uri, n) }
+            let rss = peak.stop()
+            rssByStreams.append((n, rss))
+            row += " \(f(c)) | \(f(ceiling)) | \(f(c / ceiling)) | \(f(rss)) |"
+            print(row)
+            flushStandardOutput()
+        }
+        if let first = rssByStreams.first, let last = rssByStreams.last, last.0 > first.0 {
+            print("RSS per added stream: \(f((last.1 - first.1) / Double(last.0 - first.0))) MB (peak at N=\(last.0) minus N=\(first.0))")
         }
     }
 
+    /// Aggregate frames per second of a pipeline run cut at `frames` per stream.
+    private func pipelineFPS(_ uri: SourceURI, _ n: Int, detector inferConfiguration: InferConfiguration?, outputs: [SinkKind],
+                             _ logger: Logger) throws -> Double {
+        var detector: Detector?
+        if var inferConfiguration {
+            inferConfiguration.batchSize = n
+            detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+        }
+        let configuration = PipelineConfiguration(
+            inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
+            outputs: outputs, osd: detector != nil, perfIntervalNanoseconds: 0)
+        let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
+        let edit = detector != nil
+        let target = n * frames
+        var delivered = 0
+        pipeline.probe = { batch in
+            if edit { for index in 0..<batch.frameCount { batch.withPixels(ofFrame: index) { SampleEdit.halveRed(&$0) } } }
+            delivered += batch.frameCount
+            if delivered >= target { pipeline.requestStop(signal: 0) }
+        }
+        let clock = MonotonicClock()
+        let start = clock.now()
+        let outcome = pipeline.run()
+        guard outcome.succeeded else { throw PipelineError.invalidArgument("benchmark run failed") }
+        return Double(delivered) / seconds(since: start, clock)
+    }
+
+    /// The same decode graph as a source, N branches in one `gst-launch`-style pipeline, each cut
+    /// at `frames` by `identity eos-after`.
+    private func gstreamerAloneFPS(_ uri: SourceURI, _ n: Int) throws -> Double {
+        let threads = max(1, min(4, processorCount()))
+        let branch = """
+            uridecodebin uri=\(uri.uri) ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 \
+            ! videoscale n-threads=\(threads) add-borders=false ! videoconvert n-threads=\(threads) \
+            ! video/x-raw,format=RGBA,width=\(width),height=\(height),pixel-aspect-ratio=1/1 \
+            ! identity eos-after=\(frames) ! fakesink sync=false
+            """
+        let clock = MonotonicClock()
+        let start = clock.now()
+        var error: UnsafeMutablePointer<GError>?
+        guard let pipeline = gst_parse_launch(Array(repeating: branch, count: n).joined(separator: " "), &error), error == nil else {
+            throw PipelineError.invalidArgument("cannot build the GStreamer-alone pipeline")
+        }
+        defer { gst_object_unref(pipeline) }
+        gst_element_set_state(pipeline, GST_STATE_PLAYING)
+        let bus = gst_element_get_bus(pipeline)
+        let types = GstMessageType(rawValue: GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue)
+        let message = gst_bus_timed_pop_filtered(bus, GstClockTime(600_000_000_000), types)
+        let elapsed = seconds(since: start, clock)
+        if let message { gst_message_unref(message) }
+        gst_object_unref(bus)
+        gst_element_set_state(pipeline, GST_STATE_NULL)
+        return Double(n * frames) / elapsed
+    }
+
     /// ONNX Runtime alone: the same model, batch and threads, input already pre-processed.
-    private func inferenceFPS(configuration: InferConfiguration, batch: Int, logger: Logger) throws -> Double {
+    private func inferenceFPS(_ configuration: InferConfiguration, batch: Int, _ logger: Logger) throws -> Double {
         let detector = try Detector.load(configuration: configuration, logger: logger)
         let p = detector.preprocessor.parameters
         let shape = [batch, p.channels, p.networkHeight, p.networkWidth]
         let input = [Float](repeating: 0.5, count: shape.reduce(1, *))
         let clock = MonotonicClock()
         _ = try input.withUnsafeBufferPointer { try detector.engine.run(shape: shape, data: $0) }  // warm-up
-        let runs = max(3, 24 / batch)
-        return try median((0..<repetitions).map { _ in
+        let runs = max(3, 48 / batch)
+        return try median {
             let start = clock.now()
             for _ in 0..<runs { _ = try input.withUnsafeBufferPointer { try detector.engine.run(shape: shape, data: $0) } }
-            return Double(runs * batch) / (Double(clock.now().nanoseconds(since: start)) / 1e9)
-        })
+            return Double(runs * batch) / seconds(since: start, clock)
+        }
     }
 
-    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-    private func format(_ x: Double) -> String { PerfMonitor.pythonRounded(x) }
+    /// `--soak-seconds`: RSS over a long `--file-loop` run (flat means no leak).
+    private func soak(uri: SourceURI, configuration inferConfiguration: InferConfiguration, seconds total: Int, logger: Logger) throws {
+        let n = streams.first ?? 1
+        var inferConfiguration = inferConfiguration
+        inferConfiguration.batchSize = n
+        let detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+        let configuration = PipelineConfiguration(
+            inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
+            outputs: [.discard], fileLoop: true, perfIntervalNanoseconds: 0)
+        let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
+        let clock = MonotonicClock()
+        let start = clock.now()
+        var frames = 0
+        var nextReport = 0.0
+        print("| seconds | frames | RSS MB |")
+        print("|---|---|---|")
+        pipeline.probe = { batch in
+            for index in 0..<batch.frameCount { batch.withPixels(ofFrame: index) { SampleEdit.halveRed(&$0) } }
+            frames += batch.frameCount
+            let elapsed = seconds(since: start, clock)
+            if elapsed >= nextReport {
+                print("| \(Int(elapsed)) | \(frames) | \(f(currentRSSMegabytes())) |")
+                flushStandardOutput()
+                nextReport += 10
+            }
+            if elapsed >= Double(total) { pipeline.requestStop(signal: 0) }
+        }
+        _ = pipeline.run()
+    }
+
+    private func median(_ body: () throws -> Double) throws -> Double {
+        let values = try (0..<repetitions).map { _ in try body() }.sorted()
+        return values[values.count / 2]
+    }
+
+    private func f(_ x: Double) -> String { PerfMonitor.pythonRounded(x) }
+}
+
+private func seconds(since start: MonotonicInstant, _ clock: MonotonicClock) -> Double {
+    Double(clock.now().nanoseconds(since: start)) / 1e9
+}
+
+/// Resident memory now, from /proc/self/statm (pages × page size).
+func currentRSSMegabytes() -> Double {
+    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(file) }
+    var size = 0, resident = 0
+    guard withUnsafeMutablePointer(to: &size, { s in withUnsafeMutablePointer(to: &resident) { r in
+        withVaList([s, r]) { vfscanf(file, "%ld %ld", $0) }
+    } }) == 2 else { return 0 }
+    return Double(resident * Int(getpagesize())) / 1_048_576
+}
+
+/// The highest RSS seen while it runs (sampled every 50 ms).
+final class RSSSampler: @unchecked Sendable {
+    private let peak = Locked(currentRSSMegabytes())
+    private var task: PeriodicTask?
+
+    init() {
+        task = PeriodicTask(name: "rss", intervalNanoseconds: 50_000_000) { [peak] in
+            let now = currentRSSMegabytes()
+            peak.withValue { $0 = max($0, now) }
+        }
+    }
+
+    func stop() -> Double {
+        task?.stop()
+        return peak.withValue { $0 }
+    }
 }

@@ -1,3 +1,5 @@
+import DequeModule
+
 /// Configuration of the stream muxer, as nvstreammux's properties.
 public struct StreamMuxerConfiguration: Sendable, Equatable {
     public var batchSize: Int
@@ -27,8 +29,8 @@ public final class StreamMuxer: @unchecked Sendable {
     public let configuration: StreamMuxerConfiguration
     private let lock = ConditionLock()
     private var machine: StreamMuxerStateMachine<Frame>
-    private var ready: [FrameBatch] = []
-    private var readyIndex = 0
+    /// Batches formed and not yet taken, oldest first.
+    private var ready = Deque<FrameBatch>()
     private var deadline: MonotonicInstant?
     private var finished = false
     private var stopping = false
@@ -44,7 +46,7 @@ public final class StreamMuxer: @unchecked Sendable {
             pushTimeoutMicroseconds: configuration.batchedPushTimeoutMicroseconds))
     }
 
-    private var pendingBatches: Int { ready.count - readyIndex }
+    private var pendingBatches: Int { ready.count }
 
     /// Queues a frame. A file source blocks while its queue or the pending batches are full
     /// (back-pressure reaches the decoder); a live source drops its oldest queued frame instead,
@@ -69,9 +71,8 @@ public final class StreamMuxer: @unchecked Sendable {
             }
             apply(machine.frameArrived(frame, from: frame.sourceID, at: clock.now()))
             if live {
-                while pendingBatches > configuration.maxPendingBatches {
-                    for dropped in ready[readyIndex].frames { ledger.recordDropped(source: dropped.sourceID, reason: .liveQueueFull) }
-                    readyIndex += 1
+                while pendingBatches > configuration.maxPendingBatches, let oldest = ready.popFirst() {
+                    for dropped in oldest.frames { ledger.recordDropped(source: dropped.sourceID, reason: .liveQueueFull) }
                 }
             }
         }
@@ -102,11 +103,8 @@ public final class StreamMuxer: @unchecked Sendable {
     public func nextBatch() -> FrameBatch? {
         lock.withLock {
             while true {
-                if readyIndex < ready.count {
-                    let batch = ready[readyIndex]
-                    readyIndex += 1
+                if let batch = ready.popFirst() {
                     for frame in batch.frames { ledger.recordDelivered(source: frame.sourceID) }
-                    if readyIndex == ready.count { ready.removeAll(keepingCapacity: true); readyIndex = 0 }
                     lock.broadcast()  // queues shrank: wake blocked producers
                     return batch
                 }

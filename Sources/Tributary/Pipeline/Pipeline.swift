@@ -138,18 +138,41 @@ public final class Pipeline: @unchecked Sendable {
             }
             : nil
 
-        var sinkFailure: String?
-        var detectorFailure: String?
+        // The output stage (tiler → OSD → sink, the encoder behind it) runs on its own thread, so
+        // the next batch's inference overlaps this batch's tiling and encoding.
+        let outputQueue = BoundedQueue<FrameBatch>(capacity: 2)
+        let sinkFailure = Locked<String?>(nil)
+        let outputThread = WorkerThread(name: "output") { [self] in
+            var first = true
+            while let batch = outputQueue.pop() {
+                guard sinkFailure.withValue({ $0 == nil }) else { continue }  // keep draining so sources finish
+                if first, let rate = sources[batch.frames[0].sourceID].frameRate {
+                    sink.setFrameRate(numerator: rate.numerator, denominator: rate.denominator)
+                }
+                first = false
+                do {
+                    try sink.pushFrame(pts: batch.frames.compactMap(\.pts).min()) { output in
+                        tiler.composite(batch, into: output)
+                        osd?.drawObjects(of: batch.meta, layout: tiler.layout, muxerWidth: configuration.muxer.width,
+                                         muxerHeight: configuration.muxer.height, on: output)
+                        onTiledFrame?(batch, output.readOnly)
+                    }
+                } catch {
+                    fail(sinkFailure, error)
+                }
+            }
+            if sinkFailure.withValue({ $0 == nil }) {
+                do { try sink.finish() } catch { fail(sinkFailure, error) }
+            }
+        }
+
+        let detectorFailure = Locked<String?>(nil)
         var batches = 0
         while var batch = muxer.nextBatch() {
             batches += 1
             for frame in batch.frames { perf.frameArrived(stream: frame.sourceID) }
-            if let detector, detectorFailure == nil {
-                do { try detector.process(&batch) } catch {
-                    detectorFailure = "\(error)"
-                    printError("Error: \(error)")
-                    for source in sources { source.requestStop() }
-                }
+            if let detector, detectorFailure.withValue({ $0 == nil }) {
+                do { try detector.process(&batch) } catch { fail(detectorFailure, error) }
             }
             onBatch?(&batch)
             if let probe {
@@ -157,39 +180,33 @@ public final class Pipeline: @unchecked Sendable {
                 probe(&probeBatch)
                 batch.meta = probeBatch.meta
             }
-            if let frameSaver, sinkFailure == nil {
-                do { try frameSaver.process(batch) } catch {
-                    sinkFailure = "\(error)"
-                    printError("Error: \(error)")
-                    for source in sources { source.requestStop() }
-                }
+            if let frameSaver, sinkFailure.withValue({ $0 == nil }) {
+                do { try frameSaver.process(batch) } catch { fail(sinkFailure, error) }
             }
-            guard sinkFailure == nil else { continue }  // keep draining so sources finish
-            if batches == 1, let rate = sources[batch.frames[0].sourceID].frameRate {
-                sink.setFrameRate(numerator: rate.numerator, denominator: rate.denominator)
-            }
-            do {
-                try sink.pushFrame(pts: batch.frames.compactMap(\.pts).min()) { output in
-                    tiler.composite(batch, into: output)
-                    osd?.drawObjects(of: batch.meta, layout: tiler.layout, muxerWidth: configuration.muxer.width,
-                                     muxerHeight: configuration.muxer.height, on: output)
-                    onTiledFrame?(batch, output.readOnly)
-                }
-            } catch {
-                sinkFailure = "\(error)"
-                printError("Error: \(error)")
-                for source in sources { source.requestStop() }
-            }
+            outputQueue.push(batch)
         }
+        outputQueue.close()
+        outputThread.join()
         for thread in threads { thread.join() }
         perfTask?.stop()
-        if sinkFailure == nil {
-            do { try sink.finish() } catch {
-                sinkFailure = "\(error)"
-                printError("Error: \(error)")
-            }
-        }
-        return PipelineOutcome(sourceFailures: failures.withValue { $0 }, sinkFailure: sinkFailure, detectorFailure: detectorFailure,
+        // Callbacks often capture the pipeline (to stop it); dropping them here breaks that cycle.
+        probe = nil
+        onBatch = nil
+        onTiledFrame = nil
+        return PipelineOutcome(sourceFailures: failures.withValue { $0 }, sinkFailure: sinkFailure.withValue { $0 },
+                               detectorFailure: detectorFailure.withValue { $0 },
                                interruptedBy: interruption.withValue { $0 }, ledger: ledger, batches: batches, anyLive: anyLive)
+    }
+
+    /// Records the first failure of a stage, says it, and stops the sources so the run ends.
+    private func fail(_ slot: Locked<String?>, _ error: Error) {
+        let first = slot.withValue { value -> Bool in
+            guard value == nil else { return false }
+            value = "\(error)"
+            return true
+        }
+        guard first else { return }
+        printError("Error: \(error)")
+        for source in sources { source.requestStop() }
     }
 }

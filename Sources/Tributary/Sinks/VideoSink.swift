@@ -30,6 +30,8 @@ public final class VideoSink: @unchecked Sendable {
     private var finished = false
     private let logger: Logger
     private var rtspServers: [RTSPServer] = []
+    /// Output frames are recycled: a fresh 8 MB allocation per 1080p frame costs page faults.
+    private let pool: UnsafeMutablePointer<GstBufferPool>
 
     /// The RTSP addresses being served, for the "launched RTSP streaming" line.
     public var rtspURLs: [String] { rtspServers.map(\.url) }
@@ -90,9 +92,22 @@ public final class VideoSink: @unchecked Sendable {
             throw PipelineError.pipelineConstruction(description: description, message: "no appsrc")
         }
         appsrc = src
+        pool = gst_buffer_pool_new()
+        let caps = tb_caps_raw_video("RGBA", gint(width), gint(height), 0, 1)
+        let poolConfig = gst_buffer_pool_get_config(pool)
+        gst_buffer_pool_config_set_params(poolConfig, caps, guint(width * height * 4), 2, 0)
+        gst_caps_unref(caps)
+        if gst_buffer_pool_set_config(pool, poolConfig) == 0 || gst_buffer_pool_set_active(pool, 1) == 0 {
+            gst_object_unref(pool)
+            gst_object_unref(appsrc)
+            gst_object_unref(pipeline)
+            throw PipelineError.sinkFailed(target: outputs.map(\.target).joined(separator: ", "), element: "bufferpool", message: "cannot set up the output buffer pool")
+        }
         if gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
             let detail = Self.pendingError(pipeline) ?? "state change failed"
             gst_element_set_state(pipeline, GST_STATE_NULL)
+            gst_buffer_pool_set_active(pool, 0)
+            gst_object_unref(pool)
             gst_object_unref(appsrc)
             gst_object_unref(pipeline)
             throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: detail)
@@ -101,6 +116,8 @@ public final class VideoSink: @unchecked Sendable {
 
     deinit {
         gst_element_set_state(pipeline, GST_STATE_NULL)
+        gst_buffer_pool_set_active(pool, 0)
+        gst_object_unref(pool)
         gst_object_unref(appsrc)
         gst_object_unref(pipeline)
     }
@@ -121,7 +138,8 @@ public final class VideoSink: @unchecked Sendable {
             throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: error)
         }
         let bytesPerRow = width * 4
-        guard let buffer = gst_buffer_new_allocate(nil, gsize(bytesPerRow * height), nil) else {
+        var pooled: UnsafeMutablePointer<GstBuffer>?
+        guard gst_buffer_pool_acquire_buffer(pool, &pooled, nil) == GST_FLOW_OK, let buffer = pooled else {
             throw PipelineError.sinkFailed(target: target, element: "appsrc", message: "out of memory")
         }
         var info = GstMapInfo()

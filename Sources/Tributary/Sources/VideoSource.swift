@@ -85,13 +85,14 @@ public final class VideoSource: @unchecked Sendable {
     /// that is the back-pressure). Runs on the caller's thread.
     public func run(ledger: FrameLedger, deliver: (Frame) -> Void) -> SourceEnd {
         guard let bus = gst_element_get_bus(pipeline) else { return .failed(element: "pipeline", message: "no bus") }
-        defer { gst_object_unref(bus) }
+        defer {
+            gst_object_unref(bus)
+            // However the run ends, the decoder's threads and buffer pools go now, not at deinit.
+            gst_element_set_state(pipeline, GST_STATE_NULL)
+        }
         let pollNanoseconds: GstClockTime = 50_000_000
         while true {
-            if stopRequested.withValue({ $0 }) {
-                gst_element_set_state(pipeline, GST_STATE_NULL)
-                return .endOfStream
-            }
+            if stopRequested.withValue({ $0 }) { return .endOfStream }
             if let sample = gst_app_sink_try_pull_sample(tb_app_sink(appsink), pollNanoseconds) {
                 if let frame = makeFrame(consuming: sample) {
                     ledger.recordDecoded(source: id)

@@ -58,4 +58,40 @@ import Testing
         #expect(batch?.frames.map(\.sourceID) == [0])
         #expect(waited >= 15, "waited \(waited) ms for a 20 ms timeout")
     }
+
+    /// Counts the frames alive: the muxer must let go of every batch it hands out, also when the
+    /// producer is always ahead of a slow consumer (a retained backlog once grew without bound).
+    final class CountedMemory: ImageMemoryOwner, @unchecked Sendable {
+        static let alive = Locked(0)
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
+        init() { Self.alive.withValue { $0 += 1 } }
+        deinit { bytes.deallocate(); Self.alive.withValue { $0 -= 1 } }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func framesTakenDownstreamAreReleasedWhileTheProducerStaysAhead() {
+        let ledger = FrameLedger(sourceCount: 1)
+        let configuration = StreamMuxerConfiguration(batchSize: 1, width: 4, height: 4, batchedPushTimeoutMicroseconds: -1,
+                                                     queueCapacityPerSource: 2)
+        let muxer = StreamMuxer(configuration: configuration, sourceCount: 1, clock: ManualClock(), ledger: ledger)
+        let producer = WorkerThread(name: "producer") {
+            for n in 0..<60 {
+                let memory = CountedMemory()
+                let image = ImageBuffer(width: 4, height: 4, bytesPerRow: 16, storage: .host(memory.bytes), owner: memory)
+                muxer.push(Frame(sourceID: 0, frameNumber: n, pts: nil, image: image), live: false)
+            }
+            muxer.sourceEnded(0)
+        }
+        var mostAlive = 0
+        var taken = 0
+        while let batch = muxer.nextBatch() {
+            taken += batch.frames.count
+            usleep(2_000)  // a slow consumer: the producer is always ahead
+            mostAlive = max(mostAlive, CountedMemory.alive.withValue { $0 })
+        }
+        producer.join()
+        #expect(taken == 60)
+        // Pending batches, the producer's frame in hand and the batch being consumed.
+        #expect(mostAlive <= configuration.maxPendingBatches + configuration.queueCapacityPerSource + 2, "at most \(mostAlive) frames alive")
+    }
 }
