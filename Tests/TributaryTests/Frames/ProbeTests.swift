@@ -51,18 +51,23 @@ import Testing
             muxer: StreamMuxerConfiguration(batchSize: 1, width: 320, height: 180), tilerWidth: 320, tilerHeight: 180,
             outputs: [.discard], osd: false, perfIntervalNanoseconds: 0)
         let pipeline = try Pipeline(configuration: configuration, logger: Logger(label: "test"))
-        var before: [UInt8] = []
+        // The probe runs on the batch thread, the tiled frame comes from the output thread: the
+        // pixels before the edit are kept per frame number.
+        let before = Locked<[Int: [UInt8]]>([:])
         var checkedFrames = 0
         var mismatches = 0
         var changed = 0
         pipeline.probe = { batch in
+            let frameNumber = batch.meta.frames[0].frameNumber
             batch.withPixels(ofFrame: 0) { pixels in
-                before = []
-                for y in 0..<pixels.height { pixels.withRow(y) { row in for i in row.indices { before.append(row[i]) } } }
+                var copy: [UInt8] = []
+                for y in 0..<pixels.height { pixels.withRow(y) { row in for i in row.indices { copy.append(row[i]) } } }
+                before.withValue { $0[frameNumber] = copy }
                 SampleEdit.halveRed(&pixels)
             }
         }
         pipeline.onTiledFrame = { batch, view in
+            guard let before = before.withValue({ $0.removeValue(forKey: batch.meta.frames[0].frameNumber) }) else { mismatches += 1; return }
             for y in 0..<view.height {
                 let row = view.row(y)
                 for x in 0..<view.width {
