@@ -29,6 +29,8 @@ The result is written to `<output>.tmp` and renamed into place at the end; one s
 """
 
 import argparse
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -42,7 +44,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DECODE_TIMEOUT_S = 120
-CHUNK = 16
+CHUNK = 8
 
 
 def repo_path(path):
@@ -254,17 +256,24 @@ def main():
         extra_options = {"CalibStridedMinMax": chunk}
         if args.calibrate_method == "Percentile":
             extra_options["CalibPercentile"] = args.percentile
-        quantize_static(
-            prepared, tmp_output, FrameReader(inp.name, tensors),
-            quant_format=QuantFormat.QDQ,
-            activation_type=getattr(QuantType, args.activations),
-            weight_type=QuantType.QInt8,
-            per_channel=args.per_channel,
-            calibrate_method=getattr(CalibrationMethod, args.calibrate_method),
-            op_types_to_quantize=ops,
-            nodes_to_exclude=nodes_to_exclude,
-            extra_options=extra_options,
-        )
+        # The calibrators print progress to stdout; keep it for errors only (one summary line).
+        log = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(log):
+                quantize_static(
+                    prepared, tmp_output, FrameReader(inp.name, tensors),
+                    quant_format=QuantFormat.QDQ,
+                    activation_type=getattr(QuantType, args.activations),
+                    weight_type=QuantType.QInt8,
+                    per_channel=args.per_channel,
+                    calibrate_method=getattr(CalibrationMethod, args.calibrate_method),
+                    op_types_to_quantize=ops,
+                    nodes_to_exclude=nodes_to_exclude,
+                    extra_options=extra_options,
+                )
+        except Exception:
+            sys.stderr.write(log.getvalue())
+            raise
 
     # The batch dimension must stay dynamic: run batch 1 and batch 2 on the result.
     check = ort.InferenceSession(tmp_output, providers=["CPUExecutionProvider"])

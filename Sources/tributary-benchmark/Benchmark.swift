@@ -118,17 +118,14 @@ struct TributaryBenchmark: ParsableCommand {
     /// The same decode graph as a source, N branches in one `gst-launch`-style pipeline, each cut
     /// at `frames` by `identity eos-after`.
     private func gstreamerAloneFPS(_ uri: SourceURI, _ n: Int) throws -> Double {
-        let threads = max(1, min(4, processorCount()))
-        let branch = """
-            uridecodebin uri=\(uri.uri) ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 \
-            ! videoscale n-threads=\(threads) add-borders=false ! videoconvert n-threads=\(threads) \
-            ! video/x-raw,format=RGBA,width=\(width),height=\(height),pixel-aspect-ratio=1/1 \
-            ! identity eos-after=\(frames) ! fakesink sync=false
-            """
+        let branches = (0..<n).map { index in
+            VideoSource.decodeGraph(width: width, height: height, uri: uri.uri, name: "decoder\(index)")
+                + " ! identity eos-after=\(frames) ! fakesink sync=false"
+        }
         let clock = MonotonicClock()
         let start = clock.now()
         var error: UnsafeMutablePointer<GError>?
-        guard let pipeline = gst_parse_launch(Array(repeating: branch, count: n).joined(separator: " "), &error), error == nil else {
+        guard let pipeline = gst_parse_launch(branches.joined(separator: " "), &error), error == nil else {
             throw PipelineError.invalidArgument("cannot build the GStreamer-alone pipeline")
         }
         defer { gst_object_unref(pipeline) }
@@ -229,3 +226,4 @@ final class RSSSampler: @unchecked Sendable {
         return peak.withValue { $0 }
     }
 }
+

@@ -45,7 +45,7 @@ public final class JPEGEncoder: @unchecked Sendable {
             throw PipelineError.pipelineConstruction(description: description, message: "no appsink")
         }
         if gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
-            let detail = Self.pendingError(pipeline) ?? "state change failed"
+            let detail = GStreamer.pendingError(pipeline) ?? "state change failed"
             gst_element_set_state(pipeline, GST_STATE_NULL)
             gst_object_unref(sink)
             gst_object_unref(src)
@@ -93,7 +93,7 @@ public final class JPEGEncoder: @unchecked Sendable {
                                            message: "image is \(image.width)x\(image.height), encoder is \(width)x\(height)")
         }
         return try lock.withLock {
-            if let error = Self.pendingError(pipeline) {
+            if let error = GStreamer.pendingError(pipeline) {
                 throw PipelineError.sinkFailed(target: target, element: "jpeg-encoder", message: error)
             }
             // A sample left over from an earlier timed-out call must not be taken for this image's.
@@ -123,11 +123,11 @@ public final class JPEGEncoder: @unchecked Sendable {
 
             let flow = gst_app_src_push_buffer(tb_app_src(appsrc), buffer)  // takes the buffer
             guard flow == GST_FLOW_OK else {
-                let error = Self.pendingError(pipeline) ?? "push failed (flow \(flow.rawValue))"
+                let error = GStreamer.pendingError(pipeline) ?? "push failed (flow \(flow.rawValue))"
                 throw PipelineError.sinkFailed(target: target, element: "appsrc", message: error)
             }
             guard let sample = gst_app_sink_try_pull_sample(tb_app_sink(appsink), 5_000_000_000) else {
-                let error = Self.pendingError(pipeline) ?? "no JPEG within 5 s"
+                let error = GStreamer.pendingError(pipeline) ?? "no JPEG within 5 s"
                 throw PipelineError.sinkFailed(target: target, element: "jpegenc", message: error)
             }
             defer { gst_sample_unref(sample) }
@@ -149,12 +149,4 @@ public final class JPEGEncoder: @unchecked Sendable {
 
     private static func errnoText() -> String { String(cString: strerror(errno)) }
 
-    private static func pendingError(_ pipeline: UnsafeMutablePointer<GstElement>) -> String? {
-        guard let bus = gst_element_get_bus(pipeline) else { return nil }
-        defer { gst_object_unref(bus) }
-        guard let message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR) else { return nil }
-        defer { gst_message_unref(message) }
-        let d = GStreamer.describe(message)
-        return "\(d.element): \(d.text)"
-    }
 }

@@ -104,7 +104,7 @@ public final class VideoSink: @unchecked Sendable {
             throw PipelineError.sinkFailed(target: outputs.map(\.target).joined(separator: ", "), element: "bufferpool", message: "cannot set up the output buffer pool")
         }
         if gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
-            let detail = Self.pendingError(pipeline) ?? "state change failed"
+            let detail = GStreamer.pendingError(pipeline) ?? "state change failed"
             gst_element_set_state(pipeline, GST_STATE_NULL)
             gst_buffer_pool_set_active(pool, 0)
             gst_object_unref(pool)
@@ -134,7 +134,7 @@ public final class VideoSink: @unchecked Sendable {
     /// Hands a fresh output frame to `body` to fill, then pushes it with presentation time `pts`
     /// (nanoseconds; made strictly increasing). Throws if the sink pipeline failed.
     package func pushFrame(pts: UInt64?, _ body: (MutableImageView) -> Void) throws {
-        if let error = Self.pendingError(pipeline) {
+        if let error = GStreamer.pendingError(pipeline) {
             throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: error)
         }
         let bytesPerRow = width * 4
@@ -155,7 +155,7 @@ public final class VideoSink: @unchecked Sendable {
         tb_buffer_set_pts(buffer, GstClockTime(time))
         let flow = gst_app_src_push_buffer(tb_app_src(appsrc), buffer)  // takes the buffer
         if flow != GST_FLOW_OK && flow != GST_FLOW_FLUSHING {
-            let error = Self.pendingError(pipeline) ?? "flow \(flow.rawValue)"
+            let error = GStreamer.pendingError(pipeline) ?? "flow \(flow.rawValue)"
             throw PipelineError.sinkFailed(target: target, element: "appsrc", message: error)
         }
     }
@@ -172,14 +172,6 @@ public final class VideoSink: @unchecked Sendable {
         gst_element_set_state(pipeline, GST_STATE_NULL)
     }
 
-    private static func pendingError(_ pipeline: UnsafeMutablePointer<GstElement>) -> String? {
-        guard let bus = gst_element_get_bus(pipeline) else { return nil }
-        defer { gst_object_unref(bus) }
-        guard let message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR) else { return nil }
-        defer { gst_message_unref(message) }
-        let d = GStreamer.describe(message)
-        return "\(d.element): \(d.text)"
-    }
 }
 
 extension VideoSink {

@@ -35,15 +35,8 @@ public final class VideoSource: @unchecked Sendable {
         self.logger = logger
         self.isLive = uri.isLiveByScheme
         self.fileLoop = fileLoop && uri.scheme == "file"
-        let threads = max(1, min(4, Int(processorCount())))
-        // Scale before converting: on 2 cores ≈ 40 % faster than the reverse order. No borders:
-        // like nvstreammux (enable-padding=0) every input is stretched to the muxer size.
-        let description = """
-            uridecodebin name=decoder ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 \
-            ! videoscale n-threads=\(threads) add-borders=false ! videoconvert n-threads=\(threads) \
-            ! video/x-raw,format=RGBA,width=\(width),height=\(height),pixel-aspect-ratio=1/1 \
-            ! appsink name=sink sync=false max-buffers=2 drop=\(isLive ? "true" : "false") enable-last-sample=false
-            """
+        let description = Self.decodeGraph(width: width, height: height)
+            + " ! appsink name=sink sync=false max-buffers=2 drop=\(isLive ? "true" : "false") enable-last-sample=false"
         pipeline = try GStreamer.parseLaunch(description)
         tb_set_name(pipeline, "source-bin-\(id < 10 ? "0" : "")\(id)")
         guard let decoder = GStreamer.child(of: pipeline, named: "decoder"),
@@ -60,6 +53,20 @@ public final class VideoSource: @unchecked Sendable {
         }
         _ = tb_signal_connect(decoder, "source-setup", unsafeBitCast(callback, to: UnsafeMutableRawPointer.self), nil)
         gst_object_unref(decoder)
+    }
+
+    /// The decode graph of every source, up to (not including) its sink; the benchmark runs the
+    /// same graph alone as the ceiling. The `uridecodebin` is named `name`; without `uri` the URI
+    /// is set apart (as a property, never parsed).
+    public static func decodeGraph(width: Int, height: Int, uri: String? = nil, name: String = "decoder") -> String {
+        let threads = max(1, min(4, processorCount()))
+        // Scale before converting: on 2 cores ≈ 40 % faster than the reverse order. No borders:
+        // like nvstreammux (enable-padding=0) every input is stretched to the muxer size.
+        return """
+            uridecodebin name=\(name)\(uri.map { " uri=\"\($0)\"" } ?? "") ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 \
+            ! videoscale n-threads=\(threads) add-borders=false ! videoconvert n-threads=\(threads) \
+            ! video/x-raw,format=RGBA,width=\(width),height=\(height),pixel-aspect-ratio=1/1
+            """
     }
 
     deinit {

@@ -55,6 +55,16 @@ public enum GStreamer {
         return (element, text, debugText)
     }
 
+    /// An error already posted on an element's bus, as "element: message", if there is one.
+    static func pendingError(_ pipeline: UnsafeMutablePointer<GstElement>) -> String? {
+        guard let bus = gst_element_get_bus(pipeline) else { return nil }
+        defer { gst_object_unref(bus) }
+        guard let message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR) else { return nil }
+        defer { gst_message_unref(message) }
+        let d = describe(message)
+        return "\(d.element): \(d.text)"
+    }
+
     /// Waits up to `timeoutNanoseconds` for end-of-stream or an error on an element's bus.
     /// Returns the error text, if an error came.
     @discardableResult
