@@ -4,7 +4,7 @@ calibrated on real frames of the sample videos.
 
 Usage (defaults shown; relative paths resolve against the repository root, the parent of this folder):
     quantize_int8.py --model models/yolov3-tiny-416.onnx --output models/yolov3-tiny-416-int8.onnx \
-        --media media/sample_720p_h264.mp4 media/sample_h265.mp4 --frames 64
+        --media media/sample_720p_h264.mp4 media/sample_h265.mp4 --frames 48
 
 Calibration frames
 ------------------
@@ -19,11 +19,16 @@ bilinear resize with half-pixel centres to round(w*r) x round(h*r), r = min(W/w,
 Quantisation
 ------------
 onnxruntime.quantization.shape_inference.quant_pre_process (ONNX shape inference + ORT basic graph
-optimisation; symbolic shape inference too when sympy is installed), then quantize_static with
-QDQ format, QUInt8 activations, QInt8 per-channel weights and MinMax calibration. Only the backbone's
-operators (Conv, MaxPool, LeakyRelu, Resize, Concat) are quantised: the YOLO decode head after the last
-convolutions (Reshape/Transpose/Slice/Sigmoid/Exp/Add/Mul/Concat) stays FP32, so box coordinates and
-scores are not rounded to 8 bits. The batch dimension stays dynamic.
+optimisation; no symbolic shape inference: it needs sympy and fails on this model, and ONNX's shape
+inference already types every tensor), then quantize_static: QDQ format, QUInt8 activations, QInt8
+per-channel weights, Percentile calibration (99.999), calibrated in chunks of 8 frames (bounded
+memory, about 1 GB; the histogram calibrators otherwise hold every intermediate tensor of every
+frame, about 6 GB for 64 frames). Only the backbone is quantised (Conv, MaxPool, LeakyRelu, Resize
+and the route Concat); the two detection convolutions and the YOLO decode head after them
+(Reshape/Transpose/Slice/Sigmoid/Exp/Add/Mul/Concat) stay FP32, so the raw box and score logits are
+not rounded to 8 bits. Quantising the decode head as well breaks the detections (coordinates in
+pixels and scores share one 8-bit range); MinMax calibration lost more FP32 detections than
+Percentile. The batch dimension stays dynamic (checked with batches of 1 and 4 at the end).
 
 The result is written to `<output>.tmp` and renamed into place at the end; one summary line is printed.
 """
@@ -33,7 +38,6 @@ import contextlib
 import io
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,15 +57,21 @@ def repo_path(path):
 
 # --- frames --------------------------------------------------------------------------------------
 
-def video_size(path):
-    """(width, height) of the first video stream, from gst-discoverer-1.0."""
+def video_info(path):
+    """(width, height, estimated frame count or None) of the first video stream, from gst-discoverer-1.0."""
     res = subprocess.run(["gst-discoverer-1.0", path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          universal_newlines=True, timeout=60)
     width = re.search(r"^\s*Width:\s*(\d+)", res.stdout, re.M)
     height = re.search(r"^\s*Height:\s*(\d+)", res.stdout, re.M)
     if res.returncode != 0 or not width or not height:
         raise RuntimeError("gst-discoverer-1.0 could not read the video size of %s:\n%s" % (path, res.stdout))
-    return int(width.group(1)), int(height.group(1))
+    duration = re.search(r"^\s*Duration:\s*(\d+):(\d+):(\d+(?:\.\d*)?)", res.stdout, re.M)
+    rate = re.search(r"^\s*Frame rate:\s*(\d+)/(\d+)", res.stdout, re.M)
+    frames = None
+    if duration and rate and int(rate.group(2)) > 0:
+        seconds = int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3))
+        frames = int(round(seconds * int(rate.group(1)) / int(rate.group(2)))) or None
+    return int(width.group(1)), int(height.group(1)), frames
 
 
 class Letterbox:
@@ -100,54 +110,73 @@ class Letterbox:
 
 
 def calibration_frames(path, count, first, net_w, net_h):
-    """`count` pre-processed frames spread evenly from frame `first` to the end of the video.
+    """`count` pre-processed frames spread evenly from frame `first` to the last frame of the video.
 
-    The video is streamed once through a pipe (RGBx, so rows have no padding). Frames are kept at a
-    stride that doubles whenever more than 2*count are held, so the kept frames are always evenly
-    spaced from `first` to the end without knowing the frame count in advance.
+    Returns ([(frame index, tensor)], frame count). The video is streamed once through a pipe (RGBx,
+    so rows have no padding). Kept as candidates: the frames at the evenly spaced positions planned
+    from gst-discoverer's duration x frame rate; frames from `first` on at a stride that doubles
+    whenever more than 2*count are held (so memory stays bounded whatever the real frame count); and
+    the last frame. At the end the candidate nearest to each of `count` evenly spaced positions from
+    `first` to the real last frame is taken (the planned frames exactly, when the estimate was right).
     """
-    w, h = video_size(path)
+    w, h, estimate = video_info(path)
     letterbox = Letterbox(w, h, net_w, net_h)
     frame_bytes = w * h * 4
     cmd = ["gst-launch-1.0", "-q", "filesrc", "location=" + path, "!", "decodebin", "!", "videoconvert", "!",
            "video/x-raw,format=RGBx,width=%d,height=%d" % (w, h), "!", "fdsink", "fd=1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    timer = threading.Timer(DECODE_TIMEOUT_S, proc.kill)
-    timer.start()
-    kept, stride, index = [], 1, 0   # kept: (frame index, tensor)
-    buf = bytearray(frame_bytes)
-    view = memoryview(buf)
-    try:
-        while True:
-            got = 0
-            while got < frame_bytes:
-                n = proc.stdout.readinto(view[got:])
-                if not n:
+    planned = set()
+    if estimate and estimate - first >= count:
+        planned = set(np.linspace(first, estimate - 1, count).round().astype(int).tolist())
+    candidates = {}                  # frame index -> tensor
+    strided, stride, index = [], 1, 0  # strided: frame indices first + k * stride
+    bufs = [bytearray(frame_bytes), bytearray(frame_bytes)]   # the frame being read, the previous one
+    tensor = lambda buf: letterbox(np.frombuffer(buf, np.uint8).reshape(h, w, 4)[:, :, :3])
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        timer = threading.Timer(DECODE_TIMEOUT_S, proc.kill)
+        timer.start()
+        try:
+            while True:
+                view, got = memoryview(bufs[index % 2]), 0
+                while got < frame_bytes:
+                    n = proc.stdout.readinto(view[got:])
+                    if not n:
+                        break
+                    got += n
+                if got < frame_bytes:
                     break
-                got += n
-            if got < frame_bytes:
-                break
-            if index >= first and (index - first) % stride == 0:
-                rgb = np.frombuffer(buf, np.uint8).reshape(h, w, 4)[:, :, :3]
-                kept.append((index, letterbox(rgb)))
-                if len(kept) > 2 * count:
-                    kept, stride = kept[::2], stride * 2
-            index += 1
-        proc.stdout.close()
-        stderr = proc.stderr.read().decode(errors="replace")
-        rc = proc.wait()
-    finally:
-        timer.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+                on_stride = index >= first and (index - first) % stride == 0
+                if on_stride or index in planned:
+                    candidates[index] = tensor(bufs[index % 2])
+                if on_stride:
+                    strided.append(index)
+                    if len(strided) > 2 * count:
+                        for dropped in strided[1::2]:
+                            if dropped not in planned:
+                                del candidates[dropped]
+                        strided, stride = strided[::2], stride * 2
+                index += 1
+            proc.stdout.close()
+            rc = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
     if rc != 0:
         raise RuntimeError("decoding %s failed (rc %d, timeout %d s):\n%s" % (path, rc, DECODE_TIMEOUT_S, stderr))
-    if len(kept) < count:
+    last = index - 1
+    if last - first + 1 < count:
         raise RuntimeError("%s: %d frames, too few after frame %d for %d calibration frames"
                            % (path, index, first, count))
-    pick = np.unique(np.linspace(0, len(kept) - 1, count).round().astype(int))
-    return [kept[i] for i in pick], index
+    if last not in candidates:
+        candidates[last] = tensor(bufs[last % 2])
+    picks = set()
+    for target in np.linspace(first, last, count).round():
+        picks.add(min((i for i in candidates if i not in picks), key=lambda i: (abs(i - target), i)))
+    return [(i, candidates[i]) for i in sorted(picks)], index
 
 
 class FrameReader:
@@ -182,7 +211,7 @@ def main():
     ap.add_argument("--model", default="models/yolov3-tiny-416.onnx")
     ap.add_argument("--output", default="models/yolov3-tiny-416-int8.onnx")
     ap.add_argument("--media", nargs="+", default=["media/sample_720p_h264.mp4", "media/sample_h265.mp4"])
-    ap.add_argument("--frames", type=int, default=64, help="calibration frames in all (split over the videos)")
+    ap.add_argument("--frames", type=int, default=48, help="calibration frames in all (split over the videos)")
     ap.add_argument("--first-frame", type=int, default=100,
                     help="first frame eligible for calibration (frames 0-23 are the accuracy tests')")
     ap.add_argument("--activations", choices=["QUInt8", "QInt8"], default="QUInt8")
@@ -192,8 +221,8 @@ def main():
     ap.add_argument("--percentile", type=float, default=99.999, help="for --calibrate-method Percentile")
     ap.add_argument("--quantize-head", action="store_true",
                     help="also quantise the YOLO decode head (default: backbone operators only)")
-    ap.add_argument("--fp32-detection-convs", action="store_true",
-                    help="keep the last convolutions (feeding the decode head) in FP32 too")
+    ap.add_argument("--quantize-detection-convs", action="store_true",
+                    help="also quantise the last convolutions, which feed the decode head (default: FP32)")
     args = ap.parse_args()
 
     start = time.time()
@@ -206,6 +235,9 @@ def main():
     media = [repo_path(m) for m in args.media]
     if args.frames < len(media):
         sys.exit("--frames must be at least the number of videos")
+    if args.first_frame < 24:
+        print("quantize_int8: warning: --first-frame %d lets calibration use frames 0-23, which the accuracy "
+              "tests use" % args.first_frame, file=sys.stderr)
 
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
@@ -225,32 +257,32 @@ def main():
     tmp_output = output + ".tmp"
     with tempfile.TemporaryDirectory(prefix="quantize_int8.") as tmp:
         prepared = os.path.join(tmp, "prepared.onnx")
-        try:
-            import sympy  # noqa: F401  (symbolic shape inference needs it)
-            symbolic = True
-        except ImportError:
-            symbolic = False
-        quant_pre_process(model_path, prepared, skip_symbolic_shape=not symbolic)
+        # ONNX shape inference gives every tensor its shape (batch symbolic); ORT's symbolic shape
+        # inference would need sympy and fails on this model ("Incomplete symbolic shape inference").
+        quant_pre_process(model_path, prepared, skip_symbolic_shape=True)
 
+        # What stays FP32 (default): the YOLO decode head (Reshape/Transpose/Slice/Sigmoid/Exp/Add/Mul and
+        # its Concat nodes, i.e. every Concat but the backbone's route, which feeds a Conv) and the two
+        # detection convolutions feeding it (their outputs are the raw box/score logits).
+        graph = onnx.load(prepared).graph
+        consumers = {}
+        for node in graph.node:
+            for name in node.input:
+                consumers.setdefault(name, []).append(node.op_type)
+        graph_outputs = {o.name for o in graph.output}
         ops = None if args.quantize_head else ["Conv", "MaxPool", "LeakyRelu", "Resize", "Concat"]
         nodes_to_exclude = []
-        if not args.quantize_head:
-            # The decode head's Concat nodes (the per-layer rows and the final output) stay FP32; only
-            # the route Concat inside the backbone (feeding a Conv) is quantised.
-            graph = onnx.load(prepared).graph
-            consumers = {}
-            for node in graph.node:
-                for name in node.input:
-                    consumers.setdefault(name, []).append(node.op_type)
-            outputs = {o.name for o in graph.output}
-            for node in graph.node:
-                if node.op_type == "Concat" and (node.output[0] in outputs or
-                                                 any(t != "Conv" for t in consumers.get(node.output[0], []))):
-                    nodes_to_exclude.append(node.name)
-                # The detection convolutions (the last ones, feeding the decode head's Reshape).
-                if args.fp32_detection_convs and node.op_type == "Conv" and \
-                        all(t == "Reshape" for t in consumers.get(node.output[0], [])):
-                    nodes_to_exclude.append(node.name)
+        for node in graph.node:
+            users = consumers.get(node.output[0], [])
+            if not args.quantize_head and node.op_type == "Concat" and (
+                    node.output[0] in graph_outputs or any(t != "Conv" for t in users)):
+                nodes_to_exclude.append(node.name)
+            if not args.quantize_detection_convs and node.op_type == "Conv" and users and \
+                    all(t == "Reshape" for t in users):
+                nodes_to_exclude.append(node.name)
+        n_convs = sum(1 for node in graph.node if node.name in nodes_to_exclude and node.op_type == "Conv")
+        fp32 = " + ".join(([] if args.quantize_head else ["decode head"]) +
+                          (["%d detection convs" % n_convs] if n_convs else [])) or "nothing"
         # Calibrate in chunks of up to CHUNK frames (must divide the frame count).
         chunk = max(d for d in range(1, min(CHUNK, len(tensors)) + 1) if len(tensors) % d == 0)
         extra_options = {"CalibStridedMinMax": chunk}
@@ -271,25 +303,28 @@ def main():
                     nodes_to_exclude=nodes_to_exclude,
                     extra_options=extra_options,
                 )
-        except Exception:
+            # The batch dimension must stay dynamic: run batches of 1 and 4 on the result.
+            check = ort.InferenceSession(tmp_output, providers=["CPUExecutionProvider"])
+            for b in (1, 4):
+                out = check.run(None, {inp.name: np.stack([tensors[i % len(tensors)] for i in range(b)])})[0]
+                if out.shape[0] != b or not np.isfinite(out).all():
+                    raise RuntimeError("INT8 model: batch %d gave output %s%s" % (
+                        b, out.shape, "" if np.isfinite(out).all() else " with non-finite values"))
+            del check
+        except BaseException:
             sys.stderr.write(log.getvalue())
+            if os.path.exists(tmp_output):
+                os.remove(tmp_output)
             raise
-
-    # The batch dimension must stay dynamic: run batch 1 and batch 2 on the result.
-    check = ort.InferenceSession(tmp_output, providers=["CPUExecutionProvider"])
-    for b in (1, 2):
-        out = check.run(None, {inp.name: np.stack(tensors[:b])})[0]
-        if out.shape[0] != b:
-            raise RuntimeError("INT8 model gave batch %d for input batch %d" % (out.shape[0], b))
-    del check
     os.replace(tmp_output, output)
 
     mib = lambda p: os.path.getsize(p) / 2**20
-    print("quantize_int8: %s -> %s in %.1f s (decode %.1f s): %d calibration frames [%s]; %s %s per-%s %s; "
-          "%.2f MiB -> %.2f MiB" % (
+    print("quantize_int8: %s -> %s in %.1f s (decode %.1f s): %d calibration frames [%s]; QDQ %s activations, "
+          "QInt8 per-%s weights, %s calibration, FP32 %s; %.2f MiB -> %.2f MiB" % (
               os.path.relpath(model_path, ROOT), os.path.relpath(output, ROOT), time.time() - start, decode_s,
-              len(tensors), "; ".join(used), "QDQ", args.activations,
-              "channel" if args.per_channel else "tensor", args.calibrate_method, mib(model_path), mib(output)))
+              len(tensors), "; ".join(used), args.activations, "channel" if args.per_channel else "tensor",
+              args.calibrate_method + (" %g" % args.percentile if args.calibrate_method == "Percentile" else ""),
+              fp32, mib(model_path), mib(output)))
 
 
 if __name__ == "__main__":

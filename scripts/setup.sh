@@ -117,4 +117,11 @@ if [ ! -e "$MODEL" ] || [ "$MODEL" -ot scripts/darknet_to_onnx.py ]; then
 fi
 cp -n "$DARKNET/coco.names" models/coco_labels.txt 2>/dev/null || true
 
+# --- 6. INT8 model for network-mode=1: ORT static quantisation (QDQ), calibrated on sample frames --
+INT8_MODEL=models/yolov3-tiny-416-int8.onnx
+if [ ! -e "$INT8_MODEL" ] || [ "$INT8_MODEL" -ot scripts/quantize_int8.py ] || [ "$INT8_MODEL" -ot "$MODEL" ]; then
+  log "quantising $MODEL to INT8 (calibration on sample frames 100 and later)"
+  "$VENV/bin/python" scripts/quantize_int8.py --model "$MODEL" --output "$INT8_MODEL"
+fi
+
 log "ready"

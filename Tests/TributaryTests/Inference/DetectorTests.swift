@@ -90,3 +90,52 @@ import Testing
         #expect(counts[.roadSign] == 2)
     }
 }
+
+/// INT8 (network-mode=1) against FP32 on the same real frames (not the calibration frames).
+@Suite(.serialized) struct INT8DetectorTests {
+    @Test(.timeLimit(.minutes(5)))
+    func int8AgreesWithFP32() throws {
+        try TestMedia.requireMedia()
+        let logger = Logger(label: "test")
+        let fp32Configuration = try InferConfiguration.load(path: DetectorTests.configPath)
+        var int8Configuration = fp32Configuration
+        int8Configuration.networkMode = 1
+        let int8Path = try #require(int8Configuration.int8OnnxFile)
+        #expect(FileManager.default.fileExists(atPath: int8Path), "set-up makes \(int8Path)")
+        let int8 = try Detector.load(configuration: int8Configuration, logger: logger)
+        let configuration = PipelineConfiguration(
+            inputs: [try SourceURI(TestMedia.h264), try SourceURI(TestMedia.avi)],
+            muxer: StreamMuxerConfiguration(batchSize: 2, width: 640, height: 480, batchedPushTimeoutMicroseconds: -1),
+            tilerWidth: 640, tilerHeight: 240, outputs: [.discard], perfIntervalNanoseconds: 0)
+        let pipeline = try Pipeline(configuration: configuration, detector: try Detector.load(configuration: fp32Configuration, logger: logger),
+                                    logger: logger)
+        var fp32Objects = 0, matched = 0, frames = 0, countsWithinOne = 0
+        var failure: Error?
+        pipeline.onBatch = { batch in
+            guard frames < 48 else { return }
+            do {
+                let quantised = try int8.detect(batch.frames)
+                for (meta, int8Detections) in zip(batch.meta.frames, quantised) {
+                    frames += 1
+                    if abs(meta.objects.count - int8Detections.count) <= 1 { countsWithinOne += 1 }
+                    var used = Set<Int>()
+                    for object in meta.objects {
+                        fp32Objects += 1
+                        let best = int8Detections.indices.filter { !used.contains($0) && int8Detections[$0].classID == object.classID }
+                            .max { Clustering.iou(object.rect, int8Detections[$0].rect) < Clustering.iou(object.rect, int8Detections[$1].rect) }
+                        if let best, Clustering.iou(object.rect, int8Detections[best].rect) >= 0.5 { matched += 1; used.insert(best) }
+                    }
+                }
+            } catch { failure = error }
+            if frames >= 48 { pipeline.requestStop(signal: SIGINT) }
+        }
+        _ = pipeline.run()
+        #expect(failure == nil)
+        #expect(frames >= 48 && fp32Objects > 100)
+        let matchedShare = Double(matched) / Double(max(fp32Objects, 1))
+        let countShare = Double(countsWithinOne) / Double(max(frames, 1))
+        print("INT8 vs FP32: \(matched)/\(fp32Objects) FP32 detections matched (\(matchedShare)), counts within ±1 on \(countsWithinOne)/\(frames) frames")
+        #expect(matchedShare >= 0.95)
+        #expect(countShare >= 0.95)
+    }
+}
