@@ -31,8 +31,11 @@ struct TributaryBenchmark: ParsableCommand {
     @Option(name: .customLong("repetitions"), help: "Runs per figure; the median is reported.")
     var repetitions = 3
 
-    @Option(name: .customLong("frames"), help: "Frames per stream in each pipeline run.")
+    @Option(name: .customLong("frames"), help: "Frames per stream in each pipeline run with the detector.")
     var frames = 60
+
+    @Option(name: .customLong("decode-frames"), help: "Frames per stream in decode-only runs and their ceiling (start-up is a large share of short runs).")
+    var decodeFrames = 300
 
     @Flag(name: .customLong("no-int8"), help: "Skip the INT8 columns.")
     var noInt8 = false
@@ -57,7 +60,8 @@ struct TributaryBenchmark: ParsableCommand {
         if let soakSeconds { return try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger) }
 
         print("Tributary benchmark: \(processorCount()) cores, input \(input), muxer \(width)×\(height), "
-              + "\(frames) frames per stream per run, median of \(repetitions); ORT intra-op threads \(fp32.intraOpThreads)")
+              + "\(frames) frames per stream per detector run, \(decodeFrames) per decode run, median of \(repetitions); "
+              + "ORT intra-op threads \(fp32.intraOpThreads); aggregate frames per second")
         var header = "| N | (a) FP32 → fakesink | (a) FP32 → MP4 | (b) ORT FP32 | (a)/(b) FP32 |"
         if haveInt8 { header += " (a) INT8 → fakesink | (b) ORT INT8 | (a)/(b) INT8 | INT8 / FP32 pipeline |" }
         header += " (c) decode-only | (c) GStreamer alone | (c) ratio | peak RSS MB |"
@@ -75,8 +79,8 @@ struct TributaryBenchmark: ParsableCommand {
                 let b8 = try inferenceFPS(int8, batch: n, logger)
                 row += " \(f(a8)) | \(f(b8)) | \(f(a8 / b8)) | \(f(a8 / a32)) |"
             }
-            let c = try median { try pipelineFPS(uri, n, detector: nil, outputs: [.discard], logger) }
-            let ceiling = try median { try gstreamerAloneFPS(uri, n) }
+            let c = try median { try pipelineFPS(uri, n, detector: nil, outputs: [.discard], frames: decodeFrames, logger) }
+            let ceiling = try median { try gstreamerAloneFPS(uri, n, frames: decodeFrames) }
             let rss = peak.stop()
             rssByStreams.append((n, rss))
             row += " \(f(c)) | \(f(ceiling)) | \(f(c / ceiling)) | \(f(rss)) |"
@@ -90,7 +94,8 @@ struct TributaryBenchmark: ParsableCommand {
 
     /// Aggregate frames per second of a pipeline run cut at `frames` per stream.
     private func pipelineFPS(_ uri: SourceURI, _ n: Int, detector inferConfiguration: InferConfiguration?, outputs: [SinkKind],
-                             _ logger: Logger) throws -> Double {
+                             frames: Int? = nil, _ logger: Logger) throws -> Double {
+        let frames = frames ?? self.frames
         var detector: Detector?
         if var inferConfiguration {
             inferConfiguration.batchSize = n
@@ -117,7 +122,7 @@ struct TributaryBenchmark: ParsableCommand {
 
     /// The same decode graph as a source, N branches in one `gst-launch`-style pipeline, each cut
     /// at `frames` by `identity eos-after`.
-    private func gstreamerAloneFPS(_ uri: SourceURI, _ n: Int) throws -> Double {
+    private func gstreamerAloneFPS(_ uri: SourceURI, _ n: Int, frames: Int) throws -> Double {
         let branches = (0..<n).map { index in
             VideoSource.decodeGraph(width: width, height: height, uri: uri.uri, name: "decoder\(index)")
                 + " ! identity eos-after=\(frames) ! fakesink sync=false"

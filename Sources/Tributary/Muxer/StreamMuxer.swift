@@ -14,7 +14,7 @@ public struct StreamMuxerConfiguration: Sendable, Equatable {
     public var maxPendingBatches: Int = 2
 
     public init(batchSize: Int, width: Int = 1920, height: Int = 1080, batchedPushTimeoutMicroseconds: Int = 33_000,
-                queueCapacityPerSource: Int = 4) {
+                queueCapacityPerSource: Int = 2) {
         self.batchSize = batchSize
         self.width = width
         self.height = height

@@ -403,7 +403,7 @@ struct InferConfigBadValue: Sendable, CustomTestStringConvertible {
     func theShippedConfigLoads() throws {
         let config = try InferConfiguration.load(path: Repository.shippedConfig)
         #expect(config.onnxFile == Repository.model)
-        #expect(config.int8OnnxFile == nil)
+        #expect(config.int8OnnxFile == Repository.model.replacingOccurrences(of: "-416.onnx", with: "-416-int8.onnx"))
         #expect(config.labels.count == 80)
         #expect(config.labels.first == "person")
         #expect(config.numDetectedClasses == 80)
