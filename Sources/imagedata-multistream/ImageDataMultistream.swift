@@ -91,8 +91,7 @@ struct ImageDataMultistream: ParsableCommand {
 
         let uris: [SourceURI]
         do { uris = try inputs.map(SourceURI.init) } catch {
-            printError("Error: \(error)")
-            throw ExitCode(Self.exitCode(for: error))
+            throw Self.reported(error)
         }
         var outputs: [SinkKind] = []
         if let output { outputs.append(.mp4(path: output)) }
@@ -123,14 +122,12 @@ struct ImageDataMultistream: ParsableCommand {
                 if let message = inferConfiguration.overrideBatchSize(sourceCount: uris.count) { print(message) }
                 detector = try Detector.load(configuration: inferConfiguration, logger: logger)
             } catch {
-                printError("Error: \(error)")
-                throw ExitCode(Self.exitCode(for: error))
+                throw Self.reported(error)
             }
         }
         let pipeline: Pipeline
         do { pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger) } catch {
-            printError("Error: \(error)")
-            throw ExitCode(Self.exitCode(for: error))
+            throw Self.reported(error)
         }
         if let saveFrames { print("Frames will be saved in  \(saveFrames)") }
         for url in pipeline.rtspURLs { print("\n *** Tributary: Launched RTSP Streaming at \(url) ***\n") }
@@ -158,6 +155,12 @@ struct ImageDataMultistream: ParsableCommand {
 }
 
 extension ImageDataMultistream {
+    /// Says the error on stderr and gives the exit code it maps to.
+    static func reported(_ error: Error) -> ExitCode {
+        printError("Error: \(error)")
+        return ExitCode(exitCode(for: error))
+    }
+
     /// The one place errors become exit codes: 2 for what the user gave (inputs, config, model),
     /// 1 for what failed while running.
     static func exitCode(for error: Error) -> Int32 {
