@@ -124,4 +124,10 @@ if [ ! -e "$INT8_MODEL" ] || [ "$INT8_MODEL" -ot scripts/quantize_int8.py ] || [
   "$VENV/bin/python" scripts/quantize_int8.py --model "$MODEL" --output "$INT8_MODEL"
 fi
 
+# --- 7. NVRTC from PyPI: the GPU path's kernels are compiled by every test run, GPU or not ---------
+NVRTC_VERSION=13.5.37
+if ! ls "$VENV"/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13 >/dev/null 2>&1; then
+  log "installing nvidia-cuda-nvrtc==$NVRTC_VERSION into the venv (CUDA's runtime compiler; no GPU needed)"
+  "$VENV/bin/pip" install -q --no-deps "nvidia-cuda-nvrtc==$NVRTC_VERSION"
+fi
 log "ready"
