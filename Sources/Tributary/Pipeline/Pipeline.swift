@@ -49,8 +49,9 @@ public struct PipelineOutcome: Sendable {
     public var succeeded: Bool { sourceFailures.isEmpty && sinkFailure == nil && detectorFailure == nil }
 }
 
-/// The whole path of a frame: sources → muxer → (batch callback: detector and probe later) →
-/// tiler → sink. One thread per source pulls decoded frames; the calling thread takes batches.
+/// The whole path of a frame: sources → muxer → detector → probe → frame saver on the calling
+/// thread, then tiler → OSD → sink on an output thread behind a bounded queue. One thread per
+/// source pulls decoded frames.
 public final class Pipeline: @unchecked Sendable {
     public let configuration: PipelineConfiguration
     public let ledger: FrameLedger
@@ -99,14 +100,8 @@ public final class Pipeline: @unchecked Sendable {
     /// The RTSP addresses the output is served at (`--rtsp-port`).
     public var rtspURLs: [String] { sink.rtspURLs }
 
-    /// JPEG files written by `--save-frames` so far.
-    public var savedFramePaths: [String] { frameSaver?.savedPaths ?? [] }
-
-    /// Whether any source is live; known for sure after `run` has started the sources.
-    public var anyLiveByScheme: Bool { sources.contains { $0.isLive } }
-
-    /// Stops the run cleanly from any thread (a signal handler's queue): every source gets
-    /// end-of-stream, queued frames still flow, and the output is finalised.
+    /// Stops the run cleanly from any thread (a signal handler's queue): every source stops
+    /// pulling as at end-of-stream, frames already queued still flow, and the output is finalised.
     public func requestStop(signal: Int32) {
         let first = interruption.withValue { value -> Bool in
             defer { if value == nil { value = signal } }
