@@ -88,3 +88,45 @@ import Testing
         #expect(changed > 20 * 320 * 180 / 2, "the frames have red to halve")
     }
 }
+
+/// The README's probe example, word for word inside the closure, so the documentation compiles
+/// and does what it says.
+@Suite(.serialized) struct ReadmeProbeExampleTests {
+    @Test(.timeLimit(.minutes(2)))
+    func theReadmeExampleHalvesRed() throws {
+        try TestMedia.requireMedia()
+        let configuration = PipelineConfiguration(
+            inputs: [try SourceURI(TestMedia.h264)],
+            muxer: StreamMuxerConfiguration(batchSize: 1, width: 160, height: 90), tilerWidth: 160, tilerHeight: 90,
+            outputs: [.discard], osd: false, perfIntervalNanoseconds: 0)
+        let pipeline = try Pipeline(configuration: configuration, logger: Logger(label: "test"))
+        var before: [UInt8] = [], after: [UInt8] = []
+        var frames = 0
+        pipeline.onBatch = { batch in
+            batch.frames[0].image.withHostView { v in before = Array(v.row(45)) }
+        }
+        pipeline.probe = { batch in
+            for index in 0..<batch.frameCount {
+                let people = batch.meta.frames[index].objects.filter { $0.label == "person" }.count
+                batch.withPixels(ofFrame: index) { pixels in
+                    // The sample's edit: R' = 0.5·R + 0.5, i.e. (R + 1) >> 1 on 8 bits.
+                    for y in 0..<pixels.height {
+                        pixels.withRow(y) { row in            // R, G, B, A, R, G, B, A, …
+                            for x in stride(from: 0, to: row.count, by: 4) { row[x] = UInt8((Int(row[x]) + 1) >> 1) }
+                        }
+                    }
+                    if people > 5 { pixels[x: 0, y: 0] = RGBA(r: 255, g: 0, b: 0) }
+                }
+            }
+            batch.withPixels(ofFrame: 0) { pixels in pixels.withRow(45) { row in after = (0..<row.count).map { row[$0] } } }
+            frames += 1
+            if frames == 5 { pipeline.requestStop(signal: SIGINT) }
+        }
+        _ = pipeline.run()
+        #expect(frames >= 5)
+        #expect(before.count == 160 * 4 && after.count == before.count)
+        for i in stride(from: 0, to: before.count, by: 4) {
+            #expect(after[i] == UInt8((Int(before[i]) + 1) >> 1) && after[i + 1] == before[i + 1] && after[i + 2] == before[i + 2])
+        }
+    }
+}
