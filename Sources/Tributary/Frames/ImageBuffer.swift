@@ -55,6 +55,19 @@ public final class ImageBuffer: @unchecked Sendable {
 
     public var isHost: Bool { if case .host = storage { return true } else { return false } }
 
+    /// A private host copy of these pixels (row by row: the pitches may differ).
+    package func hostCopy() -> ImageBuffer {
+        let copy = ImageBuffer.allocateHost(width: width, height: height, format: format)
+        withHostView { source in
+            copy.withMutableHostView { target in
+                for y in 0..<height {
+                    (target.base + y * target.bytesPerRow).copyMemory(from: source.base + y * source.bytesPerRow, byteCount: width * format.bytesPerPixel)
+                }
+            }
+        }
+        return copy
+    }
+
     /// Read access to host pixels, for the stages. Traps for device images.
     package func withHostView<R>(_ body: (ImageView) throws -> R) rethrows -> R {
         guard case .host(let pointer) = storage else { preconditionFailure("image is in device memory") }

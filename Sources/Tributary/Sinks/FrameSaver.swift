@@ -44,15 +44,10 @@ public final class FrameSaver: @unchecked Sendable {
             guard frameCounts[frame.sourceID] % Self.everyNthFrame == 0 else { continue }
             let chosen = meta.objects.filter { $0.confidence > Self.minimumConfidence && $0.confidence < Self.maximumConfidence }
             guard !chosen.isEmpty else { continue }
-            let copy = ImageBuffer.allocateHost(width: frame.image.width, height: frame.image.height)
-            frame.image.withHostView { source in
-                copy.withMutableHostView { target in
-                    for y in 0..<source.height {
-                        (target.base + y * target.bytesPerRow).copyMemory(from: source.base + y * source.bytesPerRow, byteCount: source.width * 4)
-                    }
-                    for object in chosen {
-                        osd.drawBox(object.rect, label: Self.caption(for: object), colour: OSDRenderer.colour(forClass: object.classID), on: target)
-                    }
+            let copy = frame.image.hostCopy()
+            copy.withMutableHostView { target in
+                for object in chosen {
+                    osd.drawBox(object.rect, label: Self.caption(for: object), colour: OSDRenderer.colour(forClass: object.classID), on: target)
                 }
             }
             if encoder == nil { encoder = try JPEGEncoder(width: copy.width, height: copy.height) }

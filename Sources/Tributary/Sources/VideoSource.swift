@@ -149,14 +149,8 @@ public final class VideoSource: @unchecked Sendable {
         let bytesPerRow = width * 4
         guard memory.size >= bytesPerRow * height else { return nil }
         var image = ImageBuffer(width: width, height: height, bytesPerRow: bytesPerRow, storage: .host(memory.data), owner: memory)
-        if !memory.isWritable {
-            // Someone else holds this buffer: probes get a private copy to change.
-            let copy = ImageBuffer.allocateHost(width: width, height: height)
-            copy.withMutableHostView { target in
-                for y in 0..<height { (target.base + y * target.bytesPerRow).copyMemory(from: memory.data + y * bytesPerRow, byteCount: bytesPerRow) }
-            }
-            image = copy
-        }
+        // Someone else holds this buffer: probes get a private copy to change.
+        if !memory.isWritable { image = image.hostCopy() }
         defer { frameNumber += 1 }
         return Frame(sourceID: id, frameNumber: frameNumber, pts: pts == tb_clock_time_none() ? nil : UInt64(pts), image: image)
     }
