@@ -30,11 +30,15 @@ let package = Package(
         ),
         // Cairo, for the OSD's boxes and labels on host frames.
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        // The CUDA driver API, loaded at run time through Debian's ffnvcodec loader header (so the
+        // package builds and runs on machines without a GPU).
+        .systemLibrary(name: "CCUDA", providers: [.apt(["libffmpeg-nvenc-dev"])]),
         .target(
             name: "Tributary",
             dependencies: [
                 "CGStreamer",
                 "CCairo",
+                "CCUDA",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

@@ -17,16 +17,10 @@ APT_PACKAGES=(
   pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps gstreamer1.0-rtsp libcairo2-dev fonts-dejavu-core python3-opencv python3-venv
+  libffmpeg-nvenc-dev
 )
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source "$(dirname "$0")/apt-missing.sh"
+apt_install_missing "${APT_PACKAGES[@]}"
 
 # --- 2. Python venv for the model conversion, the ORT library and the reference tests --------------
 VENV=$DEPS/venv

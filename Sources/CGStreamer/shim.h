@@ -9,6 +9,7 @@
 #include <gst/video/video.h>
 #include <gst/pbutils/pbutils.h>
 #include <gst/rtsp-server/rtsp-server.h>
+#include <dlfcn.h>
 
 // MARK: Typed setters for the variadic g_object_set.
 static inline void tb_object_set_int(gpointer object, const char *name, gint value) { g_object_set(object, name, value, NULL); }
@@ -68,5 +69,32 @@ static inline GstCaps *tb_caps_raw_video(const char *format, gint width, gint he
 
 // MARK: Errors.
 static inline const char *tb_error_message(GError *error) { return error ? error->message : "(no message)"; }
+
+
+// MARK: CUDA memory (the GPU path). libgstcuda's headers need the CUDA toolkit's cuda.h, and the
+// library is only on NVIDIA machines' plugin sets, so the two calls we need are looked up at run time.
+
+/// The buffer's GstVideoMeta (gst_buffer_get_video_meta is a macro).
+static inline GstVideoMeta *tb_buffer_video_meta(GstBuffer *buffer) { return gst_buffer_get_video_meta(buffer); }
+
+/// GST_MAP_READ | GST_MAP_CUDA: mapping CUDA memory this way gives the device address.
+static inline GstMapFlags tb_map_cuda_read(void) { return (GstMapFlags)(GST_MAP_READ | (GST_MAP_FLAG_LAST << 1)); }
+
+/// A "gst.cuda.context" GstContext wrapping an existing CUcontext (ours, the device's primary
+/// context), so every decoder works in the context our kernels and ONNX Runtime use. NULL when
+/// libgstcuda is missing or cannot load the driver.
+static inline GstContext *tb_gst_cuda_context_wrap(void *cuContext, int device) {
+    void *lib = dlopen("libgstcuda-1.0.so.0", RTLD_NOW | RTLD_GLOBAL);
+    if (!lib) return NULL;
+    gboolean (*load)(void) = (gboolean (*)(void))dlsym(lib, "gst_cuda_load_library");
+    GstObject *(*wrap)(void *, int) = (GstObject *(*)(void *, int))dlsym(lib, "gst_cuda_context_new_wrapped");
+    GstContext *(*make)(GstObject *) = (GstContext *(*)(GstObject *))dlsym(lib, "gst_context_new_cuda_context");
+    if (!load || !wrap || !make || !load()) return NULL;
+    GstObject *cudaContext = wrap(cuContext, device);
+    if (!cudaContext) return NULL;
+    GstContext *context = make(cudaContext);
+    gst_object_unref(cudaContext);
+    return context;
+}
 
 #endif

@@ -74,6 +74,12 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("perf-interval"), help: "Seconds between **PERF lines (0: none).")
     var perfInterval: Double = 5
 
+    @Option(name: .customLong("device"), help: "cpu, cuda, or auto: cuda when an NVIDIA GPU is present (NVDEC → CUDA memory → probe on device pointers → ONNX Runtime's CUDA provider).")
+    var device = "auto"
+
+    @Option(name: .customLong("gpus"), help: "Shard the inputs over this many GPUs (0: all); one muxer, detector and output each. Default: the config's gpu-id alone.")
+    var gpus: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
 
@@ -83,6 +89,8 @@ struct ImageDataMultistream: ParsableCommand {
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
         if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
         if perfInterval < 0 { throw ValidationError("--perf-interval must not be negative") }
+        if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
+        if let gpus, gpus < 0 { throw ValidationError("--gpus must not be negative") }
     }
 
     func run() throws {
@@ -93,64 +101,124 @@ struct ImageDataMultistream: ParsableCommand {
         do { uris = try inputs.map(SourceURI.init) } catch {
             throw Self.reported(error)
         }
-        var outputs: [SinkKind] = []
-        if let output { outputs.append(.mp4(path: output)) }
-        if let rtspPort { outputs.append(.rtsp(address: rtspAddress, port: rtspPort)) }
-        if outputs.isEmpty {
-            if noDisplay {
-                outputs.append(.discard)
-            } else if getenv("DISPLAY") != nil || getenv("WAYLAND_DISPLAY") != nil {
-                outputs.append(.display)
-            } else {
-                print("No display available: using fakesink (pass --no-display to say so)")
-                outputs.append(.discard)
-            }
-        }
-        let configuration = PipelineConfiguration(
-            inputs: uris,
-            muxer: StreamMuxerConfiguration(batchSize: batchSize ?? uris.count, width: width, height: height,
-                                            batchedPushTimeoutMicroseconds: batchedPushTimeout),
-            tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs, osd: !noOSD, saveFramesFolder: saveFrames,
-            fileLoop: fileLoop,
-            perfIntervalNanoseconds: UInt64(perfInterval * 1e9))
-
-        var detector: Detector?
+        var inferConfiguration: InferConfiguration?
         if !noDetector {
             do {
-                var inferConfiguration = try InferConfiguration.load(path: config)
-                for warning in inferConfiguration.warnings { printError("Warning: \(warning)") }
-                if let message = inferConfiguration.overrideBatchSize(sourceCount: uris.count) { print(message) }
-                detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+                inferConfiguration = try InferConfiguration.load(path: config)
+                for warning in inferConfiguration!.warnings { printError("Warning: \(warning)") }
+                if let message = inferConfiguration!.overrideBatchSize(sourceCount: uris.count) { print(message) }
             } catch {
                 throw Self.reported(error)
             }
         }
-        let pipeline: Pipeline
-        do { pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger) } catch {
-            throw Self.reported(error)
+        // One shard per GPU (the CPU path is one shard).
+        let gpuCount = CUDADevice.count()
+        let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0)
+        if useCUDA && gpuCount == 0 { throw Self.reported(PipelineError.invalidArgument("--device cuda: no NVIDIA GPU found (is the driver loaded?)")) }
+        if let gpus, gpus > gpuCount { throw Self.reported(PipelineError.invalidArgument("--gpus \(gpus): only \(gpuCount) GPU(s) found")) }
+        let gpuIDs: [Int] = !useCUDA ? [-1] : gpus.map { Array(0..<($0 == 0 ? gpuCount : $0)) } ?? [inferConfiguration?.gpuID ?? 0]
+        if useCUDA, let bad = gpuIDs.first(where: { $0 >= gpuCount }) {
+            throw Self.reported(PipelineError.invalidArgument("gpu-id \(bad): only \(gpuCount) GPU(s) found"))
+        }
+        let plan = ShardPlan(sourceCount: uris.count, gpuIDs: gpuIDs)
+
+        var pipelines: [(pipeline: Pipeline, inputs: [String])] = []
+        for (index, shard) in plan.shards.enumerated() {
+            var outputs: [SinkKind] = []
+            if let output { outputs.append(.mp4(path: plan.outputPath(output, shard: shard))) }
+            if let rtspPort { outputs.append(.rtsp(address: rtspAddress, port: rtspPort + index)) }
+            if outputs.isEmpty {
+                if noDisplay {
+                    outputs.append(.discard)
+                } else if getenv("DISPLAY") != nil || getenv("WAYLAND_DISPLAY") != nil {
+                    outputs.append(.display)
+                } else {
+                    if index == 0 { print("No display available: using fakesink (pass --no-display to say so)") }
+                    outputs.append(.discard)
+                }
+            }
+            let shardURIs = shard.sources.map { uris[$0] }
+            let configuration = PipelineConfiguration(
+                inputs: shardURIs,
+                muxer: StreamMuxerConfiguration(batchSize: batchSize ?? shardURIs.count, width: width, height: height,
+                                                batchedPushTimeoutMicroseconds: batchedPushTimeout),
+                tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs, osd: !noOSD,
+                saveFramesFolder: saveFrames.map { plan.shards.count > 1 ? "\($0)/gpu\(shard.gpuID)" : $0 },
+                fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(perfInterval * 1e9),
+                device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
+            do {
+                var detector: Detector?
+                if var inferConfiguration {
+                    if useCUDA {
+                        // On the GPU path the detector reads the frames where they are.
+                        inferConfiguration.executionProvider = .cuda
+                        inferConfiguration.gpuID = shard.gpuID
+                    }
+                    detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+                }
+                pipelines.append((try Pipeline(configuration: configuration, detector: detector, logger: logger), shard.sources.map { inputs[$0] }))
+            } catch {
+                throw Self.reported(error)
+            }
+        }
+        if useCUDA {
+            let names = Set(plan.shards.map { shard in (try? CUDADevice.open(shard.gpuID)).map { "GPU \(shard.gpuID): \($0.name)" } ?? "" })
+            print("Running on \(names.sorted().joined(separator: ", ")) (NVDEC, CUDA memory)")
         }
         if let saveFrames { print("Frames will be saved in  \(saveFrames)") }
-        for url in pipeline.rtspURLs { print("\n *** Tributary: Launched RTSP Streaming at \(url) ***\n") }
+        for url in pipelines.flatMap(\.pipeline.rtspURLs) { print("\n *** Tributary: Launched RTSP Streaming at \(url) ***\n") }
         let (edit, silent) = (!noProbeEdit, self.silent)
-        pipeline.probe = { batch in
-            for index in 0..<batch.frameCount {
-                if edit { batch.withPixels(ofFrame: index) { SampleEdit.halveRed(&$0) } }
-                if !silent {
-                    let frame = batch.meta.frames[index]
+        let editFailed = Locked(false)
+        for (index, (pipeline, _)) in pipelines.enumerated() {
+            pipeline.probe = { batch in
+                if edit {
+                    do { try SampleEdit.halveRed(&batch) } catch {
+                        let first = editFailed.withValue { failed -> Bool in
+                            defer { failed = true }
+                            return !failed
+                        }
+                        if first { printError("Error: probe edit: \(error)") }
+                    }
+                }
+                guard !silent else { return }
+                for frame in batch.meta.frames {
                     let counts = SampleClass.counts(frame.objects)
                     print("Frame Number= \(frame.frameNumber) Number of Objects= \(frame.objects.count) Vehicle_count= \(counts[.vehicle, default: 0]) Person_count= \(counts[.person, default: 0])")
                 }
             }
+            if plan.shards.count > 1 {
+                let label = "GPU \(plan.shards[index].gpuID)"
+                pipeline.onPerfLine = { line in print("\n[\(label)] \(line)\n"); flushStandardOutput() }
+            }
         }
-        let signals = SignalStopper(signals: [SIGINT, SIGTERM]) { signal in pipeline.requestStop(signal: signal) }
-        let outcome = pipeline.run()
+        // The signal handler reaches the pipelines through this box, emptied below: it is released
+        // later, on its own queue, and must not be what tears a pipeline down while the process exits.
+        let running = Locked(pipelines.map(\.pipeline))
+        let signals = SignalStopper(signals: [SIGINT, SIGTERM]) { signal in
+            for pipeline in running.withValue({ $0 }) { pipeline.requestStop(signal: signal) }
+        }
+        let outcomes = Locked<[Int: PipelineOutcome]>([:])
+        var threads = pipelines.enumerated().dropFirst().map { index, entry in
+            WorkerThread(name: "gpu-shard-\(index)") { let outcome = entry.pipeline.run(); outcomes.withValue { $0[index] = outcome } }
+        }
+        let first = pipelines[0].pipeline.run()
+        outcomes.withValue { $0[0] = first }
+        for thread in threads { thread.join() }
         signals.cancel()
 
         print("End-of-stream")
-        for line in outcome.ledger.summaryLines(uris: inputs) { print(line) }
+        let finished = outcomes.withValue { $0 }.sorted { $0.key < $1.key }.map(\.value)
+        for (index, (outcome, entry)) in zip(finished, pipelines).enumerated() {
+            for line in outcome.ledger.summaryLines(uris: entry.inputs, firstSourceID: plan.shards[index].sources.first ?? 0) { print(line) }
+        }
         flushStandardOutput()
-        if let signal = outcome.interruptedBy { throw ExitCode(128 + signal) }
-        if !outcome.succeeded { throw ExitCode(1) }
+        // Tear every pipeline down here, on this thread, before exit runs the libraries' own
+        // teardown (the CUDA driver's, GStreamer's).
+        running.withValue { $0 = [] }
+        threads.removeAll()
+        pipelines.removeAll()
+        if let signal = finished.compactMap(\.interruptedBy).first { throw ExitCode(128 + signal) }
+        if editFailed.withValue({ $0 }) || !finished.allSatisfy(\.succeeded) { throw ExitCode(1) }
     }
 }
 

@@ -91,11 +91,9 @@ public enum CUDAKernels {
         """
     }
 
-    /// The sample's edit on the GPU.
-    public static let halveRed = elementwise(name: "halve_red", expression: "r = 0.5f * r + 0.5f")
-
-    /// Every kernel the GPU path compiles at start-up, by name.
+    /// Every kernel of the GPU path, by name (CI compiles each one).
     public static var all: [(name: String, source: String)] {
-        [("nv12_to_rgba", nv12ToRGBA), ("letterbox_preprocess", preprocess), ("tile_frame", tile), ("halve_red", halveRed)]
+        [("nv12_to_rgba", nv12ToRGBA), ("letterbox_preprocess", preprocess), ("tile_frame", tile), ("halve_red", SampleEdit.halveRedKernel.source),
+         ("osd_fill_rects", osdFillRects), ("osd_draw_glyphs", osdDrawGlyphs)]
     }
 }

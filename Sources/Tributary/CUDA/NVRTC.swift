@@ -24,6 +24,8 @@ public final class NVRTC: @unchecked Sendable {
     private let compileProgram: CompileProgram
     private let getPTXSize: GetSize
     private let getPTX: GetText
+    private let getCUBINSize: GetSize
+    private let getCUBIN: GetText
     private let getLogSize: GetSize
     private let getLog: GetText
     private let destroyProgram: DestroyProgram
@@ -61,6 +63,8 @@ public final class NVRTC: @unchecked Sendable {
         compileProgram = try symbol("nvrtcCompileProgram", CompileProgram.self)
         getPTXSize = try symbol("nvrtcGetPTXSize", GetSize.self)
         getPTX = try symbol("nvrtcGetPTX", GetText.self)
+        getCUBINSize = try symbol("nvrtcGetCUBINSize", GetSize.self)
+        getCUBIN = try symbol("nvrtcGetCUBIN", GetText.self)
         getLogSize = try symbol("nvrtcGetProgramLogSize", GetSize.self)
         getLog = try symbol("nvrtcGetProgramLog", GetText.self)
         destroyProgram = try symbol("nvrtcDestroyProgram", DestroyProgram.self)
@@ -70,9 +74,32 @@ public final class NVRTC: @unchecked Sendable {
         version = (Int(major), Int(minor))
     }
 
+    /// The process's NVRTC, loaded once.
+    public static func shared() throws -> NVRTC {
+        try sharedLoad.withValue { loaded in
+            if let loaded { return try loaded.get() }
+            let result = Result { try NVRTC() }
+            loaded = result
+            return try result.get()
+        }
+    }
+    private static let sharedLoad = Locked<Result<NVRTC, Error>?>(nil)
+
     /// Compiles CUDA C `source` to PTX for `architecture` (e.g. "compute_90"). Throws with
     /// NVRTC's log, which names the line that failed.
     public func compile(_ source: String, name: String, architecture: String, options extra: [String] = []) throws -> String {
+        let ptx = try compile(source, name: name, architecture: architecture, options: extra, size: getPTXSize, text: getPTX)
+        return String(decoding: ptx.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    /// Compiles CUDA C `source` to machine code (a CUBIN) for a real architecture (e.g. "sm_90"),
+    /// so loading it needs no JIT step.
+    public func compileCUBIN(_ source: String, name: String, architecture: String, options extra: [String] = []) throws -> [UInt8] {
+        try compile(source, name: name, architecture: architecture, options: extra, size: getCUBINSize, text: getCUBIN)
+    }
+
+    private func compile(_ source: String, name: String, architecture: String, options extra: [String],
+                         size getSize: GetSize, text getText: GetText) throws -> [UInt8] {
         var program: OpaquePointer?
         var status = createProgram(&program, source, name, 0, nil, nil)
         guard status == 0 else { throw CUDAError.compile(name: name, log: message(status)) }
@@ -87,10 +114,12 @@ public final class NVRTC: @unchecked Sendable {
             throw CUDAError.compile(name: name, log: message(status) + ": " + String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         var size = 0
-        _ = getPTXSize(program, &size)
-        var ptx = [CChar](repeating: 0, count: max(size, 1))
-        _ = getPTX(program, &ptx)
-        return String(decoding: ptx.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        status = getSize(program, &size)
+        guard status == 0, size > 0 else { throw CUDAError.compile(name: name, log: message(status)) }
+        var output = [CChar](repeating: 0, count: size)
+        status = getText(program, &output)
+        guard status == 0 else { throw CUDAError.compile(name: name, log: message(status)) }
+        return output.map { UInt8(bitPattern: $0) }
     }
 
     private func message(_ status: Int32) -> String {
@@ -102,11 +131,16 @@ public final class NVRTC: @unchecked Sendable {
 public enum CUDAError: Error, CustomStringConvertible, Sendable {
     case unavailable(String)
     case compile(name: String, log: String)
+    /// A driver call failed: the call, the error's name and its text.
+    case driver(call: String, name: String, message: String)
+    case hostPixels(String)
 
     public var description: String {
         switch self {
         case .unavailable(let m): return "CUDA is not available: \(m)"
         case .compile(let name, let log): return "kernel \(name) does not compile: \(log)"
+        case .driver(let call, let name, let message): return "CUDA \(call) failed: \(name) (\(message))"
+        case .hostPixels(let m): return "\(m): these pixels are in host memory"
         }
     }
 }

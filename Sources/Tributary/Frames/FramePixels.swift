@@ -26,7 +26,7 @@ public struct FramePixels: ~Copyable {
         bytesPerRow = image.bytesPerRow
         format = image.format
         storage = image.storage
-        if case .host = image.storage { location = .host } else { location = .cuda(deviceID: 0) }
+        location = image.location
     }
 
     private var hostBase: UnsafeMutableRawPointer {
@@ -64,13 +64,15 @@ public struct FramePixels: ~Copyable {
         try body(hostBase, bytesPerRow)
     }
 
-    /// The device pixels' address, pitch and CUDA stream (device frames), for kernels. The
-    /// address is valid only inside `body`.
-    public mutating func withUnsafeDevicePixels<R>(_ body: (_ pointer: DevicePointer, _ bytesPerRow: Int, _ stream: UInt64) throws -> R) rethrows -> R {
-        guard case .cuda(let pointer, let stream) = storage else {
+    /// The device pixels' address and pitch (device frames), for kernels: every earlier stage
+    /// has finished with them, and the stages after the probe start once it returns, so work the
+    /// probe launches must be complete (synchronised) by then, as the sample's
+    /// `stream.synchronize()` does. The address is valid only inside `body`.
+    public mutating func withUnsafeDevicePixels<R>(_ body: (_ pointer: DevicePointer, _ bytesPerRow: Int) throws -> R) rethrows -> R {
+        guard case .cuda(let pointer, _) = storage else {
             preconditionFailure("these pixels are in host memory: use withRow or withUnsafeMutableHostPixels")
         }
-        return try body(pointer, bytesPerRow, stream)
+        return try body(pointer, bytesPerRow)
     }
 }
 

@@ -25,7 +25,8 @@ public protocol ImageMemoryOwner: AnyObject, Sendable {}
 public final class ImageBuffer: @unchecked Sendable {
     package enum Storage: @unchecked Sendable {
         case host(UnsafeMutableRawPointer)
-        case cuda(DevicePointer, stream: UInt64)
+        /// CUDA device memory of GPU `deviceID` (the memory object is the image's owner).
+        case cuda(DevicePointer, deviceID: Int)
     }
 
     public let width: Int
@@ -54,6 +55,51 @@ public final class ImageBuffer: @unchecked Sendable {
     }
 
     public var isHost: Bool { if case .host = storage { return true } else { return false } }
+
+    public var location: PixelLocation {
+        switch storage {
+        case .host: return .host
+        case .cuda(_, let deviceID): return .cuda(deviceID: deviceID)
+        }
+    }
+
+    /// A new device image from `pool` (pitched, recycled when the image goes).
+    package static func fromPool(_ pool: DeviceImagePool) throws -> ImageBuffer {
+        let memory = try pool.take()
+        return ImageBuffer(width: pool.width, height: pool.height, bytesPerRow: memory.pitch,
+                           storage: .cuda(memory.address, deviceID: pool.device.ordinal), owner: memory)
+    }
+
+    /// The device address of a CUDA image (nil for host images).
+    package var deviceAddress: DevicePointer? {
+        if case .cuda(let address, _) = storage { return address } else { return nil }
+    }
+
+    /// A copy of these host pixels in `device`'s memory (tests and checks feed both paths the
+    /// same pixels this way).
+    package func uploaded(to device: CUDADevice) throws -> ImageBuffer {
+        let memory = try device.allocatePitched(widthBytes: width * format.bytesPerPixel, height: height)
+        try withHostView { source in
+            try device.copy2D(from: .host(UnsafeMutableRawPointer(mutating: source.base)), sourcePitch: source.bytesPerRow,
+                              to: .device(memory.address), targetPitch: memory.pitch, widthBytes: width * format.bytesPerPixel, height: height)
+        }
+        return ImageBuffer(width: width, height: height, bytesPerRow: memory.pitch, format: format,
+                           storage: .cuda(memory.address, deviceID: device.ordinal), owner: memory)
+    }
+
+    /// These pixels in host memory: the image itself when it is there, else one download.
+    package func onHost() throws -> ImageBuffer {
+        guard case .cuda(let address, let deviceID) = storage else { return self }
+        let copy = ImageBuffer.allocateHost(width: width, height: height, format: format)
+        let device = try CUDADevice.open(deviceID)
+        try copy.withMutableHostView { target in
+            try withExtendedLifetime(owner) {
+                try device.copy2D(from: .device(address), sourcePitch: bytesPerRow, to: .host(target.base), targetPitch: target.bytesPerRow,
+                                  widthBytes: width * format.bytesPerPixel, height: height)
+            }
+        }
+        return copy
+    }
 
     /// A private host copy of these pixels (row by row: the pitches may differ).
     package func hostCopy() -> ImageBuffer {

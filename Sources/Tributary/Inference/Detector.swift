@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 
 /// The primary detector (nvinfer, process-mode 1): pre-processes the whole batch, runs the model
@@ -9,6 +10,7 @@ public final class Detector: @unchecked Sendable {
     public let engine: InferenceEngine
     public let preprocessor: Preprocessor
     private var input: [Float] = []
+    private var devicePreprocessor: DevicePreprocessor?
     private var batchesSeen = 0
     private let logger: Logger
 
@@ -47,6 +49,15 @@ public final class Detector: @unchecked Sendable {
         return try Detector(configuration: configuration, engine: engine, logger: logger)
     }
 
+    /// Runs the model once on a batch of `batchSize` blank images: ONNX Runtime sets up its kernels
+    /// for a batch shape (and cuDNN its choices on a GPU) on the first run of that shape.
+    public func warmUp(batchSize: Int) throws {
+        let p = preprocessor.parameters
+        let shape = [batchSize, p.channels, p.networkHeight, p.networkWidth]
+        let zeros = [Float](repeating: 0, count: shape.reduce(1, *))
+        _ = try zeros.withUnsafeBufferPointer { try engine.run(shape: shape, data: $0) }
+    }
+
     /// Runs on the batch if the interval says so and attaches the objects to its metadata.
     public func process(_ batch: inout FrameBatch) throws {
         defer { batchesSeen += 1 }
@@ -68,16 +79,46 @@ public final class Detector: @unchecked Sendable {
     public func detect(_ frames: [Frame]) throws -> [[Detection]] {
         let count = frames.count
         let perFrame = preprocessor.frameElementCount
-        if input.count < count * perFrame { input = [Float](repeating: 0, count: count * perFrame) }
-        input.withUnsafeMutableBufferPointer { preprocessor.process(frames, into: $0) }
         let p = preprocessor.parameters
         let shape = [count, p.channels, p.networkHeight, p.networkWidth]
-        let outputs = try input.withUnsafeBufferPointer { try engine.run(shape: shape, data: UnsafeBufferPointer(rebasing: $0[0..<(count * perFrame)])) }
+        let outputs: [Tensor]
+        if case .cuda(let deviceID) = frames[0].image.location, p.channels == 3 {
+            // GPU path: pre-process on the device; the engine reads the tensor there (CUDA
+            // provider), or it comes down once when the engine runs on the CPU.
+            let transform = preprocessor.prepare(sourceWidth: frames[0].image.width, sourceHeight: frames[0].image.height)
+            if devicePreprocessor?.device.ordinal != deviceID {
+                devicePreprocessor = try DevicePreprocessor(device: CUDADevice.open(deviceID), parameters: p)
+            }
+            let tensor = try devicePreprocessor!.process(frames, transform: transform)
+            if engine.inputDeviceID == deviceID {
+                outputs = try engine.run(shape: shape, deviceInput: tensor)
+            } else {
+                if input.count < count * perFrame { input = [Float](repeating: 0, count: count * perFrame) }
+                let bytes = count * perFrame * MemoryLayout<Float>.size
+                try input.withUnsafeMutableBytes { host in
+                    try devicePreprocessor!.device.copy2D(from: .device(tensor), sourcePitch: bytes, to: .host(host.baseAddress!),
+                                                          targetPitch: bytes, widthBytes: bytes, height: 1)
+                }
+                outputs = try input.withUnsafeBufferPointer { try engine.run(shape: shape, data: UnsafeBufferPointer(rebasing: $0[0..<(count * perFrame)])) }
+            }
+        } else {
+            // Host frames (or a grey model, whose pre-processing runs on the CPU only).
+            let hostFrames = try frames.map { frame in
+                var copy = frame
+                copy.image = try frame.image.onHost()
+                return copy
+            }
+            if input.count < count * perFrame { input = [Float](repeating: 0, count: count * perFrame) }
+            input.withUnsafeMutableBufferPointer { preprocessor.process(hostFrames, into: $0) }
+            outputs = try input.withUnsafeBufferPointer { try engine.run(shape: shape, data: UnsafeBufferPointer(rebasing: $0[0..<(count * perFrame)])) }
+        }
         let width = frames[0].image.width, height = frames[0].image.height
         let transform = preprocessor.prepare(sourceWidth: width, sourceHeight: height)
         let configuration = self.configuration
-        let attributes: (Int) -> ClassAttributes = { configuration.attributes(forClass: $0) }
-        return try (0..<count).map { index in
+        let attributes: @Sendable (Int) -> ClassAttributes = { configuration.attributes(forClass: $0) }
+        // Frames parse independently: in parallel (64 streams on a GPU make this the batch
+        // thread's largest CPU cost).
+        @Sendable func parse(_ index: Int) throws -> [Detection] {
             let raw = try OutputParsers.parse(configuration.outputParser, outputs: outputs, batchIndex: index,
                                               inputWidth: p.networkWidth, inputHeight: p.networkHeight,
                                               classCount: configuration.numDetectedClasses,
@@ -89,5 +130,12 @@ public final class Detector: @unchecked Sendable {
             }
             return Clustering.filterSize(mapped, attributes: attributes).filter { $0.rect.width > 0 && $0.rect.height > 0 }
         }
+        guard count > 1 else { return [try parse(0)] }
+        let results = Locked([Result<[Detection], Error>](repeating: .success([]), count: count))
+        DispatchQueue.concurrentPerform(iterations: count) { index in
+            let result = Result { try parse(index) }
+            results.withValue { $0[index] = result }
+        }
+        return try results.withValue { $0 }.map { try $0.get() }
     }
 }

@@ -11,9 +11,26 @@ public protocol InferenceEngine: AnyObject, Sendable {
     /// Runs the model on `data` laid out as `shape` (NCHW float). A model with a fixed batch gets
     /// the batch split or padded by the engine; the outputs always have `shape[0]` as batch.
     func run(shape: [Int], data: UnsafeBufferPointer<Float>) throws -> [Tensor]
+
+    /// The CUDA device whose memory `run(shape:deviceInput:)` reads; nil when the engine runs on
+    /// the CPU, where only `run(shape:data:)` applies.
+    var inputDeviceID: Int? { get }
+
+    /// Runs the model on NCHW float input already in `inputDeviceID`'s memory at
+    /// `deviceInput.address` (the GPU pre-processor writes it there, so no host round trip). The
+    /// writes must be complete (their stream synchronized) before the call. Outputs come back to
+    /// host memory exactly as `run(shape:data:)` returns them, since the parsers run on the CPU.
+    func run(shape: [Int], deviceInput: DevicePointer) throws -> [Tensor]
 }
 
 extension InferenceEngine {
+    /// Host-only engines: no device input.
+    public var inputDeviceID: Int? { nil }
+
+    public func run(shape: [Int], deviceInput: DevicePointer) throws -> [Tensor] {
+        throw InferenceError.run(message: "\(type(of: self)) has no device input")
+    }
+
     public func run(input: Tensor) throws -> [Tensor] {
         try input.data.withUnsafeBufferPointer { try run(shape: input.shape, data: $0) }
     }

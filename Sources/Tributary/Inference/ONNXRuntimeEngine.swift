@@ -17,6 +17,8 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
     public let inputShape: [Int]
     public let outputNames: [String]
     public let executionProviderName: String
+    /// `gpuID` once the CUDA provider is in the session; nil on the CPU provider (fallback included).
+    public let inputDeviceID: Int?
 
     /// Where the library is looked for, in order: `$TRIBUTARY_ONNXRUNTIME_LIBRARY`, the set-up
     /// script's `.deps/onnxruntime/lib` (from the working directory, then from the executable's
@@ -46,6 +48,8 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
     private let runtime: Runtime
     private let session: OpaquePointer
     private let memoryInfo: OpaquePointer
+    /// Where `run(shape:deviceInput:)`'s input lives: the CUDA device's own memory (nil on the CPU provider).
+    private let deviceMemoryInfo: OpaquePointer?
     private let fixedBatch: Int?
     private let outputElementTypes: [ONNXTensorElementDataType]
 
@@ -76,9 +80,13 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
             var cudaOptions: OpaquePointer?
             var message = Runtime.consume(api.pointee.CreateCUDAProviderOptions(&cudaOptions), api: api)
             if message == nil, let cudaOptions {
-                let keys = ["device_id"], values = [String(gpuID)]
+                // HEURISTIC: the default EXHAUSTIVE search benchmarks every new input shape and stalls
+                // the first batches. Copies in the default stream keep ORT's own input and output
+                // copies ordered with its kernels.
+                let keys = ["device_id", "cudnn_conv_algo_search", "do_copy_in_default_stream"]
+                let values = [String(gpuID), "HEURISTIC", "1"]
                 message = withCStrings(keys) { k in withCStrings(values) { v in
-                    Runtime.consume(api.pointee.UpdateCUDAProviderOptions(cudaOptions, k, v, 1), api: api)
+                    Runtime.consume(api.pointee.UpdateCUDAProviderOptions(cudaOptions, k, v, keys.count), api: api)
                 } }
                 if message == nil {
                     message = Runtime.consume(api.pointee.SessionOptionsAppendExecutionProvider_CUDA_V2(options, cudaOptions), api: api)
@@ -93,6 +101,7 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
             }
         }
         executionProviderName = provider
+        inputDeviceID = provider == "CUDA" ? gpuID : nil
         var session: OpaquePointer?
         if let message = Runtime.consume(api.pointee.CreateSession(runtime.environment, modelPath, options, &session), api: api) {
             throw InferenceError.modelLoad(path: modelPath, message: message)
@@ -141,33 +150,91 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         var info: OpaquePointer?
         try check(api.pointee.CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &info), "memory info")
         memoryInfo = info!
+        if provider == "CUDA" {
+            var cuda: OpaquePointer?
+            if let message = Runtime.consume(api.pointee.CreateMemoryInfo("Cuda", OrtDeviceAllocator, Int32(gpuID), OrtMemTypeDefault, &cuda), api: api) {
+                api.pointee.ReleaseMemoryInfo(memoryInfo)
+                api.pointee.ReleaseSession(session)
+                throw InferenceError.modelLoad(path: modelPath, message: "CUDA memory info: \(message)")
+            }
+            deviceMemoryInfo = cuda
+        } else {
+            deviceMemoryInfo = nil
+        }
         logger.info("ONNX Runtime session for \(modelPath): input \(inputName) \(shape), outputs \(outputNames), provider \(provider)")
     }
 
     deinit {
+        if let deviceMemoryInfo { api.pointee.ReleaseMemoryInfo(deviceMemoryInfo) }
         api.pointee.ReleaseMemoryInfo(memoryInfo)
         api.pointee.ReleaseSession(session)
     }
 
     public func run(shape: [Int], data: UnsafeBufferPointer<Float>) throws -> [Tensor] {
+        try inModelBatches(shape: shape, data: data, runOnce)
+    }
+
+    /// The device path's binding code run on host memory (CPU memory info), so a machine without a
+    /// GPU tests it; the outputs are those of `run(shape:data:)`.
+    package func runBoundHost(shape: [Int], data: UnsafeBufferPointer<Float>) throws -> [Tensor] {
+        try inModelBatches(shape: shape, data: data) { chunkShape, chunk in
+            try runBound(shape: chunkShape, address: UnsafeMutableRawPointer(mutating: chunk.baseAddress!), memoryInfo: memoryInfo)
+        }
+    }
+
+    /// Throws on the CPU provider. A fixed-batch model here must get a multiple of its batch: we
+    /// cannot zero-fill a padding chunk in device memory the way the host path does.
+    public func run(shape: [Int], deviceInput: DevicePointer) throws -> [Tensor] {
+        guard let deviceMemoryInfo, let gpuID = inputDeviceID else {
+            throw InferenceError.run(message: "ONNX Runtime engine for \(modelPath) has no device input: it runs on the \(executionProviderName) execution provider")
+        }
+        guard let batch = shape.first, batch > 0 else { return [] }
+        guard let base = UnsafeMutableRawPointer(bitPattern: UInt(deviceInput.address)) else {
+            throw InferenceError.run(message: "device input on GPU \(gpuID) has a null address")
+        }
+        guard let fixed = fixedBatch, fixed != batch else {
+            return try runBound(shape: shape, address: base, memoryInfo: deviceMemoryInfo)
+        }
+        guard batch % fixed == 0 else {
+            throw InferenceError.run(message: "model \(modelPath) has a fixed batch of \(fixed); device input batch \(batch) must be a multiple of it (device memory cannot be zero-padded here)")
+        }
+        var chunkShape = shape
+        chunkShape[0] = fixed
+        let itemBytes = shape.dropFirst().reduce(1, *) * MemoryLayout<Float>.stride
+        return try Self.concatenating(batch: batch, inChunksOf: fixed) { start, _ in
+            try runBound(shape: chunkShape, address: base + start * itemBytes, memoryInfo: deviceMemoryInfo)
+        }
+    }
+
+    /// Runs `once` on the whole host input, or for a fixed-batch model on chunks of its batch,
+    /// the last one padded with zeros.
+    private func inModelBatches(shape: [Int], data: UnsafeBufferPointer<Float>,
+                                _ once: (_ shape: [Int], _ data: UnsafeBufferPointer<Float>) throws -> [Tensor]) throws -> [Tensor] {
         precondition(shape.reduce(1, *) == data.count, "input shape \(shape) does not match \(data.count) values")
         guard let batch = shape.first, batch > 0 else { return [] }
-        guard let fixed = fixedBatch, fixed != batch else { return try runOnce(shape: shape, data: data) }
-        // A fixed-batch model: run it on chunks of its batch, the last one padded with zeros,
-        // and keep only the real frames' outputs.
+        guard let fixed = fixedBatch, fixed != batch else { return try once(shape, data) }
         let perItem = data.count / batch
         var chunk = [Float](repeating: 0, count: fixed * perItem)
-        var collected: [Tensor] = []
-        var start = 0
-        while start < batch {
-            let count = min(fixed, batch - start)
+        var chunkShape = shape
+        chunkShape[0] = fixed
+        return try Self.concatenating(batch: batch, inChunksOf: fixed) { start, count in
             chunk.withUnsafeMutableBufferPointer { c in
                 c.baseAddress!.update(from: data.baseAddress! + start * perItem, count: count * perItem)
                 if count < fixed { (c.baseAddress! + count * perItem).update(repeating: 0, count: (fixed - count) * perItem) }
             }
-            var chunkShape = shape
-            chunkShape[0] = fixed
-            let outputs = try chunk.withUnsafeBufferPointer { try runOnce(shape: chunkShape, data: $0) }
+            return try chunk.withUnsafeBufferPointer { try once(chunkShape, $0) }
+        }
+    }
+
+    /// Runs `chunk` for each slice of `fixed` items of a batch of `batch` and keeps only the real
+    /// items' outputs (the padding's are dropped), concatenated along the batch.
+    private static func concatenating(batch: Int, inChunksOf fixed: Int,
+                                      _ chunk: (_ start: Int, _ count: Int) throws -> [Tensor]) rethrows -> [Tensor] {
+        var collected: [Tensor] = []
+        var start = 0
+        while start < batch {
+            let count = min(fixed, batch - start)
+            let outputs = try chunk(start, count)
             if collected.isEmpty {
                 collected = outputs.map { Tensor(name: $0.name, shape: [0] + $0.shape.dropFirst(), data: []) }
             }
@@ -201,6 +268,50 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         }
         defer { for value in outputs { api.pointee.ReleaseValue(value) } }
         if let message = Runtime.consume(runStatus, api: api) { throw InferenceError.run(message: message) }
+        return try tensors(outputs)
+    }
+
+    /// One run through an I/O binding: the input is read where `memoryInfo` says it lives (CUDA
+    /// device memory, or host memory for `runBoundHost`), the outputs are bound to host memory.
+    private func runBound(shape: [Int], address: UnsafeMutableRawPointer, memoryInfo inputMemoryInfo: OpaquePointer) throws -> [Tensor] {
+        let api = self.api
+        func check(_ status: OpaquePointer?, _ what: String) throws {
+            if let message = Runtime.consume(status, api: api) { throw InferenceError.run(message: "\(what): \(message)") }
+        }
+        var input: OpaquePointer?
+        let dims = shape.map(Int64.init)
+        try check(dims.withUnsafeBufferPointer { d in
+            api.pointee.CreateTensorWithDataAsOrtValue(inputMemoryInfo, address, shape.reduce(1, *) * MemoryLayout<Float>.stride,
+                                                       d.baseAddress, d.count, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &input)
+        }, "input tensor")
+        defer { api.pointee.ReleaseValue(input) }
+        var binding: OpaquePointer?
+        try check(api.pointee.CreateIoBinding(session, &binding), "I/O binding")
+        defer { api.pointee.ReleaseIoBinding(binding) }
+        try check(api.pointee.BindInput(binding, inputName, input), "binding input '\(inputName)'")
+        for name in outputNames {
+            try check(api.pointee.BindOutputToDevice(binding, name, memoryInfo), "binding output '\(name)'")
+        }
+        try check(api.pointee.RunWithBinding(session, nil, binding), "run")
+        var allocator: UnsafeMutablePointer<OrtAllocator>?
+        try check(api.pointee.GetAllocatorWithDefaultOptions(&allocator), "allocator")
+        var values: UnsafeMutablePointer<OpaquePointer?>?
+        var count = 0
+        try check(api.pointee.GetBoundOutputValues(binding, allocator, &values, &count), "bound outputs")
+        let outputs = Array(UnsafeBufferPointer(start: values, count: count))
+        defer {
+            for value in outputs { api.pointee.ReleaseValue(value) }
+            if let values { _ = api.pointee.AllocatorFree(allocator, values) }
+        }
+        guard count == outputNames.count else {
+            throw InferenceError.run(message: "I/O binding returned \(count) outputs, expected \(outputNames.count)")
+        }
+        return try tensors(outputs)
+    }
+
+    /// Host copies of output values, in `outputNames` order; integer outputs become Float.
+    private func tensors(_ outputs: [OpaquePointer?]) throws -> [Tensor] {
+        let api = self.api
         return try outputs.enumerated().map { index, value in
             var info: OpaquePointer?
             if let m = Runtime.consume(api.pointee.GetTensorTypeAndShape(value, &info), api: api) { throw InferenceError.run(message: m) }
@@ -293,6 +404,9 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         throw InferenceError.runtimeUnavailable("Tributary was built without the ONNX Runtime header; run scripts/setup.sh and rebuild")
     }
     public func run(shape: [Int], data: UnsafeBufferPointer<Float>) throws -> [Tensor] {
+        throw InferenceError.runtimeUnavailable("built without ONNX Runtime")
+    }
+    package func runBoundHost(shape: [Int], data: UnsafeBufferPointer<Float>) throws -> [Tensor] {
         throw InferenceError.runtimeUnavailable("built without ONNX Runtime")
     }
     #endif

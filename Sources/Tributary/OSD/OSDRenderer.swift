@@ -33,24 +33,8 @@ public final class OSDRenderer: Sendable {
     /// (muxerWidth × muxerHeight) and is scaled into its source's tile (`layout.tile(of: sourceID)`).
     /// Boxes and labels stay inside their tile.
     package func drawObjects(of meta: BatchMeta, layout: TileLayout, muxerWidth: Int, muxerHeight: Int, on output: MutableImageView) {
-        guard muxerWidth > 0, muxerHeight > 0 else { return }
-        var items: [Item] = []
-        let imageBounds = PixelRect(x0: 0, y0: 0, x1: output.width, y1: output.height)
-        for frame in meta.frames where !frame.objects.isEmpty {
-            let tile = layout.tile(of: frame.sourceID)
-            let bounds = PixelRect(x0: tile.x, y0: tile.y, x1: tile.x + tile.width, y1: tile.y + tile.height).intersection(imageBounds)
-            guard !bounds.isEmpty else { continue }
-            let sx = Double(tile.width) / Double(muxerWidth), sy = Double(tile.height) / Double(muxerHeight)
-            for object in frame.objects {
-                let r = object.rect
-                let box = PixelRect(
-                    x0: Self.pixel(Double(tile.x) + Double(r.left) * sx), y0: Self.pixel(Double(tile.y) + Double(r.top) * sy),
-                    x1: Self.pixel(Double(tile.x) + Double(r.left + r.width) * sx),
-                    y1: Self.pixel(Double(tile.y) + Double(r.top + r.height) * sy))
-                items.append(Item(box: box, label: Self.labelText(for: object), colour: Self.colour(forClass: object.classID), bounds: bounds))
-            }
-        }
-        draw(items, on: output)
+        draw(Self.items(of: meta, layout: layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight,
+                        imageWidth: output.width, imageHeight: output.height), on: output)
     }
 
     /// One box with a label above it (inside the image if there is no room above), in `image` pixels.
@@ -96,58 +80,6 @@ public final class OSDRenderer: Sendable {
 
     // MARK: Drawing
 
-    /// Integer pixel rectangle, half-open: [x0, x1) × [y0, y1).
-    struct PixelRect: Equatable {
-        var x0: Int, y0: Int, x1: Int, y1: Int
-        var isEmpty: Bool { x1 <= x0 || y1 <= y0 }
-        func intersection(_ o: PixelRect) -> PixelRect {
-            PixelRect(x0: max(x0, o.x0), y0: max(y0, o.y0), x1: min(x1, o.x1), y1: min(y1, o.y1))
-        }
-    }
-
-    private struct Item {
-        var box: PixelRect
-        var label: String
-        var colour: RGBA
-        /// Nothing of this item is drawn outside (the image, or its tile).
-        var bounds: PixelRect
-    }
-
-    /// Where an item's pixels go.
-    private struct Geometry {
-        var box: PixelRect
-        var border: Int
-        var label: PixelRect
-        /// Nothing is drawn outside.
-        var bounds: PixelRect
-
-        /// Calls `body` with each rectangle this item paints completely (its border strips, or the
-        /// whole box when it is too small for an interior, and its label), inside its bounds.
-        /// These are the only pixels Cairo may touch: the item is clipped to them.
-        func forEachPaintedRect(_ body: (PixelRect) -> Void) {
-            let b = border
-            func visit(_ r: PixelRect) {
-                let clipped = r.intersection(bounds)
-                if !clipped.isEmpty { body(clipped) }
-            }
-            if box.x1 - box.x0 > 2 * b && box.y1 - box.y0 > 2 * b {
-                visit(PixelRect(x0: box.x0, y0: box.y0, x1: box.x1, y1: box.y0 + b))
-                visit(PixelRect(x0: box.x0, y0: box.y1 - b, x1: box.x1, y1: box.y1))
-                visit(PixelRect(x0: box.x0, y0: box.y0 + b, x1: box.x0 + b, y1: box.y1 - b))
-                visit(PixelRect(x0: box.x1 - b, y0: box.y0 + b, x1: box.x1, y1: box.y1 - b))
-            } else {
-                visit(box)
-            }
-            visit(label)
-        }
-    }
-
-    @inline(__always)
-    private static func pixel(_ value: Double) -> Int {
-        // Clamp before converting: rects from a detector can be anything, Int(_:) traps on huge values.
-        Int(min(max(value, -1_000_000), 1_000_000).rounded())
-    }
-
     private func draw(_ items: [Item], on image: MutableImageView) {
         guard !items.isEmpty, image.width > 0, image.height > 0 else { return }
         let target = CairoTarget(image)
@@ -157,43 +89,15 @@ public final class OSDRenderer: Sendable {
         defer { cairo_destroy(context) }
         guard cairo_status(context) == CAIRO_STATUS_SUCCESS else { return }
 
-        fontFamily.withCString { cairo_select_font_face(context, $0, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL) }
-        cairo_set_font_size(context, fontSize)
-        // Grey-level text antialiasing: subpixel (LCD) filtering would colour-fringe the wrong
-        // channels, since Cairo sees R and B swapped.
-        if let options = cairo_font_options_create() {
-            cairo_font_options_set_antialias(options, CAIRO_ANTIALIAS_GRAY)
-            cairo_font_options_set_hint_metrics(options, CAIRO_HINT_METRICS_ON)
-            cairo_set_font_options(context, options)
-            cairo_font_options_destroy(options)
-        }
-        var fontExtents = cairo_font_extents_t()
-        cairo_font_extents(context, &fontExtents)
+        let layout = Layout(renderer: self, fontExtents: selectFont(on: context))
         // Crisp, exact box edges, label backgrounds and clips (whole pixels only).
         cairo_set_antialias(context, CAIRO_ANTIALIAS_NONE)
         cairo_set_line_join(context, CAIRO_LINE_JOIN_MITER)
 
-        let border = max(1, Int(borderWidth.rounded()))
-        let padding = max(1, Int((fontSize * 0.15).rounded()))
-        let labelHeight = Int((fontExtents.ascent + fontExtents.descent).rounded(.up)) + 2 * padding
-
-        var drawn: [Geometry] = []
+        var drawn: [Placement] = []
         drawn.reserveCapacity(items.count)
         for item in items {
-            var textExtents = cairo_text_extents_t()
-            item.label.withCString { cairo_text_extents(context, $0, &textExtents) }
-            let labelWidth = Int(max(textExtents.x_advance, textExtents.width + textExtents.x_bearing).rounded(.up)) + 2 * padding
-            let b = item.bounds
-            var lx = item.box.x0
-            if lx + labelWidth > b.x1 { lx = b.x1 - labelWidth }
-            lx = max(lx, b.x0)
-            var ly = item.box.y0 - labelHeight
-            if ly < b.y0 { ly = max(item.box.y0, b.y0) }  // no room above: inside the box, at its top
-            if ly + labelHeight > b.y1 { ly = b.y1 - labelHeight }
-            ly = max(ly, b.y0)
-            let label = PixelRect(x0: lx, y0: ly, x1: lx + labelWidth, y1: ly + labelHeight)
-            let g = Geometry(box: item.box, border: border, label: label, bounds: b)
-
+            let g = layout.place(item) { Self.textWidth(of: $0, in: context) }
             cairo_save(context)
             // Clip to exactly the pixels this item paints: Cairo may rewrite the fourth byte of
             // any pixel it composites, so it must composite no other pixel.
@@ -207,9 +111,9 @@ public final class OSDRenderer: Sendable {
             cairo_clip(context)
 
             setSource(context, item.colour)
-            let box = item.box
+            let box = item.box, border = g.border
             let w = box.x1 - box.x0, h = box.y1 - box.y0
-            if w > 2 * border && h > 2 * border {
+            if g.isHollow {
                 // A stroke centred half a border inside the rect: the border covers the rect's
                 // outermost `border` pixels exactly.
                 let half = Double(border) / 2
@@ -220,14 +124,13 @@ public final class OSDRenderer: Sendable {
                 cairo_rectangle(context, Double(box.x0), Double(box.y0), Double(w), Double(h))
                 cairo_fill(context)
             }
-            cairo_rectangle(context, Double(label.x0), Double(label.y0), Double(labelWidth), Double(labelHeight))
+            let label = g.label
+            cairo_rectangle(context, Double(label.x0), Double(label.y0), Double(label.x1 - label.x0), Double(label.y1 - label.y0))
             cairo_fill_preserve(context)
             cairo_clip(context)  // text never leaves its background
-            let c = item.colour
-            let luma = 299 * Int(c.r) + 587 * Int(c.g) + 114 * Int(c.b)
-            setSource(context, luma > 140_000 ? .black : RGBA(r: 255, g: 255, b: 255))
-            cairo_move_to(context, Double(lx + padding), Double(ly + padding) + fontExtents.ascent)
-            item.label.withCString { cairo_show_text(context, $0) }
+            setSource(context, g.textColour)
+            cairo_move_to(context, Double(g.textX), g.textBaseline)
+            g.text.withCString { cairo_show_text(context, $0) }
             cairo_restore(context)
             drawn.append(g)
         }
@@ -235,6 +138,48 @@ public final class OSDRenderer: Sendable {
         target.copyBack(into: image)
         // Cairo leaves or rewrites the fourth byte as it likes; what it painted becomes opaque.
         for g in drawn { g.forEachPaintedRect { setOpaque(image, $0) } }
+    }
+
+    /// Sets the OSD's font on `context` and returns its extents. Every Cairo context that draws or
+    /// measures OSD text (this renderer's, the GPU path's glyph atlas) goes through here, so the
+    /// glyphs and metrics are the same everywhere.
+    func selectFont(on context: OpaquePointer) -> cairo_font_extents_t {
+        fontFamily.withCString { cairo_select_font_face(context, $0, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL) }
+        cairo_set_font_size(context, fontSize)
+        // Grey-level text antialiasing: subpixel (LCD) filtering would colour-fringe the wrong
+        // channels, since Cairo sees R and B swapped. Hinted metrics: whole-pixel advances and
+        // ascent, so glyphs sit on whole pixels (which the GPU path's atlas relies on).
+        if let options = cairo_font_options_create() {
+            cairo_font_options_set_antialias(options, CAIRO_ANTIALIAS_GRAY)
+            cairo_font_options_set_hint_metrics(options, CAIRO_HINT_METRICS_ON)
+            cairo_set_font_options(context, options)
+            cairo_font_options_destroy(options)
+        }
+        var fontExtents = cairo_font_extents_t()
+        cairo_font_extents(context, &fontExtents)
+        return fontExtents
+    }
+
+    /// The width the label layout reserves for `text`: its advance or its ink, whichever reaches
+    /// further, in whole pixels. Clears the context's path: Cairo measures from the current point,
+    /// and its hinted metrics carry rounding noise (12.000000000000002) that the sum with a
+    /// current point can cancel or keep, so without a fixed origin a label's width would depend
+    /// on where the previous label's text ended.
+    static func textWidth(of text: String, in context: OpaquePointer) -> Int {
+        cairo_new_path(context)
+        var extents = cairo_text_extents_t()
+        text.withCString { cairo_text_extents(context, $0, &extents) }
+        return Int(max(extents.x_advance, extents.width + extents.x_bearing).rounded(.up))
+    }
+
+    /// `textWidth(of:in:)` on a scratch context: what the CPU layout measures for `text`.
+    func cairoTextWidth(of text: String) -> Int {
+        guard let surface = cairo_image_surface_create(CAIRO_FORMAT_A8, 1, 1) else { return 0 }
+        defer { cairo_surface_destroy(surface) }
+        guard let context = cairo_create(surface) else { return 0 }
+        defer { cairo_destroy(context) }
+        _ = selectFont(on: context)
+        return Self.textWidth(of: text, in: context)
     }
 
     @inline(__always)
@@ -248,6 +193,149 @@ public final class OSDRenderer: Sendable {
         for y in rect.y0..<rect.y1 {
             let row = image.row(y)
             for x in rect.x0..<rect.x1 { row[x * 4 + 3] = 255 }
+        }
+    }
+}
+
+// MARK: Geometry
+
+/// Which pixels the OSD paints, in what colour: one layout that both the CPU renderer (Cairo)
+/// and the GPU one (`DeviceOSD`) follow, so they draw the same boxes and labels.
+extension OSDRenderer {
+    /// Integer pixel rectangle, half-open: [x0, x1) × [y0, y1).
+    struct PixelRect: Equatable, Sendable {
+        var x0: Int, y0: Int, x1: Int, y1: Int
+        var isEmpty: Bool { x1 <= x0 || y1 <= y0 }
+        var area: Int { isEmpty ? 0 : (x1 - x0) * (y1 - y0) }
+        func intersection(_ o: PixelRect) -> PixelRect {
+            PixelRect(x0: max(x0, o.x0), y0: max(y0, o.y0), x1: min(x1, o.x1), y1: min(y1, o.y1))
+        }
+        func intersects(_ o: PixelRect) -> Bool { !intersection(o).isEmpty }
+        func contains(x: Int, y: Int) -> Bool { x >= x0 && x < x1 && y >= y0 && y < y1 }
+    }
+
+    /// One labelled box to draw, in output pixels.
+    struct Item {
+        var box: PixelRect
+        var label: String
+        var colour: RGBA
+        /// Nothing of this item is drawn outside (the image, or its tile).
+        var bounds: PixelRect
+    }
+
+    /// The items of `meta`, in drawing order: each object's rect (muxer pixels) scaled into its
+    /// source's tile, bounded by that tile and the image.
+    static func items(of meta: BatchMeta, layout: TileLayout, muxerWidth: Int, muxerHeight: Int,
+                      imageWidth: Int, imageHeight: Int) -> [Item] {
+        guard muxerWidth > 0, muxerHeight > 0 else { return [] }
+        var items: [Item] = []
+        let imageBounds = PixelRect(x0: 0, y0: 0, x1: imageWidth, y1: imageHeight)
+        for frame in meta.frames where !frame.objects.isEmpty {
+            let tile = layout.tile(of: frame.sourceID)
+            let bounds = PixelRect(x0: tile.x, y0: tile.y, x1: tile.x + tile.width, y1: tile.y + tile.height).intersection(imageBounds)
+            guard !bounds.isEmpty else { continue }
+            let sx = Double(tile.width) / Double(muxerWidth), sy = Double(tile.height) / Double(muxerHeight)
+            for object in frame.objects {
+                let r = object.rect
+                let box = PixelRect(
+                    x0: pixel(Double(tile.x) + Double(r.left) * sx), y0: pixel(Double(tile.y) + Double(r.top) * sy),
+                    x1: pixel(Double(tile.x) + Double(r.left + r.width) * sx),
+                    y1: pixel(Double(tile.y) + Double(r.top + r.height) * sy))
+                items.append(Item(box: box, label: labelText(for: object), colour: colour(forClass: object.classID), bounds: bounds))
+            }
+        }
+        return items
+    }
+
+    @inline(__always)
+    static func pixel(_ value: Double) -> Int {
+        // Clamp before converting: rects from a detector can be anything, Int(_:) traps on huge values.
+        Int(min(max(value, -1_000_000), 1_000_000).rounded())
+    }
+
+    /// The label text's colour on a background: black on light colours, white on dark ones.
+    static func textColour(on background: RGBA) -> RGBA {
+        let luma = 299 * Int(background.r) + 587 * Int(background.g) + 114 * Int(background.b)
+        return luma > 140_000 ? .black : RGBA(r: 255, g: 255, b: 255)
+    }
+
+    /// The sizes every item shares, from the renderer's settings and its font's extents.
+    struct Layout {
+        let border: Int
+        /// Between the label's background edge and its text.
+        let padding: Int
+        let labelHeight: Int
+        /// Font ascent (whole pixels with hinted metrics): the baseline's distance below the text's top.
+        let ascent: Double
+
+        init(renderer: OSDRenderer, ascent: Double, descent: Double) {
+            border = max(1, Int(renderer.borderWidth.rounded()))
+            padding = max(1, Int((renderer.fontSize * 0.15).rounded()))
+            labelHeight = Int((ascent + descent).rounded(.up)) + 2 * padding
+            self.ascent = ascent
+        }
+
+        init(renderer: OSDRenderer, fontExtents: cairo_font_extents_t) {
+            self.init(renderer: renderer, ascent: fontExtents.ascent, descent: fontExtents.descent)
+        }
+
+        /// Where `item` goes. `textWidth` measures the label text in whole pixels (Cairo's text
+        /// extents on the CPU, the glyph atlas's advances on the GPU).
+        func place(_ item: Item, textWidth: (String) -> Int) -> Placement {
+            let labelWidth = textWidth(item.label) + 2 * padding
+            let b = item.bounds
+            var lx = item.box.x0
+            if lx + labelWidth > b.x1 { lx = b.x1 - labelWidth }
+            lx = max(lx, b.x0)
+            var ly = item.box.y0 - labelHeight
+            if ly < b.y0 { ly = max(item.box.y0, b.y0) }  // no room above: inside the box, at its top
+            if ly + labelHeight > b.y1 { ly = b.y1 - labelHeight }
+            ly = max(ly, b.y0)
+            return Placement(box: item.box, border: border, label: PixelRect(x0: lx, y0: ly, x1: lx + labelWidth, y1: ly + labelHeight),
+                             bounds: b, colour: item.colour, text: item.label, textColour: textColour(on: item.colour),
+                             textX: lx + padding, textBaseline: Double(ly + padding) + ascent)
+        }
+    }
+
+    /// Where one item's pixels go.
+    struct Placement {
+        var box: PixelRect
+        var border: Int
+        /// The label's background; its text lies inside.
+        var label: PixelRect
+        /// Nothing is drawn outside.
+        var bounds: PixelRect
+        var colour: RGBA
+        var text: String
+        var textColour: RGBA
+        /// The text's pen start on its baseline.
+        var textX: Int
+        var textBaseline: Double
+
+        /// A border around an untouched interior; otherwise the whole box is filled.
+        var isHollow: Bool { box.x1 - box.x0 > 2 * border && box.y1 - box.y0 > 2 * border }
+
+        /// Where text may appear: the label's background, inside the bounds.
+        var textClip: PixelRect { label.intersection(bounds) }
+
+        /// Calls `body` with each rectangle this item paints completely in `colour` (its border
+        /// strips, or the whole box when it is too small for an interior, and its label
+        /// background), inside its bounds. The CPU renderer clips Cairo to exactly these pixels.
+        func forEachPaintedRect(_ body: (PixelRect) -> Void) {
+            let b = border
+            func visit(_ r: PixelRect) {
+                let clipped = r.intersection(bounds)
+                if !clipped.isEmpty { body(clipped) }
+            }
+            if isHollow {
+                visit(PixelRect(x0: box.x0, y0: box.y0, x1: box.x1, y1: box.y0 + b))
+                visit(PixelRect(x0: box.x0, y0: box.y1 - b, x1: box.x1, y1: box.y1))
+                visit(PixelRect(x0: box.x0, y0: box.y0 + b, x1: box.x0 + b, y1: box.y1 - b))
+                visit(PixelRect(x0: box.x1 - b, y0: box.y0 + b, x1: box.x1, y1: box.y1 - b))
+            } else {
+                visit(box)
+            }
+            visit(label)
         }
     }
 }

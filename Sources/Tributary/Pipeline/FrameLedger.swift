@@ -31,10 +31,11 @@ public final class FrameLedger: @unchecked Sendable {
     public func counts(of source: Int) -> SourceCounts { state.withValue { $0[source] } }
     public var allCounts: [SourceCounts] { state.withValue { $0 } }
 
-    /// One line per source, for the exit summary.
-    public func summaryLines(uris: [String]) -> [String] {
+    /// One line per source, for the exit summary; `firstSourceID` numbers a GPU shard's sources
+    /// as the run's inputs.
+    public func summaryLines(uris: [String], firstSourceID: Int = 0) -> [String] {
         allCounts.enumerated().map { index, c in
-            var line = "source \(index) (\(index < uris.count ? uris[index] : "?")): decoded \(c.decoded), delivered \(c.delivered), dropped \(c.droppedTotal)"
+            var line = "source \(firstSourceID + index) (\(index < uris.count ? uris[index] : "?")): decoded \(c.decoded), delivered \(c.delivered), dropped \(c.droppedTotal)"
             if !c.dropped.isEmpty {
                 line += " (" + c.dropped.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
             }

@@ -16,10 +16,13 @@ public struct PipelineConfiguration: Sendable {
     public var fileLoop: Bool
     /// Print the `**PERF` line every this many nanoseconds (0: never).
     public var perfIntervalNanoseconds: UInt64
+    /// Where frames live from the decoder to the tiler: host memory, or one GPU's memory (NVDEC,
+    /// our kernels, ONNX Runtime's CUDA provider).
+    public var device: ComputeDevice
 
     public init(inputs: [SourceURI], muxer: StreamMuxerConfiguration, tilerWidth: Int = 1920, tilerHeight: Int = 1080,
                 outputs: [SinkKind] = [.discard], osd: Bool = true, saveFramesFolder: String? = nil, fileLoop: Bool = false,
-                perfIntervalNanoseconds: UInt64 = 5_000_000_000) {
+                perfIntervalNanoseconds: UInt64 = 5_000_000_000, device: ComputeDevice = .cpu) {
         self.inputs = inputs
         self.muxer = muxer
         self.tilerWidth = tilerWidth
@@ -29,6 +32,20 @@ public struct PipelineConfiguration: Sendable {
         self.saveFramesFolder = saveFramesFolder
         self.fileLoop = fileLoop
         self.perfIntervalNanoseconds = perfIntervalNanoseconds
+        self.device = device
+    }
+}
+
+/// The processor a pipeline's frames live on.
+public enum ComputeDevice: Sendable, Equatable, CustomStringConvertible {
+    case cpu
+    case cuda(gpuID: Int)
+
+    public var description: String {
+        switch self {
+        case .cpu: return "cpu"
+        case .cuda(let id): return "cuda:\(id)"
+        }
     }
 }
 
@@ -64,6 +81,9 @@ public final class Pipeline: @unchecked Sendable {
     private let detector: Detector?
     private let osd: OSDRenderer?
     private let frameSaver: FrameSaver?
+    /// The GPU path's output stages (nil on the CPU path).
+    private let deviceTiler: DeviceTiler?
+    private let deviceOSD: DeviceOSD?
     private let interruption = Locked<Int32?>(nil)
 
     /// The user's probe: every batch, after the detector and before the tiler, with its metadata
@@ -84,16 +104,22 @@ public final class Pipeline: @unchecked Sendable {
         self.logger = logger
         let count = configuration.inputs.count
         ledger = FrameLedger(sourceCount: count)
+        let cudaDevice: CUDADevice?
+        if case .cuda(let gpuID) = configuration.device { cudaDevice = try CUDADevice.open(gpuID) } else { cudaDevice = nil }
         sources = try configuration.inputs.enumerated().map { index, uri in
             try VideoSource(id: index, uri: uri, width: configuration.muxer.width, height: configuration.muxer.height,
-                            fileLoop: configuration.fileLoop, logger: logger)
+                            fileLoop: configuration.fileLoop, device: cudaDevice, logger: logger)
         }
         muxer = StreamMuxer(configuration: configuration.muxer, sourceCount: count, ledger: ledger)
-        tiler = Tiler(layout: TileLayout(sourceCount: count, width: configuration.tilerWidth, height: configuration.tilerHeight))
+        let layout = TileLayout(sourceCount: count, width: configuration.tilerWidth, height: configuration.tilerHeight)
+        tiler = Tiler(layout: layout)
+        deviceTiler = try cudaDevice.map { try DeviceTiler(device: $0, layout: layout) }
         sink = try VideoSink(outputs: configuration.outputs, width: configuration.tilerWidth, height: configuration.tilerHeight, logger: logger)
         perf = PerfMonitor(streamCount: count)
         self.detector = detector
-        osd = configuration.osd ? OSDRenderer() : nil
+        let osd = configuration.osd ? OSDRenderer() : nil
+        self.osd = osd
+        deviceOSD = try cudaDevice.flatMap { device in try osd.map { try DeviceOSD(device: device, renderer: $0) } }
         frameSaver = try configuration.saveFramesFolder.map { try FrameSaver(folder: $0, sourceCount: count) }
     }
 
@@ -146,12 +172,7 @@ public final class Pipeline: @unchecked Sendable {
                 }
                 first = false
                 do {
-                    try sink.pushFrame(pts: batch.frames.compactMap(\.pts).min()) { output in
-                        tiler.composite(batch, into: output)
-                        osd?.drawObjects(of: batch.meta, layout: tiler.layout, muxerWidth: configuration.muxer.width,
-                                         muxerHeight: configuration.muxer.height, on: output)
-                        onTiledFrame?(batch, output.readOnly)
-                    }
+                    try output(batch)
                 } catch {
                     fail(sinkFailure, error)
                 }
@@ -191,6 +212,37 @@ public final class Pipeline: @unchecked Sendable {
         return PipelineOutcome(sourceFailures: failures.withValue { $0 }, sinkFailure: sinkFailure.withValue { $0 },
                                detectorFailure: detectorFailure.withValue { $0 },
                                interruptedBy: interruption.withValue { $0 }, ledger: ledger, batches: batches, anyLive: anyLive)
+    }
+
+    /// The output stage for one batch: tiler → OSD → sink. On the GPU path the tiled frame is
+    /// composited on the device and comes down once, into the sink's buffer, only when a sink or
+    /// a tap needs its pixels.
+    private func output(_ batch: FrameBatch) throws {
+        let pts = batch.frames.compactMap(\.pts).min()
+        let muxerWidth = configuration.muxer.width, muxerHeight = configuration.muxer.height
+        guard let deviceTiler else {
+            try sink.pushFrame(pts: pts) { output in
+                tiler.composite(batch, into: output)
+                osd?.drawObjects(of: batch.meta, layout: tiler.layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output)
+                onTiledFrame?(batch, output.readOnly)
+            }
+            return
+        }
+        try deviceTiler.composite(batch)
+        let output = deviceTiler.output
+        try deviceOSD?.draw(batch.meta, layout: tiler.layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output.address,
+                            bytesPerRow: output.pitch, width: tiler.layout.width, height: tiler.layout.height, stream: deviceTiler.stream)
+        if configuration.outputs == [.discard] && onTiledFrame == nil {
+            // Nothing reads the pixels: wait for the kernels (the batch's frames go back to the
+            // decoders' pool after this) and skip the download, as DeepStream's fakesink does.
+            try deviceTiler.stream.synchronize()
+            try sink.pushFrame(pts: pts) { _ in }
+            return
+        }
+        try sink.pushFrame(pts: pts) { output in
+            try deviceTiler.download(into: output)
+            onTiledFrame?(batch, output.readOnly)
+        }
     }
 
     /// Records the first failure of a stage, says it, and stops the sources so the run ends.

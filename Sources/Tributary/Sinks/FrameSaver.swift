@@ -44,7 +44,8 @@ public final class FrameSaver: @unchecked Sendable {
             guard frameCounts[frame.sourceID] % Self.everyNthFrame == 0 else { continue }
             let chosen = meta.objects.filter { $0.confidence > Self.minimumConfidence && $0.confidence < Self.maximumConfidence }
             guard !chosen.isEmpty else { continue }
-            let copy = frame.image.hostCopy()
+            // A private copy to draw on: a download for device frames.
+            let copy = frame.image.isHost ? frame.image.hostCopy() : try frame.image.onHost()
             copy.withMutableHostView { target in
                 for object in chosen {
                     osd.drawBox(object.rect, label: Self.caption(for: object), colour: OSDRenderer.colour(forClass: object.classID), on: target)

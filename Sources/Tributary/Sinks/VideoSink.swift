@@ -37,6 +37,17 @@ public final class VideoSink: @unchecked Sendable {
     public var rtspURLs: [String] { rtspServers.map(\.url) }
 
     /// - Parameter outputs: one or more; several share one frame through a `tee`.
+    /// NVENC (`nvh264enc`) where the card has an encoder — GStreamer registers it only then
+    /// (T4, L4, A10, RTX and other cards with NVENC; not the H100/H200, which only decode) —
+    /// otherwise x264 on the CPU. Bitrate in kbit/s.
+    static func h264Encoder(bitrate: Int, keyInterval: Int, lowLatency: Bool) -> String {
+        if let nvenc = gst_registry_lookup_feature(gst_registry_get(), "nvh264enc") {
+            gst_object_unref(UnsafeMutableRawPointer(nvenc))
+            return "nvh264enc bitrate=\(bitrate) gop-size=\(keyInterval)\(lowLatency ? " zerolatency=true" : "")"
+        }
+        return "x264enc speed-preset=superfast\(lowLatency ? " tune=zerolatency" : "") bitrate=\(bitrate) key-int-max=\(keyInterval)"
+    }
+
     public init(outputs: [SinkKind], width: Int, height: Int, logger: Logger) throws {
         precondition(!outputs.isEmpty, "a sink needs an output")
         self.outputs = outputs
@@ -55,7 +66,7 @@ public final class VideoSink: @unchecked Sendable {
                 guard !path.contains("\"") else { throw PipelineError.invalidArgument("output path must not contain '\"': \(path)") }
                 branches.append("""
                     videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
-                    ! x264enc speed-preset=superfast bitrate=8000 key-int-max=60 ! h264parse ! mp4mux \
+                    ! \(Self.h264Encoder(bitrate: 8000, keyInterval: 60, lowLatency: false)) ! h264parse ! mp4mux \
                     ! filesink location="\(path)"
                     """)
             case .display:
@@ -70,7 +81,7 @@ public final class VideoSink: @unchecked Sendable {
                     """))
                 branches.append("""
                     videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
-                    ! x264enc speed-preset=superfast tune=zerolatency bitrate=4000 key-int-max=30 \
+                    ! \(Self.h264Encoder(bitrate: 4000, keyInterval: 30, lowLatency: true)) \
                     ! video/x-h264,profile=baseline ! rtph264pay config-interval=1 pt=96 \
                     ! udpsink host=127.0.0.1 port=\(udpPort) sync=false async=false
                     """)
@@ -133,7 +144,7 @@ public final class VideoSink: @unchecked Sendable {
 
     /// Hands a fresh output frame to `body` to fill, then pushes it with presentation time `pts`
     /// (nanoseconds; made strictly increasing). Throws if the sink pipeline failed.
-    package func pushFrame(pts: UInt64?, _ body: (MutableImageView) -> Void) throws {
+    package func pushFrame(pts: UInt64?, _ body: (MutableImageView) throws -> Void) throws {
         if let error = GStreamer.pendingError(pipeline) {
             throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: error)
         }
@@ -147,7 +158,13 @@ public final class VideoSink: @unchecked Sendable {
             gst_buffer_unref(buffer)
             throw PipelineError.sinkFailed(target: target, element: "appsrc", message: "cannot map output buffer")
         }
-        body(MutableImageView(base: UnsafeMutableRawPointer(info.data), width: width, height: height, bytesPerRow: bytesPerRow))
+        do {
+            try body(MutableImageView(base: UnsafeMutableRawPointer(info.data), width: width, height: height, bytesPerRow: bytesPerRow))
+        } catch {
+            gst_buffer_unmap(buffer, &info)
+            gst_buffer_unref(buffer)
+            throw error
+        }
         gst_buffer_unmap(buffer, &info)
         var time = pts ?? (lastPTS.map { $0 + 33_333_333 } ?? 0)
         if let last = lastPTS, time <= last { time = last + 1_000_000 }

@@ -9,6 +9,8 @@ public enum SourceEnd: Sendable, Equatable {
 
 /// One input: its own GStreamer pipeline (so one bad input never stops the others)
 /// `uridecodebin → videoscale → videoconvert → RGBA W×H → appsink`, pulled by its own thread.
+/// On the GPU path it is `uridecodebin (NVDEC) → NV12 in CUDA memory → appsink`, and our kernel
+/// converts and scales each frame into a device RGBA slot of the muxer's size.
 public final class VideoSource: @unchecked Sendable {
     public let id: Int
     public let uri: SourceURI
@@ -26,8 +28,11 @@ public final class VideoSource: @unchecked Sendable {
     /// The frame rate the decoder reported (numerator, denominator), once the first frame is out.
     public var frameRate: (numerator: Int, denominator: Int)? { negotiatedRate.withValue { $0 } }
     private var stopRequested = Locked(false)
+    private let converter: DeviceFrameConverter?
 
-    public init(id: Int, uri: SourceURI, width: Int, height: Int, fileLoop: Bool = false, logger: Logger) throws {
+    /// - Parameter device: decode with NVDEC into this GPU's memory; nil decodes on the host path.
+    public init(id: Int, uri: SourceURI, width: Int, height: Int, fileLoop: Bool = false, device: CUDADevice? = nil,
+                logger: Logger) throws {
         self.id = id
         self.uri = uri
         self.width = width
@@ -35,7 +40,9 @@ public final class VideoSource: @unchecked Sendable {
         self.logger = logger
         self.isLive = uri.isLiveByScheme
         self.fileLoop = fileLoop && uri.scheme == "file"
-        let description = Self.decodeGraph(width: width, height: height)
+        converter = try device.map { try DeviceFrameConverter(device: $0, width: width, height: height) }
+        if device != nil { Self.preferHardwareDecoders() }
+        let description = (device == nil ? Self.decodeGraph(width: width, height: height) : Self.deviceDecodeGraph())
             + " ! appsink name=sink sync=false max-buffers=2 drop=\(isLive ? "true" : "false") enable-last-sample=false"
         pipeline = try GStreamer.parseLaunch(description)
         tb_set_name(pipeline, "source-bin-\(id < 10 ? "0" : "")\(id)")
@@ -45,6 +52,16 @@ public final class VideoSource: @unchecked Sendable {
             throw PipelineError.pipelineConstruction(description: description, message: "missing decoder or sink")
         }
         appsink = sink
+        if let device {
+            if let caps = gst_caps_from_string(DeviceFrameConverter.appsinkCaps) {
+                tb_object_set_caps(sink, "caps", caps)
+                gst_caps_unref(caps)
+            }
+            // The decoders allocate in the context our kernels and ONNX Runtime use.
+            if !device.shareContext(with: pipeline) {
+                logger.warning("libgstcuda could not wrap the CUDA context: NVDEC frames may live in another context")
+            }
+        }
         tb_object_set_string(decoder, "uri", uri.uri)
         // rtspsrc must drop late packets rather than buffer without bound, as the sample sets it.
         let callback: @convention(c) (UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstElement>?, gpointer?) -> Void = { _, source, _ in
@@ -68,6 +85,27 @@ public final class VideoSource: @unchecked Sendable {
             ! video/x-raw,format=RGBA,width=\(width),height=\(height),pixel-aspect-ratio=1/1
             """
     }
+
+    /// The GPU path's decode graph up to its sink: decodebin picks NVDEC (see
+    /// `preferHardwareDecoders`), whose frames stay in CUDA memory (the appsink's caps ask for it).
+    public static func deviceDecodeGraph(uri: String? = nil, name: String = "decoder") -> String {
+        "uridecodebin name=\(name)\(uri.map { " uri=\"\($0)\"" } ?? "") ! queue max-size-buffers=2 max-size-bytes=0 max-size-time=0"
+    }
+
+    /// Ranks NVIDIA's decoders above the software ones (on a machine with libav both register),
+    /// once per process.
+    static func preferHardwareDecoders() {
+        hardwareDecodersPreferred.withValue { done in
+            guard !done else { return }
+            done = true
+            for name in ["nvh264dec", "nvh265dec", "nvh264sldec", "nvh265sldec", "nvvp9dec", "nvav1dec"] {
+                guard let feature = gst_registry_lookup_feature(gst_registry_get(), name) else { continue }
+                gst_plugin_feature_set_rank(feature, UInt32(GST_RANK_PRIMARY.rawValue) + 100)
+                gst_object_unref(UnsafeMutableRawPointer(feature))
+            }
+        }
+    }
+    private static let hardwareDecodersPreferred = Locked(false)
 
     deinit {
         gst_element_set_state(pipeline, GST_STATE_NULL)
@@ -143,6 +181,18 @@ public final class VideoSource: @unchecked Sendable {
         }
         guard let buffer = gst_sample_get_buffer(sample) else { gst_sample_unref(sample); return nil }
         let pts = tb_buffer_pts(buffer)
+        if let converter {
+            defer { gst_sample_unref(sample) }
+            let image: ImageBuffer
+            do {
+                image = try converter.convert(buffer, caps: gst_sample_get_caps(sample))
+            } catch {
+                printError("Error: \(error) (source \(id): \(uri.original))")
+                return nil
+            }
+            defer { frameNumber += 1 }
+            return Frame(sourceID: id, frameNumber: frameNumber, pts: pts == tb_clock_time_none() ? nil : UInt64(pts), image: image)
+        }
         gst_buffer_ref(buffer)
         gst_sample_unref(sample)  // now ours is the only reference: the buffer maps writable
         guard let memory = GstMappedBuffer(taking: buffer) else { return nil }

@@ -39,7 +39,7 @@ public enum GStreamer {
     }
 
     /// The element name and message of an error or warning message.
-    static func describe(_ message: UnsafeMutablePointer<GstMessage>) -> (element: String, text: String, debug: String?) {
+    package static func describe(_ message: UnsafeMutablePointer<GstMessage>) -> (element: String, text: String, debug: String?) {
         var error: UnsafeMutablePointer<GError>?
         var debug: UnsafeMutablePointer<gchar>?
         switch tb_message_type(message) {

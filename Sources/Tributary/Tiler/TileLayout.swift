@@ -27,4 +27,19 @@ public struct TileLayout: Sendable, Equatable {
         let index = sourceID % (rows * columns)
         return ((index % columns) * tileWidth, (index / columns) * tileHeight, tileWidth, tileHeight)
     }
+
+    /// What no frame of the batch covers: the tiles of sources with no frame in it, plus the
+    /// right and bottom margins the integer division leaves. Tilers paint these black.
+    public func uncoveredRegions(sourcesPresent: some Sequence<Int>) -> [(x: Int, y: Int, width: Int, height: Int)] {
+        var present = [Bool](repeating: false, count: rows * columns)
+        for id in sourcesPresent { present[id % present.count] = true }
+        var regions: [(x: Int, y: Int, width: Int, height: Int)] = []
+        for slot in 0..<present.count where !present[slot] {
+            regions.append(((slot % columns) * tileWidth, (slot / columns) * tileHeight, tileWidth, tileHeight))
+        }
+        let usedWidth = columns * tileWidth, usedHeight = rows * tileHeight
+        if usedWidth < width { regions.append((usedWidth, 0, width - usedWidth, height)) }
+        if usedHeight < height { regions.append((0, usedHeight, usedWidth, height - usedHeight)) }
+        return regions
+    }
 }

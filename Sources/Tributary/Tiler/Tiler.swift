@@ -13,21 +13,13 @@ public final class Tiler: @unchecked Sendable {
 
     package func composite(_ batch: FrameBatch, into output: MutableImageView) {
         precondition(output.width == layout.width && output.height == layout.height, "output size differs from the tiler's")
-        var present = [Bool](repeating: false, count: layout.rows * layout.columns)
         for frame in batch.frames {
-            let slot = frame.sourceID % present.count
             // With more sources than tiles (never by construction) the later one wins.
-            present[slot] = true
             frame.image.withHostView { source in draw(source, into: output, tile: layout.tile(of: frame.sourceID)) }
         }
-        // Blank tiles, plus the right and bottom margins the integer division leaves.
-        for slot in 0..<present.count where !present[slot] {
-            fill(output, x: (slot % layout.columns) * layout.tileWidth, y: (slot / layout.columns) * layout.tileHeight,
-                 width: layout.tileWidth, height: layout.tileHeight)
+        for region in layout.uncoveredRegions(sourcesPresent: batch.frames.map(\.sourceID)) {
+            fill(output, x: region.x, y: region.y, width: region.width, height: region.height)
         }
-        let usedWidth = layout.columns * layout.tileWidth, usedHeight = layout.rows * layout.tileHeight
-        if usedWidth < layout.width { fill(output, x: usedWidth, y: 0, width: layout.width - usedWidth, height: layout.height) }
-        if usedHeight < layout.height { fill(output, x: 0, y: usedHeight, width: usedWidth, height: layout.height - usedHeight) }
     }
 
     private func prepareTables(sourceWidth: Int, sourceHeight: Int) {

@@ -5,11 +5,12 @@ import Testing
 /// Every CUDA kernel of the GPU path compiles with NVRTC (the PyPI wheel set-up installs; no GPU
 /// is needed to compile), for the H100/H200 architecture and an older one.
 @Suite struct KernelCompileTests {
-    static let nvrtc: NVRTC? = {
+    static let nvrtcPath: String = {
         let lib = TestMedia.path(".deps/venv/lib")
         let python = (try? FileManager.default.contentsOfDirectory(atPath: lib))?.first { $0.hasPrefix("python3") } ?? "python3"
-        return try? NVRTC(libraryPath: "\(lib)/\(python)/site-packages/nvidia/cu13/lib/libnvrtc.so.13")
+        return "\(lib)/\(python)/site-packages/nvidia/cu13/lib/libnvrtc.so.13"
     }()
+    static let nvrtc: NVRTC? = try? NVRTC(libraryPath: nvrtcPath)
 
     @Test(arguments: ["compute_90", "compute_75"])
     func everyKernelCompiles(architecture: String) throws {

@@ -1,0 +1,50 @@
+/// The GPU path's tiler: each device frame scaled (nearest, as the CPU `Tiler`) into its tile of a
+/// device output frame by one kernel launch per frame; uncovered tiles and margins are filled
+/// black. Every output pixel is written once.
+package final class DeviceTiler: @unchecked Sendable {
+    package let layout: TileLayout
+    package let device: CUDADevice
+    package let stream: CUDAStream
+    private let kernel: CUDAFunction
+    /// The tiled frame (pitched RGBA, the tiler's size), reused for every batch: the output stage
+    /// handles one batch at a time.
+    package let output: DeviceMemory
+
+    package init(device: CUDADevice, layout: TileLayout) throws {
+        self.device = device
+        self.layout = layout
+        stream = try device.makeStream()
+        kernel = try device.function(named: "tile_frame", source: CUDAKernels.tile)
+        output = try device.allocatePitched(widthBytes: layout.width * 4, height: layout.height)
+    }
+
+    /// Composites `batch` into `output` (queued on `stream`; not waited for).
+    package func composite(_ batch: FrameBatch) throws {
+        for frame in batch.frames {
+            guard let source = frame.image.deviceAddress else { throw CUDAError.hostPixels("GPU tiler") }
+            let tile = layout.tile(of: frame.sourceID)
+            var arguments = KernelArguments()
+            arguments.append(source)
+            arguments.append(frame.image.bytesPerRow)
+            arguments.append(frame.image.width)
+            arguments.append(frame.image.height)
+            arguments.append(output.address)
+            arguments.append(output.pitch)
+            arguments.append(tile.x)
+            arguments.append(tile.y)
+            arguments.append(tile.width)
+            arguments.append(tile.height)
+            try kernel.launch2D(width: tile.width, height: tile.height, stream: stream, arguments: arguments)
+        }
+        for region in layout.uncoveredRegions(sourcesPresent: batch.frames.map(\.sourceID)) {
+            try device.fill(DevicePointer(address: output.address.address + UInt64(region.y * output.pitch + region.x * 4)),
+                            pitch: output.pitch, width: region.width, height: region.height, colour: .black, stream: stream)
+        }
+    }
+
+    /// Waits for the tiled frame and copies it into host memory (the sinks' buffer).
+    package func download(into target: MutableImageView) throws {
+        try device.copy2D(from: .device(output.address), sourcePitch: output.pitch, to: .host(target.base),
+                          targetPitch: target.bytesPerRow, widthBytes: layout.width * 4, height: layout.height, stream: stream)
+    }
+}

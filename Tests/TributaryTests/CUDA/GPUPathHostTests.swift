@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+@testable import Tributary
+
+/// What of the GPU path runs without a GPU: kernels compiled to machine code and cached, the
+/// sharding of inputs over GPUs, and clear failures when CUDA is asked for and absent. The
+/// kernels themselves run in `tributary-benchmark --gpu-check` on the GPU machine.
+@Suite(.serialized) struct GPUPathHostTests {
+    @Test func kernelsCompileToMachineCodeForHopperAndAreCachedOnDisk() throws {
+        _ = try #require(KernelCompileTests.nvrtc, "NVRTC missing: run scripts/setup.sh")
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        setenv("TRIBUTARY_KERNEL_CACHE", folder.path + "/nested/kernels", 1)
+        setenv("TRIBUTARY_NVRTC_LIBRARY", KernelCompileTests.nvrtcPath, 1)
+        defer { unsetenv("TRIBUTARY_KERNEL_CACHE") }
+        let first = try KernelCache.cubin(source: CUDAKernels.nv12ToRGBA, name: "nv12_to_rgba", architecture: "sm_90")
+        // An ELF file for the GPU.
+        #expect(Array(first.prefix(4)) == [0x7F, 0x45, 0x4C, 0x46])
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path + "/nested/kernels")
+        #expect(files.count == 1 && files[0].hasPrefix("nv12_to_rgba-sm_90-") && files[0].hasSuffix(".cubin"))
+        // The second call reads the file: planting other bytes there shows it was read, not compiled.
+        let path = folder.path + "/nested/kernels/" + files[0]
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: path))
+        #expect(try KernelCache.cubin(source: CUDAKernels.nv12ToRGBA, name: "nv12_to_rgba", architecture: "sm_90") == [1, 2, 3])
+        // Another source is another file.
+        _ = try KernelCache.cubin(source: CUDAKernels.tile, name: "tile_frame", architecture: "sm_90")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path + "/nested/kernels").count == 2)
+    }
+
+    @Test func theCacheKeyIsStableAcrossProcesses() {
+        // FNV-1a of "a": a published test vector, so the key does not depend on a per-process seed.
+        #expect(KernelCache.fnv1a("a") == 0xaf63_dc4c_8601_ec8c)
+    }
+
+    @Test(arguments: [(1, 1), (4, 2), (5, 2), (8, 3), (2, 4)])
+    func sourcesSpreadEvenlyOverGPUs(sources: Int, gpus: Int) {
+        let plan = ShardPlan(sourceCount: sources, gpuIDs: Array(0..<gpus))
+        let sizes = plan.shards.map(\.sources.count)
+        #expect(plan.shards.count == min(sources, gpus))
+        #expect(sizes.reduce(0, +) == sources)
+        #expect((sizes.max() ?? 0) - (sizes.min() ?? 0) <= 1)
+        // Every input exactly once, in order.
+        #expect(plan.shards.flatMap(\.sources) == Array(0..<sources))
+        #expect(plan.shards.map(\.gpuID) == Array(0..<min(sources, gpus)))
+    }
+
+    @Test func eachShardWritesItsOwnFile() {
+        let plan = ShardPlan(sourceCount: 4, gpuIDs: [0, 1])
+        #expect(plan.outputPath("out/run.mp4", shard: plan.shards[1]) == "out/run-gpu1.mp4")
+        #expect(plan.outputPath("run", shard: plan.shards[0]) == "run-gpu0")
+        let single = ShardPlan(sourceCount: 4, gpuIDs: [3])
+        #expect(single.outputPath("run.mp4", shard: single.shards[0]) == "run.mp4")
+    }
+
+    @Test func withoutADriverThereAreNoGPUsAndOpeningOneSaysWhy() {
+        guard CUDADevice.count() == 0 else { return }  // a GPU machine: nothing to check here
+        #expect(throws: CUDAError.self) { _ = try CUDADevice.open(0) }
+    }
+
+    @Test func aDeviceKernelOnHostPixelsIsAnErrorNotACrash() {
+        let image = ImageBuffer.allocateHost(width: 4, height: 2)
+        #expect(throws: CUDAError.self) {
+            try image.withPixels { try SampleEdit.halveRedKernel(&$0) }
+        }
+    }
+
+    @Test func askingForCUDAWithoutAGPUExitsWithUsageError() throws {
+        guard CUDADevice.count() == 0 else { return }
+        try TestMedia.requireMedia()
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--device", "cuda", "--no-display"], timeout: 20)
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("no NVIDIA GPU"))
+    }
+}
