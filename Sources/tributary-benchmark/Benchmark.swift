@@ -46,6 +46,21 @@ struct TributaryBenchmark: ParsableCommand {
     @Option(name: .customLong("soak-seconds"), help: "Instead of the table: run N streams with --file-loop this long and print RSS every 10 s.")
     var soakSeconds: Int?
 
+    @Flag(name: .customLong("gpu-table"), help: "The GPU table: NVDEC ceiling, GPU pipeline and CPU path per stream count.")
+    var gpuTableMode = false
+
+    @Flag(name: .customLong("gpu-check"), help: "Check every GPU stage against its CPU counterpart on the same pixels.")
+    var gpuCheckMode = false
+
+    @Option(name: .customLong("gpus"), parsing: .upToNextOption, help: "In --gpu-table, also run K streams per GPU on each of these GPU counts.")
+    var gpuCounts: [Int] = [1]
+
+    @Option(name: .customLong("streams-per-gpu"), parsing: .upToNextOption, help: "Stream counts per GPU for the --gpus table (default: --streams).")
+    var streamsPerGPU: [Int] = []
+
+    @Option(name: .customLong("cpu-path-max-streams"), help: "In --gpu-table, run the CPU path only up to this many streams.")
+    var cpuPathMaximumStreams = 8
+
     @Option(name: .customLong("width")) var width = 1920
     @Option(name: .customLong("height")) var height = 1080
 
@@ -58,6 +73,9 @@ struct TributaryBenchmark: ParsableCommand {
         int8.networkMode = 1
         let haveInt8 = !noInt8 && int8.int8OnnxFile.map { access($0, R_OK) == 0 } == true
         if let soakSeconds { return try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger) }
+        if gpuCheckMode { try gpuCheck(uri: uri, configuration: fp32, logger: logger) }
+        if gpuTableMode { try gpuTable(uri: uri, configuration: fp32, logger: logger) }
+        if gpuCheckMode || gpuTableMode { return }
 
         print("Tributary benchmark: \(processorCount()) cores, input \(input), muxer \(width)×\(height), "
               + "\(frames) frames per stream per detector run, \(decodeFrames) per decode run, median of \(repetitions); "
@@ -93,8 +111,8 @@ struct TributaryBenchmark: ParsableCommand {
     }
 
     /// Aggregate frames per second of a pipeline run cut at `frames` per stream.
-    private func pipelineFPS(_ uri: SourceURI, _ n: Int, detector inferConfiguration: InferConfiguration?, outputs: [SinkKind],
-                             frames: Int? = nil, _ logger: Logger) throws -> Double {
+    func pipelineFPS(_ uri: SourceURI, _ n: Int, detector inferConfiguration: InferConfiguration?, outputs: [SinkKind],
+                     frames: Int? = nil, device: ComputeDevice = .cpu, _ logger: Logger) throws -> Double {
         let frames = frames ?? self.frames
         var detector: Detector?
         if var inferConfiguration {
@@ -103,13 +121,14 @@ struct TributaryBenchmark: ParsableCommand {
         }
         let configuration = PipelineConfiguration(
             inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
-            outputs: outputs, osd: detector != nil, perfIntervalNanoseconds: 0)
+            outputs: outputs, osd: detector != nil, perfIntervalNanoseconds: 0, device: device)
+        try detector?.warmUp(batchSize: n)  // outside the timing
         let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
         let edit = detector != nil
         let target = n * frames
         var delivered = 0
         pipeline.probe = { batch in
-            if edit { for index in 0..<batch.frameCount { batch.withPixels(ofFrame: index) { SampleEdit.halveRed(&$0) } } }
+            if edit { try? SampleEdit.halveRed(&batch) }
             delivered += batch.frameCount
             if delivered >= target { pipeline.requestStop(signal: 0) }
         }
@@ -127,22 +146,33 @@ struct TributaryBenchmark: ParsableCommand {
             VideoSource.decodeGraph(width: width, height: height, uri: uri.uri, name: "decoder\(index)")
                 + " ! identity eos-after=\(frames) ! fakesink sync=false"
         }
+        return try timedLaunch(branches.joined(separator: " "), frames: n * frames)
+    }
+
+    /// Frames per second of a `gst-launch`-style description run to its end-of-stream, timed in
+    /// this process (the plugin registry already loaded).
+    func timedLaunch(_ description: String, frames: Int) throws -> Double {
         let clock = MonotonicClock()
         let start = clock.now()
         var error: UnsafeMutablePointer<GError>?
-        guard let pipeline = gst_parse_launch(branches.joined(separator: " "), &error), error == nil else {
-            throw PipelineError.invalidArgument("cannot build the GStreamer-alone pipeline")
+        guard let pipeline = gst_parse_launch(description, &error), error == nil else {
+            throw PipelineError.invalidArgument("cannot build the pipeline \(description.prefix(80))…")
         }
         defer { gst_object_unref(pipeline) }
         gst_element_set_state(pipeline, GST_STATE_PLAYING)
         let bus = gst_element_get_bus(pipeline)
+        defer { gst_object_unref(bus) }
         let types = GstMessageType(rawValue: GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue)
         let message = gst_bus_timed_pop_filtered(bus, GstClockTime(600_000_000_000), types)
         let elapsed = seconds(since: start, clock)
-        if let message { gst_message_unref(message) }
-        gst_object_unref(bus)
+        var failure: String? = message == nil ? "no end-of-stream within 600 s" : nil
+        if let message {
+            if tb_message_type(message) == GST_MESSAGE_ERROR { failure = GStreamer.describe(message).text }
+            gst_message_unref(message)
+        }
         gst_element_set_state(pipeline, GST_STATE_NULL)
-        return Double(n * frames) / elapsed
+        if let failure { throw PipelineError.invalidArgument("\(description.prefix(80))…: \(failure)") }
+        return Double(frames) / elapsed
     }
 
     /// ONNX Runtime alone: the same model, batch and threads, input already pre-processed.
@@ -191,12 +221,12 @@ struct TributaryBenchmark: ParsableCommand {
         _ = pipeline.run()
     }
 
-    private func median(_ body: () throws -> Double) throws -> Double {
+    func median(_ body: () throws -> Double) throws -> Double {
         let values = try (0..<repetitions).map { _ in try body() }.sorted()
         return values[values.count / 2]
     }
 
-    private func f(_ x: Double) -> String { PerfMonitor.pythonRounded(x) }
+    func f(_ x: Double) -> String { PerfMonitor.pythonRounded(x) }
 }
 
 private func seconds(since start: MonotonicInstant, _ clock: MonotonicClock) -> Double {

@@ -1,0 +1,299 @@
+import CGStreamer
+import Logging
+import Tributary
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The GPU machine's table and checks. Swift and GStreamer's headers are not on that machine, so
+/// the checks a test would make there run here, from the release binary the device bundle carries.
+extension TributaryBenchmark {
+    /// `--gpu-table`: per stream count K, (a) the NVDEC ceiling (K parallel `nvh264dec ! fakesink`
+    /// branches in one pipeline, timed in-process), (b) the full GPU pipeline (NVDEC → CUDA →
+    /// detector on ONNX Runtime's CUDA provider → probe kernel → GPU tiler and OSD → fakesink), and
+    /// (c) the CPU path of the same machine on the same input; aggregate FPS, the per-stream rate,
+    /// peak GPU memory, CPU cores busy.
+    func gpuTable(uri: SourceURI, configuration cpuConfiguration: InferConfiguration, logger: Logger) throws {
+        let device = try CUDADevice.open(cpuConfiguration.gpuID)
+        // The GPU path's detector reads the device tensor through the CUDA provider, as the app runs it.
+        var configuration = cpuConfiguration
+        configuration.executionProvider = .cuda
+        print("Tributary GPU benchmark: \(device.name) (sm_\(device.computeCapability.major)\(device.computeCapability.minor)), "
+              + "\(processorCount()) cores, input \(input), muxer \(width)×\(height), \(frames) frames per stream, median of \(repetitions)")
+        _ = try nvdecCeilingFPS(uri, 1, frames: 30)  // builds the plugin registry and warms NVDEC up
+        print("| K | (a) NVDEC ceiling | (b) GPU pipeline | (b) per stream | (b)/(a) | GPU MB | CPU cores busy | (c) CPU path | (b)/(c) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        var sustained = 0
+        for k in streams {
+            let ceiling = try median { try nvdecCeilingFPS(uri, k, frames: frames) }
+            let memory = GPUMemorySampler(device: device)
+            let usage = CPUUsage()
+            let gpu = try median { try pipelineFPS(uri, k, detector: configuration, outputs: [.discard], device: .cuda(gpuID: device.ordinal), logger) }
+            let cores = usage.coresBusy()
+            let peakMB = memory.stop()
+            var cpuPath: Double?
+            if k <= cpuPathMaximumStreams {
+                var cpuConfiguration = configuration
+                cpuConfiguration.executionProvider = .cpu
+                cpuConfiguration.intraOpThreads = processorCount()
+                cpuPath = try pipelineFPS(uri, k, detector: cpuConfiguration, outputs: [.discard], logger)
+            }
+            if gpu / Double(k) >= 30 { sustained = max(sustained, k) }
+            print("| \(k) | \(f(ceiling)) | \(f(gpu)) | \(f(gpu / Double(k))) | \(f(gpu / ceiling)) | \(f(peakMB)) | \(f(cores)) | "
+                  + "\(cpuPath.map(f) ?? "–") | \(cpuPath.map { f(gpu / $0) } ?? "–") |")
+            flushStandardOutput()
+        }
+        print("Streams sustained at ≥ 30 FPS each (largest K measured): \(sustained)")
+        if gpuCounts.count > 1 || (gpuCounts.first ?? 1) > 1 { try multiGPUTable(uri: uri, configuration: configuration, logger: logger) }
+    }
+
+    /// `--gpus 1 2 …`: K streams per GPU on G GPUs at once (one pipeline per GPU, as
+    /// `imagedata-multistream --gpus` shards), aggregate FPS and scaling against one GPU.
+    func multiGPUTable(uri: SourceURI, configuration: InferConfiguration, logger: Logger) throws {
+        let available = CUDADevice.count()
+        print("")
+        print("| K per GPU | GPUs | aggregate FPS | per stream | × one GPU | scaling efficiency |")
+        print("|---|---|---|---|---|---|")
+        for k in streamsPerGPU.isEmpty ? streams : streamsPerGPU {
+            var single: Double?
+            for g in gpuCounts where g <= available {
+                let fps = try median { try shardedFPS(uri, streamsPerGPU: k, gpus: g, configuration: configuration, logger: logger) }
+                if g == 1 { single = fps }
+                let speedup = single.map { fps / $0 }
+                print("| \(k) | \(g) | \(f(fps)) | \(f(fps / Double(k * g))) | \(speedup.map(f) ?? "–") | \(speedup.map { f($0 / Double(g)) } ?? "–") |")
+                flushStandardOutput()
+            }
+        }
+    }
+
+    /// G GPU pipelines of K streams each, run together; frames delivered by all over the wall time.
+    func shardedFPS(_ uri: SourceURI, streamsPerGPU k: Int, gpus: Int, configuration: InferConfiguration, logger: Logger) throws -> Double {
+        let target = k * frames
+        let delivered = Locked([Int](repeating: 0, count: gpus))
+        let pipelines = try (0..<gpus).map { gpu -> Pipeline in
+            var inferConfiguration = configuration
+            inferConfiguration.batchSize = k
+            inferConfiguration.gpuID = gpu
+            let detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+            try detector.warmUp(batchSize: k)  // outside the timing
+            let pipeline = try Pipeline(configuration: PipelineConfiguration(
+                inputs: Array(repeating: uri, count: k), muxer: StreamMuxerConfiguration(batchSize: k, width: width, height: height),
+                outputs: [.discard], perfIntervalNanoseconds: 0, device: .cuda(gpuID: gpu)), detector: detector, logger: logger)
+            pipeline.probe = { [unowned pipeline] batch in
+                try? SampleEdit.halveRed(&batch)
+                let count = delivered.withValue { $0[gpu] += batch.frameCount; return $0[gpu] }
+                if count >= target { pipeline.requestStop(signal: 0) }
+            }
+            return pipeline
+        }
+        let clock = MonotonicClock()
+        let start = clock.now()
+        let threads = pipelines.map { pipeline in WorkerThread(name: "gpu-run") { _ = pipeline.run() } }
+        for thread in threads { thread.join() }
+        let elapsed = Double(clock.now().nanoseconds(since: start)) / 1e9
+        return Double(delivered.withValue { $0.reduce(0, +) }) / elapsed
+    }
+
+    /// K parallel NVDEC decodes into fakesinks, each cut at `frames` by `identity eos-after`.
+    func nvdecCeilingFPS(_ uri: SourceURI, _ k: Int, frames: Int) throws -> Double {
+        let branches = (0..<k).map { index in
+            VideoSource.deviceDecodeGraph(uri: uri.uri, name: "decoder\(index)") + " ! identity eos-after=\(frames) ! fakesink sync=false"
+        }
+        return try timedLaunch(branches.joined(separator: " "), frames: k * frames)
+    }
+
+    /// `--gpu-check`: every GPU stage against its CPU counterpart on the same pixels; prints one
+    /// line per check with its figure and PASS/FAIL, and throws if any fails.
+    func gpuCheck(uri: SourceURI, configuration: InferConfiguration, logger: Logger) throws {
+        let device = try CUDADevice.open(configuration.gpuID)
+        print("GPU checks on \(device.name), sm_\(device.computeCapability.major)\(device.computeCapability.minor)")
+        var failures: [String] = []
+        func report(_ name: String, _ passed: Bool, _ figure: String) {
+            print("\(passed ? "PASS" : "FAIL")  \(name): \(figure)")
+            flushStandardOutput()
+            if !passed { failures.append(name) }
+        }
+        // 1. Decode: NVDEC + our NV12 → RGBA kernel vs NVDEC + GStreamer's videoconvert/videoscale.
+        let count = 2
+        let hostFrames = try firstBatch(uri, count, device: .cpu, logger: logger)
+        let deviceFrames = try firstBatch(uri, count, device: .cuda(gpuID: device.ordinal), logger: logger)
+        let decodeDifferences = try zip(hostFrames, deviceFrames).map { try difference($0.image, $1.image.onHost()) }
+        let meanDifference = decodeDifferences.map(\.meanColour).reduce(0, +) / Double(count)
+        let worst = decodeDifferences.map(\.max).max() ?? 0
+        report("NV12→RGBA kernel vs videoconvert (same NVDEC frames)", meanDifference < 4, "mean |diff| \(f(meanDifference)) levels, max \(worst)")
+
+        // The same host pixels on both paths from here on.
+        let uploaded = try hostFrames.map { frame -> Frame in
+            var copy = frame
+            copy.image = try frame.image.uploaded(to: device)
+            return copy
+        }
+        // 2. Pre-processing.
+        var cpuConfiguration = configuration
+        cpuConfiguration.executionProvider = .cpu
+        cpuConfiguration.batchSize = count
+        let cpuDetector = try Detector.load(configuration: cpuConfiguration, logger: logger)
+        let p = cpuDetector.preprocessor.parameters
+        var cpuTensor = [Float](repeating: 0, count: count * cpuDetector.preprocessor.frameElementCount)
+        cpuTensor.withUnsafeMutableBufferPointer { cpuDetector.preprocessor.process(hostFrames, into: $0) }
+        let transform = cpuDetector.preprocessor.prepare(sourceWidth: width, sourceHeight: height)
+        let devicePreprocessor = try DevicePreprocessor(device: device, parameters: p)
+        let tensor = try devicePreprocessor.process(uploaded, transform: transform)
+        var gpuTensor = [Float](repeating: 0, count: cpuTensor.count)
+        let bytes = gpuTensor.count * MemoryLayout<Float>.size
+        try gpuTensor.withUnsafeMutableBytes { host in
+            try device.copy2D(from: .device(tensor), sourcePitch: bytes, to: .host(host.baseAddress!), targetPitch: bytes, widthBytes: bytes, height: 1)
+        }
+        let tensorDifference = zip(cpuTensor, gpuTensor).map { abs($0 - $1) }.max() ?? .infinity
+        report("GPU letterbox pre-processing vs CPU", tensorDifference <= 1e-4, "max |diff| \(tensorDifference)")
+
+        // 3. Detector: CUDA provider on device input vs CPU provider on host input.
+        var gpuConfiguration = configuration
+        gpuConfiguration.executionProvider = .cuda
+        gpuConfiguration.batchSize = count
+        let gpuDetector = try Detector.load(configuration: gpuConfiguration, logger: logger)
+        let onDevice = gpuDetector.engine.inputDeviceID == device.ordinal
+        report("ONNX Runtime CUDA provider with device input binding", onDevice, "provider \(gpuDetector.engine.executionProviderName)")
+        let expected = try cpuDetector.detect(hostFrames)
+        let got = try gpuDetector.detect(uploaded)
+        var matched = 0, total = 0
+        for (e, g) in zip(expected, got) {
+            total += e.count
+            var used = Set<Int>()
+            for d in e {
+                if let j = g.indices.first(where: { !used.contains($0) && g[$0].classID == d.classID && Clustering.iou(g[$0].rect, d.rect) >= 0.5 }) {
+                    used.insert(j)
+                    matched += 1
+                }
+            }
+        }
+        let share = total == 0 ? 1 : Double(matched) / Double(total)
+        report("GPU detections match CPU detections (same class, IoU ≥ 0.5)", total > 0 && share >= 0.95, "\(matched) of \(total)")
+
+        // 4. Probe edit kernel vs the CPU loop.
+        let editedOnHost = hostFrames[0].image.hostCopy()
+        editedOnHost.withPixels { SampleEdit.halveRed(&$0) }
+        let editedOnDevice = try hostFrames[0].image.uploaded(to: device)
+        try editedOnDevice.withPixels { try SampleEdit.halveRed(inPlace: &$0) }
+        let editDifference = try difference(editedOnHost, editedOnDevice.onHost()).max
+        report("halve_red elementwise kernel vs CPU edit", editDifference == 0, "max |diff| \(editDifference)")
+
+        // 5. Tiler (and OSD) vs the CPU stages.
+        let layout = TileLayout(sourceCount: count, width: width, height: height)
+        var hostBatch = FrameBatch(batchID: 0, frames: hostFrames)
+        hostBatch.meta.frames = hostBatch.meta.frames.enumerated().map { index, meta in
+            var meta = meta
+            meta.objects = expected[index].map { ObjectMeta(classID: $0.classID, label: cpuDetector.label(of: $0.classID), confidence: $0.confidence, rect: $0.rect, detectorID: 1) }
+            return meta
+        }
+        var deviceBatch = FrameBatch(batchID: 0, frames: uploaded)
+        deviceBatch.meta = hostBatch.meta
+        let cpuTiled = ImageBuffer.allocateHost(width: width, height: height)
+        cpuTiled.withMutableHostView { Tiler(layout: layout).composite(hostBatch, into: $0) }
+        let deviceTiler = try DeviceTiler(device: device, layout: layout)
+        try deviceTiler.composite(deviceBatch)
+        let gpuTiled = ImageBuffer.allocateHost(width: width, height: height)
+        try gpuTiled.withMutableHostView { try deviceTiler.download(into: $0) }
+        let tileDifference = difference(cpuTiled, gpuTiled).max
+        report("GPU tiler vs CPU tiler", tileDifference == 0, "max |diff| \(tileDifference)")
+        let renderer = OSDRenderer()
+        cpuTiled.withMutableHostView { renderer.drawObjects(of: hostBatch.meta, layout: layout, muxerWidth: width, muxerHeight: height, on: $0) }
+        let deviceOSD = try DeviceOSD(device: device, renderer: renderer)
+        try deviceOSD.draw(hostBatch.meta, layout: layout, muxerWidth: width, muxerHeight: height, on: deviceTiler.output.address,
+                           bytesPerRow: deviceTiler.output.pitch, width: width, height: height, stream: deviceTiler.stream)
+        try gpuTiled.withMutableHostView { try deviceTiler.download(into: $0) }
+        let osd = difference(cpuTiled, gpuTiled)
+        let objects = hostBatch.meta.frames.map(\.objects.count).reduce(0, +)
+        report("GPU OSD (boxes, glyph-atlas labels) vs Cairo OSD, \(objects) objects", osd.differentPixels == 0,
+               "\(osd.differentPixels) pixels differ, max |diff| \(osd.max)")
+
+        if !failures.isEmpty { throw PipelineError.invalidArgument("GPU checks failed: \(failures.joined(separator: "; "))") }
+    }
+
+    /// The first batch of `k` streams of `uri` on `device`, no detector.
+    private func firstBatch(_ uri: SourceURI, _ k: Int, device: ComputeDevice, logger: Logger) throws -> [Frame] {
+        let configuration = PipelineConfiguration(
+            inputs: Array(repeating: uri, count: k),
+            muxer: StreamMuxerConfiguration(batchSize: k, width: width, height: height, batchedPushTimeoutMicroseconds: -1),
+            outputs: [.discard], osd: false, perfIntervalNanoseconds: 0, device: device)
+        let pipeline = try Pipeline(configuration: configuration, logger: logger)
+        let captured = Locked<[Frame]>([])
+        pipeline.onBatch = { batch in
+            guard captured.withValue({ $0.isEmpty }) else { return }
+            // Keep private copies: the originals go back to the decoders' pool.
+            let copies = batch.frames.map { frame -> Frame in
+                var copy = frame
+                copy.image = frame.image.isHost ? frame.image.hostCopy() : ((try? frame.image.onHost()) ?? frame.image)
+                return copy
+            }
+            captured.withValue { $0 = copies }
+            pipeline.requestStop(signal: 0)
+        }
+        let outcome = pipeline.run()
+        guard outcome.succeeded else { throw PipelineError.invalidArgument("decode run on \(device) failed") }
+        let frames = captured.withValue { $0 }
+        guard frames.count == k else { throw PipelineError.invalidArgument("decode run on \(device) gave \(frames.count) frames") }
+        return frames
+    }
+
+    /// How two images of one size differ: pixels with any byte different, the largest byte
+    /// difference, and the mean difference of the colour bytes (alpha left out).
+    private func difference(_ a: ImageBuffer, _ b: ImageBuffer) -> (differentPixels: Int, max: Int, meanColour: Double) {
+        var differentPixels = 0, worst = 0, sum = 0
+        a.withHostView { x in b.withHostView { y in
+            for row in 0..<x.height {
+                let r0 = x.row(row), r1 = y.row(row)
+                for i in stride(from: 0, to: r0.count, by: 4) {
+                    var differs = false
+                    for c in 0..<4 {
+                        let d = abs(Int(r0[i + c]) - Int(r1[i + c]))
+                        worst = max(worst, d)
+                        if c < 3 { sum += d }
+                        differs = differs || d != 0
+                    }
+                    if differs { differentPixels += 1 }
+                }
+            }
+        } }
+        return (differentPixels, worst, Double(sum) / Double(max(1, a.width * a.height * 3)))
+    }
+}
+
+/// Peak device memory in use (total − free) while it runs, sampled every 50 ms.
+final class GPUMemorySampler: @unchecked Sendable {
+    private let peak = Locked(0.0)
+    private var task: PeriodicTask?
+
+    init(device: CUDADevice) {
+        task = PeriodicTask(name: "gpu-memory", intervalNanoseconds: 50_000_000) { [peak] in
+            guard let info = try? device.memoryInfo() else { return }
+            peak.withValue { $0 = max($0, Double(info.total - info.free) / 1_048_576) }
+        }
+    }
+
+    func stop() -> Double {
+        task?.stop()
+        return peak.withValue { $0 }
+    }
+}
+
+/// Process CPU time over wall time since creation: cores kept busy.
+struct CPUUsage {
+    private let startCPU = CPUUsage.cpuSeconds()
+    private let clock = MonotonicClock()
+    private let start: MonotonicInstant
+
+    init() { start = clock.now() }
+
+    func coresBusy() -> Double {
+        (CPUUsage.cpuSeconds() - startCPU) / (Double(clock.now().nanoseconds(since: start)) / 1e9)
+    }
+
+    private static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+}
