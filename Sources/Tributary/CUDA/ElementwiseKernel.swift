@@ -8,6 +8,8 @@ public final class ElementwiseKernel: Sendable {
     public let name: String
     public let expression: String
     public let source: String
+    /// The loaded kernel per GPU, so a call per frame costs one dictionary look-up.
+    private let functions = Locked<[Int: CUDAFunction]>([:])
 
     public init(name: String, expression: String) {
         self.name = name
@@ -19,8 +21,13 @@ public final class ElementwiseKernel: Sendable {
     /// sample) and, when `synchronize`, waits for it. Host frames throw `CUDAError.hostPixels`.
     public func callAsFunction(_ pixels: inout FramePixels, stream: CUDAStream? = nil, synchronize: Bool = true) throws {
         guard case .cuda(let deviceID) = pixels.location else { throw CUDAError.hostPixels("kernel \(name)") }
-        let device = try CUDADevice.open(deviceID)
-        let function = try device.function(named: name, source: source)
+        let function = try functions.withValue { loaded in
+            if let function = loaded[deviceID] { return function }
+            let function = try CUDADevice.open(deviceID).function(named: name, source: source)
+            loaded[deviceID] = function
+            return function
+        }
+        let device = function.device
         let width = pixels.width, height = pixels.height
         try pixels.withUnsafeDevicePixels { pointer, bytesPerRow in
             var arguments = KernelArguments()

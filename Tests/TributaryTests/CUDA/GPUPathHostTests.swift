@@ -72,3 +72,19 @@ import Testing
         #expect(result.standardError.contains("no NVIDIA GPU"))
     }
 }
+
+/// The README's GPU probe example: its kernel compiles for Hopper, and on host frames (this
+/// machine) the call is an error the probe can handle, never a crash.
+@Suite struct ReadmeGPUExampleTests {
+    @Test func theReadmeKernelCompilesAndRefusesHostPixels() throws {
+        let brighten = ElementwiseKernel(name: "brighten", expression: "r = r * 1.2f; g = g * 1.2f; b = b * 1.2f")
+        if let nvrtc = KernelCompileTests.nvrtc {
+            let ptx = try nvrtc.compile(brighten.source, name: "brighten.cu", architecture: "compute_90")
+            #expect(ptx.contains(".entry brighten"))
+        }
+        let frame = ImageBuffer.allocateHost(width: 8, height: 2)
+        var caught: Error?
+        do { try frame.withPixels { try brighten(&$0) } } catch { caught = error }
+        #expect("\(caught.map { "\($0)" } ?? "")".contains("host memory"))
+    }
+}
