@@ -136,9 +136,26 @@ public final class VideoSource: @unchecked Sendable {
             gst_element_set_state(pipeline, GST_STATE_NULL)
         }
         let pollNanoseconds: GstClockTime = 50_000_000
+        // appsink keeps the sample it last handed out (it reuses the object), and with it a
+        // reference to that frame's buffer until the next pull: a buffer taken at once is shared,
+        // so probes would need an 8 MB copy of every 1080p frame. Held back until the next pull
+        // (or the end), the buffer is ours alone and maps writable in place. Device frames are
+        // converted at once instead.
+        var held: OpaquePointer?
+        func release() {
+            guard let sample = held else { return }
+            held = nil
+            if let frame = makeFrame(consuming: sample) {
+                ledger.recordDecoded(source: id)
+                deliver(frame)
+            }
+        }
+        defer { if let held { gst_sample_unref(held) } }
         while true {
-            if stopRequested.withValue({ $0 }) { return .endOfStream }
+            if stopRequested.withValue({ $0 }) { release(); return .endOfStream }
             if let sample = gst_app_sink_try_pull_sample(tb_app_sink(appsink), pollNanoseconds) {
+                release()
+                if converter == nil { held = sample; continue }
                 if let frame = makeFrame(consuming: sample) {
                     ledger.recordDecoded(source: id)
                     deliver(frame)
@@ -160,6 +177,7 @@ public final class VideoSource: @unchecked Sendable {
                 }
             }
             if gst_app_sink_is_eos(tb_app_sink(appsink)) != 0 {
+                release()
                 if fileLoop && restartFromBeginning() { continue }
                 return .endOfStream
             }
