@@ -177,8 +177,10 @@ public final class VideoSource: @unchecked Sendable {
                 }
             }
             if gst_app_sink_is_eos(tb_app_sink(appsink)) != 0 {
-                release()
+                // Looping: the held last frame goes out at the first pull after the seek, when
+                // appsink lets go of its buffer (no copy each time round).
                 if fileLoop && restartFromBeginning() { continue }
+                release()
                 return .endOfStream
             }
         }

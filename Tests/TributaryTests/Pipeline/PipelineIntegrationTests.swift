@@ -7,6 +7,48 @@ import Logging
 @Suite(.serialized) struct PipelineIntegrationTests {
     let logger = Logger(label: "test")
 
+    /// Each source holds a pulled frame until the next pull (so its buffer is its own and the probe
+    /// edits it in place, without a copy); across `--file-loop` restarts the held last frame still
+    /// goes out before the first frame of the next round, and probes write in place.
+    @Test(.timeLimit(.minutes(2)))
+    func fileLoopDeliversEveryFrameInOrderAcrossRestarts() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let clip = folder.appendingPathComponent("clip.mp4").path
+        let length = 12
+        try makeShortSampleClip(at: clip, frames: length)
+        let configuration = PipelineConfiguration(
+            inputs: [try SourceURI(clip)],
+            muxer: StreamMuxerConfiguration(batchSize: 1, width: 160, height: 120, batchedPushTimeoutMicroseconds: -1),
+            tilerWidth: 160, tilerHeight: 120, outputs: [.discard], osd: false, fileLoop: true, perfIntervalNanoseconds: 0)
+        let pipeline = try Pipeline(configuration: configuration, logger: logger)
+        var numbers: [Int] = []
+        var rows: [UInt64] = []  // a hash of one row per frame
+        var editedInPlace = true
+        pipeline.probe = { batch in
+            numbers.append(batch.meta.frames[0].frameNumber)
+            batch.withPixels(ofFrame: 0) { pixels in
+                pixels.withRow(60) { row in
+                    rows.append((0..<row.count).reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64(row[$1])) &* 0x100_0000_01b3 })
+                }
+                pixels[x: 0, y: 0] = RGBA(r: 1, g: 2, b: 3)
+            }
+            if numbers.count == 3 * length + 2 { pipeline.requestStop(signal: SIGINT) }
+        }
+        pipeline.onTiledFrame = { _, tiled in
+            // The probe's write is what the tiler saw: the frame was changed in place.
+            if tiled.pixel(x: 0, y: 0) != RGBA(r: 1, g: 2, b: 3) { editedInPlace = false }
+        }
+        let outcome = pipeline.run()
+        #expect(outcome.ledger.counts(of: 0).unaccounted == 0)
+        #expect(numbers == Array(0..<numbers.count), "frame numbers keep counting, no gaps")
+        #expect(numbers.count >= 3 * length + 2)
+        // Round two and three show the same pictures as round one, frame by frame.
+        for index in length..<(3 * length) { #expect(rows[index] == rows[index % length], "frame \(index)") }
+        #expect(editedInPlace)
+    }
+
     @Test(.timeLimit(.minutes(5)))
     func threeCodecsAndSizesDeliverEveryFrameExactlyOnce() throws {
         try TestMedia.requireMedia()
