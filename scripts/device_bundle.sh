@@ -10,6 +10,8 @@
 #   bash scripts/device_bundle.sh unpack     DEVICE: stage, then cat pieces | xz -d | tar x -> $TB_ROOT/tb
 #   bash scripts/device_bundle.sh shell      DEVICE: print the line that sets up the environment
 #   bash scripts/device_bundle.sh check      DEVICE: gst-inspect nvcodec, ldd checks, nvidia-smi, --help
+#   bash scripts/device_bundle.sh unpack-base DEVICE: base.tar.xz + app.tar.xz -> $TB_ROOT/tb (first call)
+#   bash scripts/device_bundle.sh bench      DEVICE: after unpack: --gpu-check, --gpu-table (+ --gpus scaling)
 #
 # Overridable: TB_BUNDLE (default <repo>/.bundle), TB_STAGE (/tmp/tb-stage), TB_ROOT (/tmp: the
 # bundle lands in $TB_ROOT/tb), ORT_GPU_VERSION (1.31.1), PIECE_MIB (56), TB_WITH_INT8 (1),
@@ -515,6 +517,28 @@ cmd_unpack_base() {
 
 cmd_shell() { echo "source $TB_ROOT/tb/env.sh"; }
 
+# DEVICE, after unpack: the GPU benchmark of docs/performance.md — the on-device checks, the table
+# (NVDEC ceiling, GPU pipeline, CPU path) and, with several GPUs, the scaling table. Logs in $OUT.
+cmd_bench() {
+  local tb=$TB_ROOT/tb out=${OUT:-/tmp} gpus clip=media/clip_1080p.mp4
+  [ -e "$tb/.complete" ] || die "$tb has no CUDA part yet: unpack first"
+  # shellcheck disable=SC1091
+  source "$tb/env.sh"
+  cd "$tb"
+  export TRIBUTARY_KERNEL_CACHE=${TRIBUTARY_KERNEL_CACHE:-/tmp/tb-kernels}
+  timeout 150 bin/tributary-benchmark --gpu-check -i "$clip" > "$out/check.log" 2>&1; echo "gpu-check rc=$?"
+  grep -E "PASS|FAIL|Error" "$out/check.log"
+  timeout 300 bin/tributary-benchmark --gpu-table -i "$clip" --streams 1 8 16 32 64 --frames 240 --repetitions 3 \
+    --cpu-path-max-streams 8 > "$out/table.log" 2>&1; echo "gpu-table rc=$?"
+  grep -v XDG "$out/table.log" | tail -n 9
+  gpus=$(nvidia-smi -L | wc -l)
+  if ((gpus > 1)); then
+    timeout 200 bin/tributary-benchmark --gpu-table -i "$clip" --streams 8 --frames 240 --repetitions 3 --cpu-path-max-streams 0 \
+      --gpus $(seq -s ' ' 1 "$gpus") --streams-per-gpu 8 16 32 > "$out/multi.log" 2>&1; echo "multi-GPU rc=$?"
+    tail -n 12 "$out/multi.log"
+  fi
+}
+
 cmd_check() {
   local tb=$TB_ROOT/tb bad=0 out
   [ -e "$tb/.complete-base" ] || die "$tb is not unpacked"
@@ -609,6 +633,7 @@ case ${1:-} in
   stage) cmd_stage ;;
   unpack) cmd_unpack ;;
   unpack-base) cmd_unpack_base ;;
+  bench) cmd_bench ;;
   shell) cmd_shell ;;
   check) cmd_check ;;
   *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 2 ;;

@@ -64,6 +64,13 @@ public struct FramePixels: ~Copyable {
         try body(hostBase, bytesPerRow)
     }
 
+    /// The stream for work on device pixels: the GPU's legacy default (null) stream, as the
+    /// sample's CuPy edit uses; nil for host pixels.
+    public var cudaStream: CUDAStream? {
+        guard case .cuda(let deviceID) = location, let device = try? CUDADevice.open(deviceID) else { return nil }
+        return CUDAStream.null(device)
+    }
+
     /// The device pixels' address and pitch (device frames), for kernels: every earlier stage
     /// has finished with them, and the stages after the probe start once it returns, so work the
     /// probe launches must be complete (synchronised) by then, as the sample's

@@ -59,6 +59,7 @@ import Testing
 
     @Test func aDeviceKernelOnHostPixelsIsAnErrorNotACrash() {
         let image = ImageBuffer.allocateHost(width: 4, height: 2)
+        image.withPixels { #expect($0.cudaStream == nil && $0.location == .host) }
         #expect(throws: CUDAError.self) {
             try image.withPixels { try SampleEdit.halveRedKernel(&$0) }
         }
