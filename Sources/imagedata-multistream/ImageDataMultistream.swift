@@ -113,7 +113,8 @@ struct ImageDataMultistream: ParsableCommand {
         }
         // One shard per GPU (the CPU path is one shard).
         let gpuCount = CUDADevice.count()
-        let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0)
+        // auto: the GPU path where there is a GPU and GStreamer can decode on it.
+        let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0 && VideoSource.hardwareDecoderAvailable)
         if useCUDA && gpuCount == 0 { throw Self.reported(PipelineError.invalidArgument("--device cuda: no NVIDIA GPU found (is the driver loaded?)")) }
         if let gpus, gpus > gpuCount { throw Self.reported(PipelineError.invalidArgument("--gpus \(gpus): only \(gpuCount) GPU(s) found")) }
         let gpuIDs: [Int] = !useCUDA ? [-1] : gpus.map { Array(0..<($0 == 0 ? gpuCount : $0)) } ?? [inferConfiguration?.gpuID ?? 0]

@@ -95,6 +95,7 @@ public final class VideoSource: @unchecked Sendable {
     /// Ranks NVIDIA's decoders above the software ones (on a machine with libav both register),
     /// once per process.
     static func preferHardwareDecoders() {
+        GStreamer.initialize()  // the registry is empty before gst_init
         hardwareDecodersPreferred.withValue { done in
             guard !done else { return }
             done = true
@@ -106,6 +107,14 @@ public final class VideoSource: @unchecked Sendable {
         }
     }
     private static let hardwareDecodersPreferred = Locked(false)
+
+    /// Whether GStreamer has NVIDIA's H.264 decoder (nvcodec registers it only where NVDEC works).
+    public static var hardwareDecoderAvailable: Bool {
+        GStreamer.initialize()
+        guard let feature = gst_registry_lookup_feature(gst_registry_get(), "nvh264dec") else { return false }
+        gst_object_unref(UnsafeMutableRawPointer(feature))
+        return true
+    }
 
     deinit {
         gst_element_set_state(pipeline, GST_STATE_NULL)

@@ -55,6 +55,8 @@ import Testing
     @Test func withoutADriverThereAreNoGPUsAndOpeningOneSaysWhy() {
         guard CUDADevice.count() == 0 else { return }  // a GPU machine: nothing to check here
         #expect(throws: CUDAError.self) { _ = try CUDADevice.open(0) }
+        // nvcodec registers no decoder without NVDEC, so --device auto stays on the CPU path.
+        #expect(!VideoSource.hardwareDecoderAvailable)
     }
 
     @Test func aDeviceKernelOnHostPixelsIsAnErrorNotACrash() {
