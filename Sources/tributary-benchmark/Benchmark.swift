@@ -110,33 +110,44 @@ struct TributaryBenchmark: ParsableCommand {
         }
     }
 
-    /// Aggregate frames per second of a pipeline run cut at `frames` per stream.
+    /// Aggregate frames per second of pipeline runs cut at `frames` per stream: one pipeline of
+    /// `n` streams per entry of `devices` (a GPU each for the `--gpus` table), run together, with
+    /// the detector (its batch `n`, on that GPU), the sample's edit and the OSD when a detector
+    /// config is given.
     func pipelineFPS(_ uri: SourceURI, _ n: Int, detector inferConfiguration: InferConfiguration?, outputs: [SinkKind],
-                     frames: Int? = nil, device: ComputeDevice = .cpu, _ logger: Logger) throws -> Double {
-        let frames = frames ?? self.frames
-        var detector: Detector?
-        if var inferConfiguration {
-            inferConfiguration.batchSize = n
-            detector = try Detector.load(configuration: inferConfiguration, logger: logger)
-        }
-        let configuration = PipelineConfiguration(
-            inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
-            outputs: outputs, osd: detector != nil, perfIntervalNanoseconds: 0, device: device)
-        try detector?.warmUp(batchSize: n)  // outside the timing
-        let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
-        let edit = detector != nil
-        let target = n * frames
-        var delivered = 0
-        pipeline.probe = { batch in
-            if edit { try? SampleEdit.halveRed(&batch) }
-            delivered += batch.frameCount
-            if delivered >= target { pipeline.requestStop(signal: 0) }
+                     frames: Int? = nil, devices: [ComputeDevice] = [.cpu], _ logger: Logger) throws -> Double {
+        let target = n * (frames ?? self.frames)
+        let delivered = Locked([Int](repeating: 0, count: devices.count))
+        let pipelines = try devices.enumerated().map { index, device -> Pipeline in
+            var detector: Detector?
+            if var inferConfiguration {
+                inferConfiguration.batchSize = n
+                if case .cuda(let gpuID) = device { inferConfiguration.gpuID = gpuID }
+                detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+                try detector?.warmUp(batchSize: n)  // outside the timing
+            }
+            let configuration = PipelineConfiguration(
+                inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
+                outputs: outputs, osd: detector != nil, perfIntervalNanoseconds: 0, device: device)
+            let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
+            let edit = detector != nil
+            pipeline.probe = { [unowned pipeline] batch in
+                if edit { try? SampleEdit.halveRed(&batch) }
+                let count = delivered.withValue { $0[index] += batch.frameCount; return $0[index] }
+                if count >= target { pipeline.requestStop(signal: 0) }
+            }
+            return pipeline
         }
         let clock = MonotonicClock()
         let start = clock.now()
-        let outcome = pipeline.run()
-        guard outcome.succeeded else { throw PipelineError.invalidArgument("benchmark run failed") }
-        return Double(delivered) / seconds(since: start, clock)
+        let succeeded = Locked(true)
+        let threads = pipelines.map { pipeline in
+            WorkerThread(name: "benchmark-run") { if !pipeline.run().succeeded { succeeded.withValue { $0 = false } } }
+        }
+        for thread in threads { thread.join() }
+        let elapsed = seconds(since: start, clock)
+        guard succeeded.withValue({ $0 }) else { throw PipelineError.invalidArgument("benchmark run failed") }
+        return Double(delivered.withValue { $0.reduce(0, +) }) / elapsed
     }
 
     /// The same decode graph as a source, N branches in one `gst-launch`-style pipeline, each cut

@@ -30,7 +30,7 @@ extension TributaryBenchmark {
             let ceiling = try median { try nvdecCeilingFPS(uri, k, frames: frames) }
             let memory = GPUMemorySampler(device: device)
             let usage = CPUUsage()
-            let gpu = try median { try pipelineFPS(uri, k, detector: configuration, outputs: [.discard], device: .cuda(gpuID: device.ordinal), logger) }
+            let gpu = try median { try pipelineFPS(uri, k, detector: configuration, outputs: [.discard], devices: [.cuda(gpuID: device.ordinal)], logger) }
             let cores = usage.coresBusy()
             let peakMB = memory.stop()
             var cpuPath: Double?
@@ -59,41 +59,15 @@ extension TributaryBenchmark {
         for k in streamsPerGPU.isEmpty ? streams : streamsPerGPU {
             var single: Double?
             for g in gpuCounts where g <= available {
-                let fps = try median { try shardedFPS(uri, streamsPerGPU: k, gpus: g, configuration: configuration, logger: logger) }
+                let fps = try median {
+                    try pipelineFPS(uri, k, detector: configuration, outputs: [.discard], devices: (0..<g).map { .cuda(gpuID: $0) }, logger)
+                }
                 if g == 1 { single = fps }
                 let speedup = single.map { fps / $0 }
                 print("| \(k) | \(g) | \(f(fps)) | \(f(fps / Double(k * g))) | \(speedup.map(f) ?? "–") | \(speedup.map { f($0 / Double(g)) } ?? "–") |")
                 flushStandardOutput()
             }
         }
-    }
-
-    /// G GPU pipelines of K streams each, run together; frames delivered by all over the wall time.
-    func shardedFPS(_ uri: SourceURI, streamsPerGPU k: Int, gpus: Int, configuration: InferConfiguration, logger: Logger) throws -> Double {
-        let target = k * frames
-        let delivered = Locked([Int](repeating: 0, count: gpus))
-        let pipelines = try (0..<gpus).map { gpu -> Pipeline in
-            var inferConfiguration = configuration
-            inferConfiguration.batchSize = k
-            inferConfiguration.gpuID = gpu
-            let detector = try Detector.load(configuration: inferConfiguration, logger: logger)
-            try detector.warmUp(batchSize: k)  // outside the timing
-            let pipeline = try Pipeline(configuration: PipelineConfiguration(
-                inputs: Array(repeating: uri, count: k), muxer: StreamMuxerConfiguration(batchSize: k, width: width, height: height),
-                outputs: [.discard], perfIntervalNanoseconds: 0, device: .cuda(gpuID: gpu)), detector: detector, logger: logger)
-            pipeline.probe = { [unowned pipeline] batch in
-                try? SampleEdit.halveRed(&batch)
-                let count = delivered.withValue { $0[gpu] += batch.frameCount; return $0[gpu] }
-                if count >= target { pipeline.requestStop(signal: 0) }
-            }
-            return pipeline
-        }
-        let clock = MonotonicClock()
-        let start = clock.now()
-        let threads = pipelines.map { pipeline in WorkerThread(name: "gpu-run") { _ = pipeline.run() } }
-        for thread in threads { thread.join() }
-        let elapsed = Double(clock.now().nanoseconds(since: start)) / 1e9
-        return Double(delivered.withValue { $0.reduce(0, +) }) / elapsed
     }
 
     /// K parallel NVDEC decodes into fakesinks, each cut at `frames` by `identity eos-after`.
