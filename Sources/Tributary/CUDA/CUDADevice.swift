@@ -23,16 +23,9 @@ final class CUDADriver: @unchecked Sendable {
         try check(api.pointee.cuInit(0), "cuInit")
     }
 
-    private static let loaded = Locked<Result<CUDADriver, Error>?>(nil)
+    private static let loaded = LoadedOnce { try CUDADriver() }
 
-    static func shared() throws -> CUDADriver {
-        try loaded.withValue { loaded in
-            if let loaded { return try loaded.get() }
-            let result = Result { try CUDADriver() }
-            loaded = result
-            return try result.get()
-        }
-    }
+    static func shared() throws -> CUDADriver { try loaded.get() }
 
     /// Throws for anything but CUDA_SUCCESS, naming the call and the driver's error.
     func check(_ result: CUresult, _ call: @autoclosure () -> String) throws {
@@ -171,9 +164,7 @@ public final class CUDADevice: @unchecked Sendable {
         try driver.check(tb_cuda_copy_2d(driver.api, hostTarget != nil ? 1 : 0, hostSource != nil ? 1 : 0, deviceSource, hostSource,
                                          sourcePitch, deviceTarget, hostTarget, targetPitch, widthBytes, height, cuStream),
                          "cuMemcpy2DAsync")
-        if wait {
-            if let stream { try stream.synchronize() } else { try driver.check(driver.api.pointee.cuStreamSynchronize(nil), "cuStreamSynchronize") }
-        }
+        if wait { try (stream ?? CUDAStream.null(self)).synchronize() }
     }
 
     /// Fills a pitched RGBA image with one colour (32-bit words).

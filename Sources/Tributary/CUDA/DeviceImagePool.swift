@@ -6,7 +6,6 @@ package final class DeviceImagePool: @unchecked Sendable {
     package let width: Int
     package let height: Int
     private let free = Locked<[DeviceMemory]>([])
-    private let created = Locked(0)
 
     package init(device: CUDADevice, width: Int, height: Int) {
         self.device = device
@@ -14,15 +13,10 @@ package final class DeviceImagePool: @unchecked Sendable {
         self.height = height
     }
 
-    /// Allocations made so far (the pool's high-water mark).
-    package var allocationCount: Int { created.withValue { $0 } }
-
     /// A slot, reused when one is free. The memory comes back through `PooledDeviceMemory`'s deinit.
     package func take() throws -> PooledDeviceMemory {
         if let memory = free.withValue({ $0.popLast() }) { return PooledDeviceMemory(memory: memory, pool: self) }
-        let memory = try device.allocatePitched(widthBytes: width * 4, height: height)
-        created.withValue { $0 += 1 }
-        return PooledDeviceMemory(memory: memory, pool: self)
+        return PooledDeviceMemory(memory: try device.allocatePitched(widthBytes: width * 4, height: height), pool: self)
     }
 
     fileprivate func giveBack(_ memory: DeviceMemory) {

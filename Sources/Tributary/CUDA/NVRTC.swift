@@ -75,15 +75,8 @@ public final class NVRTC: @unchecked Sendable {
     }
 
     /// The process's NVRTC, loaded once.
-    public static func shared() throws -> NVRTC {
-        try sharedLoad.withValue { loaded in
-            if let loaded { return try loaded.get() }
-            let result = Result { try NVRTC() }
-            loaded = result
-            return try result.get()
-        }
-    }
-    private static let sharedLoad = Locked<Result<NVRTC, Error>?>(nil)
+    public static func shared() throws -> NVRTC { try sharedLoad.get() }
+    private static let sharedLoad = LoadedOnce { try NVRTC() }
 
     /// Compiles CUDA C `source` to PTX for `architecture` (e.g. "compute_90"). Throws with
     /// NVRTC's log, which names the line that failed.

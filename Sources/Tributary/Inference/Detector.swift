@@ -71,6 +71,15 @@ public final class Detector: @unchecked Sendable {
         }
     }
 
+    /// Fills the reused host input buffer (exactly the tensor of `shape`) with `fill` and runs the
+    /// engine on it.
+    private func runOnHost(shape: [Int], fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) throws -> [Tensor] {
+        let elements = shape.reduce(1, *)
+        if input.count < elements { input = [Float](repeating: 0, count: elements) }
+        try input.withUnsafeMutableBufferPointer { try fill(UnsafeMutableBufferPointer(rebasing: $0[0..<elements])) }
+        return try input.withUnsafeBufferPointer { try engine.run(shape: shape, data: UnsafeBufferPointer(rebasing: $0[0..<elements])) }
+    }
+
     public func label(of classID: Int) -> String {
         classID >= 0 && classID < configuration.labels.count ? configuration.labels[classID] : "class\(classID)"
     }
@@ -78,28 +87,27 @@ public final class Detector: @unchecked Sendable {
     /// Detections per frame, in muxer pixels, clustered and filtered as configured.
     public func detect(_ frames: [Frame]) throws -> [[Detection]] {
         let count = frames.count
-        let perFrame = preprocessor.frameElementCount
         let p = preprocessor.parameters
         let shape = [count, p.channels, p.networkHeight, p.networkWidth]
+        let width = frames[0].image.width, height = frames[0].image.height
+        let transform = preprocessor.prepare(sourceWidth: width, sourceHeight: height)
         let outputs: [Tensor]
         if case .cuda(let deviceID) = frames[0].image.location, p.channels == 3 {
             // GPU path: pre-process on the device; the engine reads the tensor there (CUDA
             // provider), or it comes down once when the engine runs on the CPU.
-            let transform = preprocessor.prepare(sourceWidth: frames[0].image.width, sourceHeight: frames[0].image.height)
             if devicePreprocessor?.device.ordinal != deviceID {
                 devicePreprocessor = try DevicePreprocessor(device: CUDADevice.open(deviceID), parameters: p)
             }
-            let tensor = try devicePreprocessor!.process(frames, transform: transform)
+            let devicePreprocessor = devicePreprocessor!
+            let tensor = try devicePreprocessor.process(frames, transform: transform)
             if engine.inputDeviceID == deviceID {
                 outputs = try engine.run(shape: shape, deviceInput: tensor)
             } else {
-                if input.count < count * perFrame { input = [Float](repeating: 0, count: count * perFrame) }
-                let bytes = count * perFrame * MemoryLayout<Float>.size
-                try input.withUnsafeMutableBytes { host in
-                    try devicePreprocessor!.device.copy2D(from: .device(tensor), sourcePitch: bytes, to: .host(host.baseAddress!),
-                                                          targetPitch: bytes, widthBytes: bytes, height: 1)
+                outputs = try runOnHost(shape: shape) { host in
+                    let bytes = host.count * MemoryLayout<Float>.size
+                    try devicePreprocessor.device.copy2D(from: .device(tensor), sourcePitch: bytes, to: .host(UnsafeMutableRawPointer(host.baseAddress!)),
+                                                         targetPitch: bytes, widthBytes: bytes, height: 1)
                 }
-                outputs = try input.withUnsafeBufferPointer { try engine.run(shape: shape, data: UnsafeBufferPointer(rebasing: $0[0..<(count * perFrame)])) }
             }
         } else {
             // Host frames (or a grey model, whose pre-processing runs on the CPU only).
@@ -108,12 +116,8 @@ public final class Detector: @unchecked Sendable {
                 copy.image = try frame.image.onHost()
                 return copy
             }
-            if input.count < count * perFrame { input = [Float](repeating: 0, count: count * perFrame) }
-            input.withUnsafeMutableBufferPointer { preprocessor.process(hostFrames, into: $0) }
-            outputs = try input.withUnsafeBufferPointer { try engine.run(shape: shape, data: UnsafeBufferPointer(rebasing: $0[0..<(count * perFrame)])) }
+            outputs = try runOnHost(shape: shape) { preprocessor.process(hostFrames, into: $0) }
         }
-        let width = frames[0].image.width, height = frames[0].image.height
-        let transform = preprocessor.prepare(sourceWidth: width, sourceHeight: height)
         let configuration = self.configuration
         let attributes: @Sendable (Int) -> ClassAttributes = { configuration.attributes(forClass: $0) }
         // Frames parse independently: in parallel (64 streams on a GPU make this the batch

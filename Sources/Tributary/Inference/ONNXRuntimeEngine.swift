@@ -342,14 +342,9 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         let environment: OpaquePointer
         let libraryPath: String
 
-        private static let instance = Locked<Result<Runtime, InferenceError>?>(nil)
+        private static let instance = LoadedOnce { try Runtime() }
 
-        static func shared() throws -> Runtime {
-            try instance.withValue { cached in
-                if cached == nil { cached = Result { try Runtime() }.mapError { $0 as! InferenceError } }
-                return try cached!.get()
-            }
-        }
+        static func shared() throws -> Runtime { try instance.get() }
 
         private init() throws {
             var tried: [String] = []

@@ -41,9 +41,7 @@ public final class VideoSink: @unchecked Sendable {
     /// (T4, L4, A10, RTX and other cards with NVENC; not the H100/H200, which only decode) —
     /// otherwise x264 on the CPU. Bitrate in kbit/s.
     static func h264Encoder(bitrate: Int, keyInterval: Int, lowLatency: Bool) -> String {
-        GStreamer.initialize()
-        if let nvenc = gst_registry_lookup_feature(gst_registry_get(), "nvh264enc") {
-            gst_object_unref(UnsafeMutableRawPointer(nvenc))
+        if GStreamer.hasElement("nvh264enc") {
             return "nvh264enc bitrate=\(bitrate) gop-size=\(keyInterval)\(lowLatency ? " zerolatency=true" : "")"
         }
         return "x264enc speed-preset=superfast\(lowLatency ? " tune=zerolatency" : "") bitrate=\(bitrate) key-int-max=\(keyInterval)"

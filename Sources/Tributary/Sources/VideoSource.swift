@@ -109,12 +109,7 @@ public final class VideoSource: @unchecked Sendable {
     private static let hardwareDecodersPreferred = Locked(false)
 
     /// Whether GStreamer has NVIDIA's H.264 decoder (nvcodec registers it only where NVDEC works).
-    public static var hardwareDecoderAvailable: Bool {
-        GStreamer.initialize()
-        guard let feature = gst_registry_lookup_feature(gst_registry_get(), "nvh264dec") else { return false }
-        gst_object_unref(UnsafeMutableRawPointer(feature))
-        return true
-    }
+    public static var hardwareDecoderAvailable: Bool { GStreamer.hasElement("nvh264dec") }
 
     deinit {
         gst_element_set_state(pipeline, GST_STATE_NULL)
@@ -210,28 +205,33 @@ public final class VideoSource: @unchecked Sendable {
         }
         guard let buffer = gst_sample_get_buffer(sample) else { gst_sample_unref(sample); return nil }
         let pts = tb_buffer_pts(buffer)
+        let image: ImageBuffer?
         if let converter {
-            defer { gst_sample_unref(sample) }
-            let image: ImageBuffer
             do {
                 image = try converter.convert(buffer, caps: gst_sample_get_caps(sample))
             } catch {
                 printError("Error: \(error) (source \(id): \(uri.original))")
-                return nil
+                image = nil
             }
-            defer { frameNumber += 1 }
-            return Frame(sourceID: id, frameNumber: frameNumber, pts: pts == tb_clock_time_none() ? nil : UInt64(pts), image: image)
+            gst_sample_unref(sample)
+        } else {
+            gst_buffer_ref(buffer)
+            gst_sample_unref(sample)  // ours is now the only reference, unless appsink still holds this sample (see `run`)
+            image = hostImage(taking: buffer)
         }
-        gst_buffer_ref(buffer)
-        gst_sample_unref(sample)  // now ours is the only reference: the buffer maps writable
+        guard let image else { return nil }
+        defer { frameNumber += 1 }
+        return Frame(sourceID: id, frameNumber: frameNumber, pts: pts == tb_clock_time_none() ? nil : UInt64(pts), image: image)
+    }
+
+    /// The buffer's pixels, mapped in place (zero-copy) when the buffer is ours alone, else a
+    /// private copy for probes to change.
+    private func hostImage(taking buffer: UnsafeMutablePointer<GstBuffer>) -> ImageBuffer? {
         guard let memory = GstMappedBuffer(taking: buffer) else { return nil }
         let bytesPerRow = width * 4
         guard memory.size >= bytesPerRow * height else { return nil }
-        var image = ImageBuffer(width: width, height: height, bytesPerRow: bytesPerRow, storage: .host(memory.data), owner: memory)
-        // Someone else holds this buffer: probes get a private copy to change.
-        if !memory.isWritable { image = image.hostCopy() }
-        defer { frameNumber += 1 }
-        return Frame(sourceID: id, frameNumber: frameNumber, pts: pts == tb_clock_time_none() ? nil : UInt64(pts), image: image)
+        let image = ImageBuffer(width: width, height: height, bytesPerRow: bytesPerRow, storage: .host(memory.data), owner: memory)
+        return memory.isWritable ? image : image.hostCopy()
     }
 }
 

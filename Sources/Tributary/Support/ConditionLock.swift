@@ -55,3 +55,19 @@ public final class Locked<Value>: @unchecked Sendable {
         try lock.withLock { try body(&value) }
     }
 }
+
+/// A process-wide value made on first use — a library opened with dlopen — and remembered with
+/// its failure too, so a missing library is looked for once and every caller gets the same error.
+final class LoadedOnce<Value>: @unchecked Sendable {
+    private let state = Locked<Result<Value, Error>?>(nil)
+    private let make: () throws -> Value
+
+    init(_ make: @escaping () throws -> Value) { self.make = make }
+
+    func get() throws -> Value {
+        try state.withValue { state in
+            if state == nil { state = Result { try make() } }
+            return try state!.get()
+        }
+    }
+}
