@@ -12,6 +12,7 @@
 #   bash scripts/device_bundle.sh check      DEVICE: gst-inspect nvcodec, ldd checks, nvidia-smi, --help
 #   bash scripts/device_bundle.sh unpack-base DEVICE: base.tar.xz + app.tar.xz -> $TB_ROOT/tb (first call)
 #   bash scripts/device_bundle.sh bench      DEVICE: after unpack: --gpu-check, --gpu-table (+ --gpus scaling)
+#   bash scripts/device_bundle.sh diag       DEVICE: after unpack-base: steady-state FPS, CPU per thread, NVDEC/SM busy (no detector)
 #
 # Overridable: TB_BUNDLE (default <repo>/.bundle), TB_STAGE (/tmp/tb-stage), TB_ROOT (/tmp: the
 # bundle lands in $TB_ROOT/tb), ORT_GPU_VERSION (1.31.1), PIECE_MIB (56), TB_WITH_INT8 (1),
@@ -528,15 +529,104 @@ cmd_bench() {
   export TRIBUTARY_KERNEL_CACHE=${TRIBUTARY_KERNEL_CACHE:-/tmp/tb-kernels}
   timeout 150 bin/tributary-benchmark --gpu-check -i "$clip" > "$out/check.log" 2>&1; echo "gpu-check rc=$?"
   grep -E "PASS|FAIL|Error" "$out/check.log"
-  timeout 300 bin/tributary-benchmark --gpu-table -i "$clip" --streams 1 8 16 32 64 --frames 240 --repetitions 3 \
+  timeout 300 bin/tributary-benchmark --gpu-table -i "$clip" --streams 1 8 16 32 64 --frames 300 --repetitions 3 \
     --cpu-path-max-streams 8 > "$out/table.log" 2>&1; echo "gpu-table rc=$?"
   grep -v XDG "$out/table.log" | tail -n 9
   gpus=$(nvidia-smi -L | wc -l)
   if ((gpus > 1)); then
-    timeout 200 bin/tributary-benchmark --gpu-table -i "$clip" --streams 8 --frames 240 --repetitions 3 --cpu-path-max-streams 0 \
+    timeout 200 bin/tributary-benchmark --gpu-table -i "$clip" --streams 8 --frames 300 --repetitions 3 --cpu-path-max-streams 0 \
       --gpus $(seq -s ' ' 1 "$gpus") --streams-per-gpu 8 16 32 > "$out/multi.log" 2>&1; echo "multi-GPU rc=$?"
     tail -n 12 "$out/multi.log"
   fi
+}
+
+# DEVICE, after unpack-base: where the GPU path's time goes at steady state, without the detector
+# (so without the CUDA provider's pieces). Each run: the app on K looping copies of the clip for
+# DIAG_SECONDS, its **PERF lines (per-stream FPS every 5 s), CPU seconds per thread group from
+# /proc between two snapshots, and `nvidia-smi dmon` (SM and NVDEC busy %). Logs in $OUT.
+#   bash scripts/device_bundle.sh diag "K GPUS [PROCESSES [APP ARGS]]" ...   (default: the list below)
+thread_cpu() { # pid -> lines "name ticks" (utime+stime) for each thread, digits in names folded to N
+  local t
+  for t in /proc/"$1"/task/*; do
+    awk '{ s = $0; sub(/^[0-9]+ \(/, "", s); name = substr(s, 1, index(s, ") ") - 1); rest = substr(s, index(s, ") ") + 2);
+           split(rest, f, " "); gsub(/[0-9]+/, "N", name); print name, f[12] + f[13] }' "$t/stat" 2>/dev/null || true
+  done  # threads come and go: a vanished one is skipped
+}
+thread_cpu_delta() { # before-file after-file seconds -> busy cores per thread group (top 12)
+  awk -v secs="$3" -v hz="$(getconf CLK_TCK)" 'FNR == NR { b[$1] += $2; next } { a[$1] += $2 }
+      END { for (k in a) { d = (a[k] - b[k]) / hz / secs; tot += d; if (d > 0.005) printf "  %-24s %6.2f cores\n", k, d }
+            printf "  %-24s %6.2f cores\n", "TOTAL", tot }' "$1" "$2" | sort -k2 -n -r | head -n 14
+}
+# The NVDEC ceiling at steady state: K branches `filesrc ! qtdemux ! h264parse ! nvh264dec ! fakesink`
+# split over G GPUs (each GPU's own nvh264dec), run with the clip once and three times in a row
+# (concat); the extra 2 × 450 × K frames over the extra time leave start-up out.
+diag_ceiling() { # K G
+  local k=$1 g=$2 copies b c dec desc t1 t3 clip=media/clip_1080p.mp4
+  for copies in 1 3; do
+    desc=
+    for ((b = 0; b < k; b++)); do
+      dec=nvh264dec; (( b % g )) && dec=nvh264device$(( b % g ))dec
+      desc+=" concat name=c$b ! $dec ! fakesink sync=false"
+      for ((c = 0; c < copies; c++)); do desc+=" filesrc location=$clip ! qtdemux ! h264parse ! c$b."; done
+    done
+    # shellcheck disable=SC2086
+    t=$(gst-launch-1.0 $desc 2>&1 | sed -n 's/.*Execution ended after \([0-9:.]*\).*/\1/p' | awk -F: '{ print $1 * 3600 + $2 * 60 + $3 }')
+    if ((copies == 1)); then t1=$t; else t3=$t; fi
+  done
+  awk -v k="$k" -v g="$g" -v t1="$t1" -v t3="$t3" 'BEGIN { printf "  NVDEC ceiling K=%d on %d GPU(s): 1 copy %.2f s, 3 copies %.2f s -> steady %.0f fps\n", k, g, t1, t3, (t3 > t1 ? 900 * k / (t3 - t1) : 0) }'
+}
+
+cmd_diag() {
+  local tb=$TB_ROOT/tb out=${OUT:-/tmp} secs=${DIAG_SECONDS:-24} spec k g procs i p pids dmon clip=media/clip_1080p.mp4
+  source "$tb/env.sh"
+  cd "$tb"
+  export TRIBUTARY_KERNEL_CACHE=${TRIBUTARY_KERNEL_CACHE:-/tmp/tb-kernels}
+  gst-inspect-1.0 nvh264dec > /dev/null 2>&1 || die "nvh264dec missing"
+  nvidia-smi -L
+  local specs=("$@"); ((${#specs[@]})) || specs=("16 1" "32 1" "32 2" "16 2 2")
+  if [ -n "${DIAG_CEILING:-}" ]; then for spec in $DIAG_CEILING; do diag_ceiling "${spec%x*}" "${spec#*x}"; done; fi
+  for spec in "${specs[@]}"; do
+    local extra
+    read -r k g procs extra <<< "$spec"; procs=${procs:-1}
+    echo "=== K=$k streams, $g GPU(s), $procs process(es) $extra"
+    nvidia-smi dmon -s u -d 1 > "$out/dmon-$k-$g-$procs.log" 2>&1 & dmon=$!
+    pids=()
+    for ((p = 0; p < procs; p++)); do
+      local inputs=() n=$((k / procs))
+      for ((i = 0; i < n; i++)); do inputs+=("$clip"); done
+      if ((procs > 1)); then
+        CUDA_VISIBLE_DEVICES=$p timeout -s INT "$secs" bin/imagedata-multistream -i "${inputs[@]}" --device cuda --no-detector \
+          --file-loop --no-display -s --stage-times $extra > "$out/app-$k-$g-$procs-$p.log" 2>&1 &
+      else
+        timeout -s INT "$secs" bin/imagedata-multistream -i "${inputs[@]}" --device cuda --no-detector --gpus "$g" \
+          --file-loop --no-display -s --stage-times $extra > "$out/app-$k-$g-$procs-$p.log" 2>&1 &
+      fi
+      pids+=($!)
+    done
+    sleep 8
+    local pid
+    for pid in "${pids[@]}"; do thread_cpu "$(pgrep -P "$pid" | head -n1 || echo "$pid")" > "$out/cpu0-$pid"; done
+    sleep 10
+    for pid in "${pids[@]}"; do
+      thread_cpu "$(pgrep -P "$pid" | head -n1 || echo "$pid")" > "$out/cpu1-$pid"
+      echo "  busy cores per thread group, process $pid (t = 8..18 s):"
+      thread_cpu_delta "$out/cpu0-$pid" "$out/cpu1-$pid" 10
+    done
+    wait "${pids[@]}" 2>/dev/null || true
+    kill "$dmon" 2>/dev/null || true
+    for ((p = 0; p < procs; p++)); do
+      # Steady state: the last complete **PERF report(s), summed over streams (and GPUs).
+      awk '/\*\*PERF/ { n++; sum[n] = 0; line = $0
+                         while (match(line, /\x27: [0-9.]+/)) { sum[n] += substr(line, RSTART + 3, RLENGTH - 3); line = substr(line, RSTART + RLENGTH) } }
+           END { printf "  process %d: aggregate FPS per 5 s report:", p; for (i = 1; i <= n; i++) printf " %.0f", sum[i]; print "" }' \
+          p="$p" "$out/app-$k-$g-$procs-$p.log"
+      sed -n '/^Stage times/,$p' "$out/app-$k-$g-$procs-$p.log" | grep -v "^source " | head -n 24
+    done
+    echo "  nvidia-smi dmon (gpu sm mem enc dec), median over the run:"
+    awk '!/^#/ && NF >= 5 { sm[$1] = sm[$1] " " $2; dec[$1] = dec[$1] " " $5 } END { for (g in sm) print "   gpu " g " sm:" sm[g] " | dec:" dec[g] }' \
+      "$out/dmon-$k-$g-$procs.log" | cut -c1-400
+  done
+  grep -h -m3 -E "Error|error" "$out"/app-*.log || true
 }
 
 cmd_check() {
@@ -636,5 +726,6 @@ case ${1:-} in
   bench) cmd_bench ;;
   shell) cmd_shell ;;
   check) cmd_check ;;
+  diag) shift; cmd_diag "$@" ;;
   *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 2 ;;
 esac

@@ -43,6 +43,19 @@ static inline const char *tb_element_factory_name(GstElement *element) {
 static inline gboolean tb_object_has_property(gpointer object, const char *name) {
     return g_object_class_find_property(G_OBJECT_GET_CLASS(object), name) != NULL;
 }
+/// An integer property of any integer type (int, uint, …) as gint64; -1 when there is none.
+static inline gint64 tb_object_get_integer(gpointer object, const char *name) {
+    GParamSpec *spec = g_object_class_find_property(G_OBJECT_GET_CLASS(object), name);
+    if (!spec) return -1;
+    GValue raw = G_VALUE_INIT, wide = G_VALUE_INIT;
+    g_value_init(&raw, spec->value_type);
+    g_value_init(&wide, G_TYPE_INT64);
+    g_object_get_property(G_OBJECT(object), name, &raw);
+    gint64 result = g_value_transform(&raw, &wide) ? g_value_get_int64(&wide) : -1;
+    g_value_unset(&raw);
+    g_value_unset(&wide);
+    return result;
+}
 
 // MARK: Buffers, messages, events.
 static inline GstClockTime tb_buffer_pts(GstBuffer *buffer) { return GST_BUFFER_PTS(buffer); }

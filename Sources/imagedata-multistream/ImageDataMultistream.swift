@@ -80,6 +80,9 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("gpus"), help: "Shard the inputs over this many GPUs (0: all); one muxer, detector and output each. Default: the config's gpu-id alone.")
     var gpus: Int?
 
+    @Flag(name: .customLong("stage-times"), help: "At the end, print where each stage's threads spent their time (busy or waiting).")
+    var stageTimes = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
 
@@ -139,7 +142,7 @@ struct ImageDataMultistream: ParsableCommand {
                 }
             }
             let shardURIs = shard.sources.map { uris[$0] }
-            let configuration = PipelineConfiguration(
+            var configuration = PipelineConfiguration(
                 inputs: shardURIs,
                 muxer: StreamMuxerConfiguration(batchSize: batchSize ?? shardURIs.count, width: width, height: height,
                                                 batchedPushTimeoutMicroseconds: batchedPushTimeout),
@@ -147,6 +150,7 @@ struct ImageDataMultistream: ParsableCommand {
                 saveFramesFolder: saveFrames.map { plan.shards.count > 1 ? "\($0)/gpu\(shard.gpuID)" : $0 },
                 fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(perfInterval * 1e9),
                 device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
+            configuration.measureStages = stageTimes
             do {
                 var detector: Detector?
                 if var inferConfiguration {
@@ -211,6 +215,11 @@ struct ImageDataMultistream: ParsableCommand {
         let finished = outcomes.withValue { $0 }.sorted { $0.key < $1.key }.map(\.value)
         for (index, (outcome, entry)) in zip(finished, pipelines).enumerated() {
             for line in outcome.ledger.summaryLines(uris: entry.inputs, firstSourceID: plan.shards[index].sources.first ?? 0) { print(line) }
+            let stages = entry.pipeline.stageReport()
+            if !stages.isEmpty {
+                print(plan.shards.count > 1 ? "Stage times, GPU \(plan.shards[index].gpuID):" : "Stage times:")
+                for line in stages { print("  " + line) }
+            }
         }
         flushStandardOutput()
         // Tear every pipeline down here, on this thread, before exit runs the libraries' own

@@ -61,6 +61,9 @@ struct TributaryBenchmark: ParsableCommand {
     @Option(name: .customLong("cpu-path-max-streams"), help: "In --gpu-table, run the CPU path only up to this many streams.")
     var cpuPathMaximumStreams = 8
 
+    @Option(name: .customLong("detection-workers"), help: "Detectors working on consecutive batches at once (default: 2 on a GPU, 1 on the CPU).")
+    var detectionWorkers: Int?
+
     @Option(name: .customLong("width")) var width = 1920
     @Option(name: .customLong("height")) var height = 1080
 
@@ -118,36 +121,36 @@ struct TributaryBenchmark: ParsableCommand {
                      frames: Int? = nil, devices: [ComputeDevice] = [.cpu], _ logger: Logger) throws -> Double {
         let target = n * (frames ?? self.frames)
         let delivered = Locked([Int](repeating: 0, count: devices.count))
+        let rate = SteadyRate(total: target * devices.count, batch: n * devices.count)
         let pipelines = try devices.enumerated().map { index, device -> Pipeline in
             var detector: Detector?
             if var inferConfiguration {
                 inferConfiguration.batchSize = n
                 if case .cuda(let gpuID) = device { inferConfiguration.gpuID = gpuID }
                 detector = try Detector.load(configuration: inferConfiguration, logger: logger)
-                try detector?.warmUp(batchSize: n)  // outside the timing
+                try detector?.warmUp(batchSize: n)
             }
-            let configuration = PipelineConfiguration(
+            var configuration = PipelineConfiguration(
                 inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
                 outputs: outputs, osd: detector != nil, perfIntervalNanoseconds: 0, device: device)
+            configuration.detectionWorkers = detectionWorkers
             let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
             let edit = detector != nil
             pipeline.probe = { [unowned pipeline] batch in
                 if edit { try? SampleEdit.halveRed(&batch) }
                 let count = delivered.withValue { $0[index] += batch.frameCount; return $0[index] }
+                if count <= target { rate.add(batch.frameCount) }
                 if count >= target { pipeline.requestStop(signal: 0) }
             }
             return pipeline
         }
-        let clock = MonotonicClock()
-        let start = clock.now()
         let succeeded = Locked(true)
         let threads = pipelines.map { pipeline in
             WorkerThread(name: "benchmark-run") { if !pipeline.run().succeeded { succeeded.withValue { $0 = false } } }
         }
         for thread in threads { thread.join() }
-        let elapsed = seconds(since: start, clock)
         guard succeeded.withValue({ $0 }) else { throw PipelineError.invalidArgument("benchmark run failed") }
-        return Double(delivered.withValue { $0.reduce(0, +) }) / elapsed
+        return try rate.framesPerSecond()
     }
 
     /// The same decode graph as a source, N branches in one `gst-launch`-style pipeline, each cut
@@ -155,27 +158,40 @@ struct TributaryBenchmark: ParsableCommand {
     private func gstreamerAloneFPS(_ uri: SourceURI, _ n: Int, frames: Int) throws -> Double {
         let branches = (0..<n).map { index in
             VideoSource.decodeGraph(width: width, height: height, uri: uri.uri, name: "decoder\(index)")
-                + " ! identity eos-after=\(frames) ! fakesink sync=false"
+                + " ! identity eos-after=\(frames) ! " + countedSink(index)
         }
-        return try timedLaunch(branches.joined(separator: " "), frames: n * frames)
+        return try timedLaunch(branches.joined(separator: " "), sinks: n, frames: n * frames)
     }
 
-    /// Frames per second of a `gst-launch`-style description run to its end-of-stream, timed in
-    /// this process (the plugin registry already loaded).
-    func timedLaunch(_ description: String, frames: Int) throws -> Double {
-        let clock = MonotonicClock()
-        let start = clock.now()
+    /// A branch's end for `timedLaunch`: a fakesink that reports each frame.
+    func countedSink(_ index: Int) -> String { "fakesink sync=false signal-handoffs=true name=counted\(index)" }
+
+    /// Frames per second, at steady state (`SteadyRate`), of a `gst-launch`-style description
+    /// whose branches end in `countedSink(0..<sinks)`, run to its end-of-stream in this process
+    /// (the plugin registry already loaded).
+    func timedLaunch(_ description: String, sinks: Int, frames: Int) throws -> Double {
         var error: UnsafeMutablePointer<GError>?
         guard let pipeline = gst_parse_launch(description, &error), error == nil else {
             throw PipelineError.invalidArgument("cannot build the pipeline \(description.prefix(80))…")
         }
         defer { gst_object_unref(pipeline) }
+        let rate = SteadyRate(total: frames, batch: sinks)
+        let handoff: @convention(c) (gpointer?, gpointer?, gpointer?, gpointer?) -> Void = { _, _, _, counter in
+            Unmanaged<SteadyRate>.fromOpaque(counter!).takeUnretainedValue().add(1)
+        }
+        for index in 0..<sinks {
+            guard let sink = gst_bin_get_by_name(tb_bin(pipeline), "counted\(index)") else {
+                throw PipelineError.invalidArgument("no counted\(index) in \(description.prefix(80))…")
+            }
+            _ = tb_signal_connect(sink, "handoff", unsafeBitCast(handoff, to: UnsafeMutableRawPointer.self),
+                                  Unmanaged.passUnretained(rate).toOpaque())
+            gst_object_unref(sink)
+        }
         gst_element_set_state(pipeline, GST_STATE_PLAYING)
         let bus = gst_element_get_bus(pipeline)
         defer { gst_object_unref(bus) }
         let types = GstMessageType(rawValue: GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue)
         let message = gst_bus_timed_pop_filtered(bus, GstClockTime(600_000_000_000), types)
-        let elapsed = seconds(since: start, clock)
         var failure: String? = message == nil ? "no end-of-stream within 600 s" : nil
         if let message {
             if tb_message_type(message) == GST_MESSAGE_ERROR { failure = GStreamer.describe(message).text }
@@ -183,7 +199,7 @@ struct TributaryBenchmark: ParsableCommand {
         }
         gst_element_set_state(pipeline, GST_STATE_NULL)
         if let failure { throw PipelineError.invalidArgument("\(description.prefix(80))…: \(failure)") }
-        return Double(frames) / elapsed
+        return try withExtendedLifetime(rate) { try rate.framesPerSecond() }
     }
 
     /// ONNX Runtime alone: the same model, batch and threads, input already pre-processed.

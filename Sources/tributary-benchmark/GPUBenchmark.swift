@@ -21,7 +21,8 @@ extension TributaryBenchmark {
         var configuration = cpuConfiguration
         configuration.executionProvider = .cuda
         print("Tributary GPU benchmark: \(device.name) (sm_\(device.computeCapability.major)\(device.computeCapability.minor)), "
-              + "\(processorCount()) cores, input \(input), muxer \(width)×\(height), \(frames) frames per stream, median of \(repetitions)")
+              + "\(processorCount()) cores, input \(input), muxer \(width)×\(height), \(frames) frames per stream, median of \(repetitions); "
+              + "steady-state FPS (after the first fifth of each run); detection workers \(detectionWorkers.map(String.init) ?? "2 (GPU), 1 (CPU)")")
         _ = try nvdecCeilingFPS(uri, 1, frames: 30)  // builds the plugin registry and warms NVDEC up
         print("| K | (a) NVDEC ceiling | (b) GPU pipeline | (b) per stream | (b)/(a) | GPU MB | CPU cores busy | (c) CPU path | (b)/(c) |")
         print("|---|---|---|---|---|---|---|---|---|")
@@ -73,9 +74,9 @@ extension TributaryBenchmark {
     /// K parallel NVDEC decodes into fakesinks, each cut at `frames` by `identity eos-after`.
     func nvdecCeilingFPS(_ uri: SourceURI, _ k: Int, frames: Int) throws -> Double {
         let branches = (0..<k).map { index in
-            VideoSource.deviceDecodeGraph(uri: uri.uri, name: "decoder\(index)") + " ! identity eos-after=\(frames) ! fakesink sync=false"
+            VideoSource.deviceDecodeGraph(uri: uri.uri, name: "decoder\(index)") + " ! identity eos-after=\(frames) ! " + countedSink(index)
         }
-        return try timedLaunch(branches.joined(separator: " "), frames: k * frames)
+        return try timedLaunch(branches.joined(separator: " "), sinks: k, frames: k * frames)
     }
 
     /// `--gpu-check`: every GPU stage against its CPU counterpart on the same pixels; prints one

@@ -13,6 +13,8 @@ public final class Detector: @unchecked Sendable {
     private var devicePreprocessor: DevicePreprocessor?
     private var batchesSeen = 0
     private let logger: Logger
+    /// Where `detect` spends its time (pre-processing, inference, parsing), when measured.
+    var stageTimes: StageTimes?
 
     public init(configuration: InferConfiguration, engine: InferenceEngine, logger: Logger) throws {
         let shape = engine.inputShape
@@ -58,10 +60,24 @@ public final class Detector: @unchecked Sendable {
         _ = try zeros.withUnsafeBufferPointer { try engine.run(shape: shape, data: $0) }
     }
 
+    /// Another detector of the same configuration with its own ONNX Runtime session and buffers,
+    /// so two batches can be in detection at once (the GPU path's detection workers).
+    func sibling() throws -> Detector {
+        let sibling = try Detector.load(configuration: configuration, logger: logger)
+        sibling.stageTimes = stageTimes
+        return sibling
+    }
+
     /// Runs on the batch if the interval says so and attaches the objects to its metadata.
     public func process(_ batch: inout FrameBatch) throws {
         defer { batchesSeen += 1 }
-        guard batchesSeen % (configuration.interval + 1) == 0, !batch.frames.isEmpty else { return }
+        try process(&batch, sequence: batchesSeen)
+    }
+
+    /// `process` for the batch at position `sequence` of the stream of batches (0, 1, …), which
+    /// the interval counts: with several detectors taking turns, each sees only some batches.
+    public func process(_ batch: inout FrameBatch, sequence: Int) throws {
+        guard sequence % (configuration.interval + 1) == 0, !batch.frames.isEmpty else { return }
         let detections = try detect(batch.frames)
         for (index, objects) in detections.enumerated() {
             batch.meta.frames[index].objects = objects.map { detection in
@@ -76,8 +92,12 @@ public final class Detector: @unchecked Sendable {
     private func runOnHost(shape: [Int], fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) throws -> [Tensor] {
         let elements = shape.reduce(1, *)
         if input.count < elements { input = [Float](repeating: 0, count: elements) }
-        try input.withUnsafeMutableBufferPointer { try fill(UnsafeMutableBufferPointer(rebasing: $0[0..<elements])) }
-        return try input.withUnsafeBufferPointer { try engine.run(shape: shape, data: UnsafeBufferPointer(rebasing: $0[0..<elements])) }
+        try stageTimes.measure(.detectPreprocess) {
+            try input.withUnsafeMutableBufferPointer { try fill(UnsafeMutableBufferPointer(rebasing: $0[0..<elements])) }
+        }
+        return try stageTimes.measure(.detectInference) {
+            try input.withUnsafeBufferPointer { try engine.run(shape: shape, data: UnsafeBufferPointer(rebasing: $0[0..<elements])) }
+        }
     }
 
     public func label(of classID: Int) -> String {
@@ -99,9 +119,9 @@ public final class Detector: @unchecked Sendable {
                 devicePreprocessor = try DevicePreprocessor(device: CUDADevice.open(deviceID), parameters: p)
             }
             let devicePreprocessor = devicePreprocessor!
-            let tensor = try devicePreprocessor.process(frames, transform: transform)
+            let tensor = try stageTimes.measure(.detectPreprocess) { try devicePreprocessor.process(frames, transform: transform) }
             if engine.inputDeviceID == deviceID {
-                outputs = try engine.run(shape: shape, deviceInput: tensor)
+                outputs = try stageTimes.measure(.detectInference) { try engine.run(shape: shape, deviceInput: tensor) }
             } else {
                 outputs = try runOnHost(shape: shape) { host in
                     let bytes = host.count * MemoryLayout<Float>.size
@@ -134,12 +154,14 @@ public final class Detector: @unchecked Sendable {
             }
             return Clustering.filterSize(mapped, attributes: attributes).filter { $0.rect.width > 0 && $0.rect.height > 0 }
         }
-        guard count > 1 else { return [try parse(0)] }
-        let results = Locked([Result<[Detection], Error>](repeating: .success([]), count: count))
-        DispatchQueue.concurrentPerform(iterations: count) { index in
-            let result = Result { try parse(index) }
-            results.withValue { $0[index] = result }
+        return try stageTimes.measure(.detectParse) {
+            guard count > 1 else { return [try parse(0)] }
+            let results = Locked([Result<[Detection], Error>](repeating: .success([]), count: count))
+            DispatchQueue.concurrentPerform(iterations: count) { index in
+                let result = Result { try parse(index) }
+                results.withValue { $0[index] = result }
+            }
+            return try results.withValue { $0 }.map { try $0.get() }
         }
-        return try results.withValue { $0 }.map { try $0.get() }
     }
 }

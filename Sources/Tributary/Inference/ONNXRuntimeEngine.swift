@@ -50,8 +50,16 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
     private let memoryInfo: OpaquePointer
     /// Where `run(shape:deviceInput:)`'s input lives: the CUDA device's own memory (nil on the CPU provider).
     private let deviceMemoryInfo: OpaquePointer?
+    /// Where bound outputs land: page-locked host memory on the CUDA provider (the download runs
+    /// at DMA speed), falling back to plain host memory if this ONNX Runtime refuses it.
+    private let pinnedMemoryInfo: OpaquePointer?
+    private let pinnedOutputsRefused = Locked(false)
+    /// The last run's output arrays, reused when no tensor of that run is alive any more: no
+    /// fresh (page-faulting) allocation of the outputs, tens of MB for a large batch, per run.
+    private let outputCache = Locked<[[Float]]>([])
     private let fixedBatch: Int?
     private let outputElementTypes: [ONNXTensorElementDataType]
+    private let logger: Logger
 
     /// - Parameters:
     ///   - intraOpThreads: 0 lets ONNX Runtime choose.
@@ -60,6 +68,7 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
     public init(modelPath: String, executionProvider: String = "CPU", intraOpThreads: Int = 0, gpuID: Int = 0,
                 allowSpinning: Bool = false, logger: Logger) throws {
         self.modelPath = modelPath
+        self.logger = logger
         runtime = try Runtime.shared()
         api = runtime.api
         let api = self.api
@@ -158,14 +167,21 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
                 throw InferenceError.modelLoad(path: modelPath, message: "CUDA memory info: \(message)")
             }
             deviceMemoryInfo = cuda
+            var pinned: OpaquePointer?
+            if let message = Runtime.consume(api.pointee.CreateMemoryInfo("CudaPinned", OrtDeviceAllocator, Int32(gpuID), OrtMemTypeCPUOutput, &pinned), api: api) {
+                logger.info("ONNX Runtime: no CUDA pinned memory info (\(message)); outputs go to plain host memory")
+            }
+            pinnedMemoryInfo = pinned
         } else {
             deviceMemoryInfo = nil
+            pinnedMemoryInfo = nil
         }
         logger.info("ONNX Runtime session for \(modelPath): input \(inputName) \(shape), outputs \(outputNames), provider \(provider)")
     }
 
     deinit {
         if let deviceMemoryInfo { api.pointee.ReleaseMemoryInfo(deviceMemoryInfo) }
+        if let pinnedMemoryInfo { api.pointee.ReleaseMemoryInfo(pinnedMemoryInfo) }
         api.pointee.ReleaseMemoryInfo(memoryInfo)
         api.pointee.ReleaseSession(session)
     }
@@ -274,6 +290,19 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
     /// One run through an I/O binding: the input is read where `memoryInfo` says it lives (CUDA
     /// device memory, or host memory for `runBoundHost`), the outputs are bound to host memory.
     private func runBound(shape: [Int], address: UnsafeMutableRawPointer, memoryInfo inputMemoryInfo: OpaquePointer) throws -> [Tensor] {
+        if let pinnedMemoryInfo, !pinnedOutputsRefused.withValue({ $0 }) {
+            do {
+                return try runBound(shape: shape, address: address, memoryInfo: inputMemoryInfo, outputMemoryInfo: pinnedMemoryInfo)
+            } catch {
+                pinnedOutputsRefused.withValue { $0 = true }
+                logger.warning("ONNX Runtime refused outputs in CUDA pinned memory (\(error)); using plain host memory")
+            }
+        }
+        return try runBound(shape: shape, address: address, memoryInfo: inputMemoryInfo, outputMemoryInfo: memoryInfo)
+    }
+
+    private func runBound(shape: [Int], address: UnsafeMutableRawPointer, memoryInfo inputMemoryInfo: OpaquePointer,
+                          outputMemoryInfo: OpaquePointer) throws -> [Tensor] {
         let api = self.api
         func check(_ status: OpaquePointer?, _ what: String) throws {
             if let message = Runtime.consume(status, api: api) { throw InferenceError.run(message: "\(what): \(message)") }
@@ -290,7 +319,7 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         defer { api.pointee.ReleaseIoBinding(binding) }
         try check(api.pointee.BindInput(binding, inputName, input), "binding input '\(inputName)'")
         for name in outputNames {
-            try check(api.pointee.BindOutputToDevice(binding, name, memoryInfo), "binding output '\(name)'")
+            try check(api.pointee.BindOutputToDevice(binding, name, outputMemoryInfo), "binding output '\(name)'")
         }
         try check(api.pointee.RunWithBinding(session, nil, binding), "run")
         var allocator: UnsafeMutablePointer<OrtAllocator>?
@@ -320,10 +349,24 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
             var raw: UnsafeMutableRawPointer?
             if let m = Runtime.consume(api.pointee.GetTensorMutableData(value, &raw), api: api) { throw InferenceError.run(message: m) }
             let count = outputShape.reduce(1, *)
-            let values: [Float]
+            var values: [Float]
             switch type {
             case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
-                values = Array(UnsafeBufferPointer(start: raw!.assumingMemoryBound(to: Float.self), count: count))
+                let source = UnsafeBufferPointer(start: raw!.assumingMemoryBound(to: Float.self), count: count)
+                values = outputCache.withValue { cache in
+                    guard index < cache.count else { return [] }
+                    defer { cache[index] = [] }  // ours alone now, unless the last run's tensor lives on
+                    return cache[index]
+                }
+                if values.count == count {
+                    values.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: source) }  // copies only if shared
+                } else {
+                    values = Array(source)
+                }
+                outputCache.withValue { cache in
+                    while cache.count <= index { cache.append([]) }
+                    cache[index] = values
+                }
             case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
                 values = UnsafeBufferPointer(start: raw!.assumingMemoryBound(to: Int64.self), count: count).map(Float.init)
             case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:

@@ -19,6 +19,13 @@ public struct PipelineConfiguration: Sendable {
     /// Where frames live from the decoder to the tiler: host memory, or one GPU's memory (NVDEC,
     /// our kernels, ONNX Runtime's CUDA provider).
     public var device: ComputeDevice
+    /// Time each stage (`Pipeline.stageReport`); a clock read around each step.
+    public var measureStages = false
+    /// Detectors working on consecutive batches at once, each with its own ONNX Runtime session
+    /// and buffers (batches still leave in order). Nil: 2 on a GPU (one batch's host work —
+    /// launches, output copies, parsing — overlaps the other's GPU work), 1 on the CPU (ONNX
+    /// Runtime already uses every core there).
+    public var detectionWorkers: Int?
 
     public init(inputs: [SourceURI], muxer: StreamMuxerConfiguration, tilerWidth: Int = 1920, tilerHeight: Int = 1080,
                 outputs: [SinkKind] = [.discard], osd: Bool = true, saveFramesFolder: String? = nil, fileLoop: Bool = false,
@@ -66,9 +73,9 @@ public struct PipelineOutcome: Sendable {
     public var succeeded: Bool { sourceFailures.isEmpty && sinkFailure == nil && detectorFailure == nil }
 }
 
-/// The whole path of a frame: sources → muxer → detector → probe → frame saver on the calling
-/// thread, then tiler → OSD → sink on an output thread behind a bounded queue. One thread per
-/// source pulls decoded frames.
+/// The whole path of a frame: sources → muxer → detector (one or more detection workers) →
+/// probe → frame saver on the calling thread, in order, then tiler → OSD → sink on an output
+/// thread behind a bounded queue. One thread per source pulls decoded frames.
 public final class Pipeline: @unchecked Sendable {
     public let configuration: PipelineConfiguration
     public let ledger: FrameLedger
@@ -78,13 +85,16 @@ public final class Pipeline: @unchecked Sendable {
     private let tiler: Tiler
     private let sink: VideoSink
     private let perf: PerfMonitor
-    private let detector: Detector?
+    /// One per detection worker (empty without a detector).
+    private let detectors: [Detector]
     private let osd: OSDRenderer?
     private let frameSaver: FrameSaver?
     /// The GPU path's output stages (nil on the CPU path).
     private let deviceTiler: DeviceTiler?
     private let deviceOSD: DeviceOSD?
     private let interruption = Locked<Int32?>(nil)
+    private let stageTimes: StageTimes?
+    private let runSeconds = Locked(0.0)
 
     /// The user's probe: every batch, after the detector and before the tiler, with its metadata
     /// and in-place access to its pixels.
@@ -114,13 +124,34 @@ public final class Pipeline: @unchecked Sendable {
         let layout = TileLayout(sourceCount: count, width: configuration.tilerWidth, height: configuration.tilerHeight)
         tiler = Tiler(layout: layout)
         deviceTiler = try cudaDevice.map { try DeviceTiler(device: $0, layout: layout) }
-        sink = try VideoSink(outputs: configuration.outputs, width: configuration.tilerWidth, height: configuration.tilerHeight, logger: logger)
+        sink = try VideoSink(outputs: configuration.outputs, width: configuration.tilerWidth, height: configuration.tilerHeight,
+                             gpu: cudaDevice?.ordinal ?? 0, logger: logger)
         perf = PerfMonitor(streamCount: count)
-        self.detector = detector
+        let stageTimes = configuration.measureStages ? StageTimes() : nil
+        self.stageTimes = stageTimes
+        var detectors: [Detector] = []
+        if let detector {
+            detector.stageTimes = stageTimes
+            detectors = [detector]
+            let workers = configuration.detectionWorkers ?? (configuration.device == .cpu ? 1 : 2)
+            for _ in 1..<max(1, workers) {
+                let sibling = try detector.sibling()
+                try sibling.warmUp(batchSize: configuration.muxer.batchSize)
+                detectors.append(sibling)
+            }
+        }
+        self.detectors = detectors
         let osd = configuration.osd ? OSDRenderer() : nil
         self.osd = osd
         deviceOSD = try cudaDevice.flatMap { device in try osd.map { try DeviceOSD(device: device, renderer: $0) } }
         frameSaver = try configuration.saveFramesFolder.map { try FrameSaver(folder: $0, sourceCount: count) }
+    }
+
+    /// Where the threads spent the last run's time, one line per stage (`measureStages`); empty
+    /// when not measured. On the CPU path "sink" includes the compositing done in its buffer.
+    public func stageReport() -> [String] {
+        stageTimes?.report(wallSeconds: runSeconds.withValue { $0 }, sourceThreads: sources.count,
+                           detectionThreads: max(1, detectors.count)) ?? []
     }
 
     /// The RTSP addresses the output is served at (`--rtsp-port`).
@@ -140,12 +171,14 @@ public final class Pipeline: @unchecked Sendable {
     /// Runs until every source has ended (or failed) and the sink has finished.
     public func run() -> PipelineOutcome {
         let failures = Locked<[(source: Int, uri: String, element: String, message: String)]>([])
+        let clock = MonotonicClock(), started = clock.now()
+        defer { runSeconds.withValue { $0 = clock.now().seconds - started.seconds } }
         for source in sources { source.start() }
         let anyLive = sources.contains { $0.isLive }
         if anyLive { print("Atleast one of the sources is live"); flushStandardOutput() }
         let threads = sources.map { source in
-            WorkerThread(name: "source-\(source.id)") { [muxer, ledger] in
-                let end = source.run(ledger: ledger) { frame in muxer.push(frame, live: source.isLive) }
+            WorkerThread(name: "source-\(source.id)") { [muxer, ledger, stageTimes] in
+                let end = source.run(ledger: ledger, times: stageTimes) { frame in muxer.push(frame, live: source.isLive) }
                 if case .failed(let element, let message) = end {
                     printError("Error: \(element): \(message) (source \(source.id): \(source.uri.original))")
                     failures.withValue { $0.append((source.id, source.uri.original, element, message)) }
@@ -165,7 +198,7 @@ public final class Pipeline: @unchecked Sendable {
         let sinkFailure = Locked<String?>(nil)
         let outputThread = WorkerThread(name: "output") { [self] in
             var first = true
-            while let batch = outputQueue.pop() {
+            while let batch = stageTimes.measure(.outputWait, { outputQueue.pop() }) {
                 guard sinkFailure.withValue({ $0 == nil }) else { continue }  // keep draining so sources finish
                 if first, let rate = sources[batch.frames[0].sourceID].frameRate {
                     sink.setFrameRate(numerator: rate.numerator, denominator: rate.denominator)
@@ -182,25 +215,51 @@ public final class Pipeline: @unchecked Sendable {
             }
         }
 
+        // Detection workers take batches from the muxer in turn, each with its own detector, and
+        // hand them back in order to this thread (probe, frame saver, output).
+        let workerCount = max(1, detectors.count)
+        let detected = ReorderBuffer<FrameBatch>(window: workerCount, producers: workerCount)
+        let nextSequence = Locked(0)
         let detectorFailure = Locked<String?>(nil)
+        let workers = (0..<workerCount).map { index in
+            WorkerThread(name: "detect-\(index)") { [self] in
+                defer { detected.producerFinished() }
+                // A batch and its place in the stream are taken together.
+                while let (sequence, taken) = stageTimes.measure(.batchWait, {
+                    nextSequence.withValue { next -> (Int, FrameBatch)? in
+                        guard let batch = muxer.nextBatch() else { return nil }
+                        defer { next += 1 }
+                        return (next, batch)
+                    }
+                }) {
+                    var batch = taken
+                    if index < detectors.count, detectorFailure.withValue({ $0 == nil }) {
+                        do {
+                            try stageTimes.measure(.detect) { try detectors[index].process(&batch, sequence: sequence) }
+                        } catch {
+                            fail(detectorFailure, error)
+                        }
+                    }
+                    detected.put(batch, sequence: sequence)
+                }
+            }
+        }
         var batches = 0
-        while var batch = muxer.nextBatch() {
+        while var batch = stageTimes.measure(.batchInOrder, { detected.next() }) {
             batches += 1
             for frame in batch.frames { perf.frameArrived(stream: frame.sourceID) }
-            if let detector, detectorFailure.withValue({ $0 == nil }) {
-                do { try detector.process(&batch) } catch { fail(detectorFailure, error) }
-            }
             onBatch?(&batch)
             if let probe {
                 var probeBatch = ProbeBatch(batch)
-                probe(&probeBatch)
+                stageTimes.measure(.probe) { probe(&probeBatch) }
                 batch.meta = probeBatch.meta
             }
             if let frameSaver, sinkFailure.withValue({ $0 == nil }) {
                 do { try frameSaver.process(batch) } catch { fail(sinkFailure, error) }
             }
-            outputQueue.push(batch)
+            stageTimes.measure(.batchHandOff) { outputQueue.push(batch) }
         }
+        for worker in workers { worker.join() }
         outputQueue.close()
         outputThread.join()
         for thread in threads { thread.join() }
@@ -221,27 +280,38 @@ public final class Pipeline: @unchecked Sendable {
         let pts = batch.frames.compactMap(\.pts).min()
         let muxerWidth = configuration.muxer.width, muxerHeight = configuration.muxer.height
         guard let deviceTiler else {
-            try sink.pushFrame(pts: pts) { output in
-                tiler.composite(batch, into: output)
-                osd?.drawObjects(of: batch.meta, layout: tiler.layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output)
-                onTiledFrame?(batch, output.readOnly)
+            // Host frames are composited straight into the sink's buffer (so the sink's time
+            // includes the compositing).
+            try stageTimes.measure(.outputSink) {
+                try sink.pushFrame(pts: pts) { output in
+                    stageTimes.measure(.outputComposite) {
+                        tiler.composite(batch, into: output)
+                        osd?.drawObjects(of: batch.meta, layout: tiler.layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output)
+                    }
+                    onTiledFrame?(batch, output.readOnly)
+                }
             }
             return
         }
-        try deviceTiler.composite(batch)
         let output = deviceTiler.output
-        try deviceOSD?.draw(batch.meta, layout: tiler.layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output.address,
-                            bytesPerRow: output.pitch, width: tiler.layout.width, height: tiler.layout.height, stream: deviceTiler.stream)
-        if configuration.outputs == [.discard] && onTiledFrame == nil {
+        let nothingReadsPixels = configuration.outputs == [.discard] && onTiledFrame == nil
+        try stageTimes.measure(.outputComposite) {
+            try deviceTiler.composite(batch)
+            try deviceOSD?.draw(batch.meta, layout: tiler.layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output.address,
+                                bytesPerRow: output.pitch, width: tiler.layout.width, height: tiler.layout.height, stream: deviceTiler.stream)
             // Nothing reads the pixels: wait for the kernels (the batch's frames go back to the
             // decoders' pool after this) and skip the download, as DeepStream's fakesink does.
-            try deviceTiler.stream.synchronize()
-            try sink.pushFrame(pts: pts) { _ in }
-            return
+            if nothingReadsPixels { try deviceTiler.stream.synchronize() }
         }
-        try sink.pushFrame(pts: pts) { output in
-            try deviceTiler.download(into: output)
-            onTiledFrame?(batch, output.readOnly)
+        try stageTimes.measure(.outputSink) {
+            if nothingReadsPixels {
+                try sink.pushFrame(pts: pts) { _ in }
+                return
+            }
+            try sink.pushFrame(pts: pts) { output in
+                try deviceTiler.download(into: output)
+                onTiledFrame?(batch, output.readOnly)
+            }
         }
     }
 

@@ -39,15 +39,17 @@ public final class VideoSink: @unchecked Sendable {
     /// - Parameter outputs: one or more; several share one frame through a `tee`.
     /// NVENC (`nvh264enc`) where the card has an encoder — GStreamer registers it only then
     /// (T4, L4, A10, RTX and other cards with NVENC; not the H100/H200, which only decode) —
-    /// otherwise x264 on the CPU. Bitrate in kbit/s.
-    static func h264Encoder(bitrate: Int, keyInterval: Int, lowLatency: Bool) -> String {
-        if GStreamer.hasElement("nvh264enc") {
-            return "nvh264enc bitrate=\(bitrate) gop-size=\(keyInterval)\(lowLatency ? " zerolatency=true" : "")"
+    /// otherwise x264 on the CPU. Bitrate in kbit/s. nvcodec registers one encoder per GPU; `gpu`'s
+    /// is used (the first GPU's on the CPU path).
+    static func h264Encoder(bitrate: Int, keyInterval: Int, lowLatency: Bool, gpu: Int = 0) -> String {
+        if let nvenc = GStreamer.nvidiaFactory("nvh264enc", device: gpu) {
+            return "\(nvenc) bitrate=\(bitrate) gop-size=\(keyInterval)\(lowLatency ? " zerolatency=true" : "")"
         }
         return "x264enc speed-preset=superfast\(lowLatency ? " tune=zerolatency" : "") bitrate=\(bitrate) key-int-max=\(keyInterval)"
     }
 
-    public init(outputs: [SinkKind], width: Int, height: Int, logger: Logger) throws {
+    /// - Parameter gpu: the GPU whose NVENC encodes, where it has one.
+    public init(outputs: [SinkKind], width: Int, height: Int, gpu: Int = 0, logger: Logger) throws {
         precondition(!outputs.isEmpty, "a sink needs an output")
         self.outputs = outputs
         self.width = width
@@ -65,7 +67,7 @@ public final class VideoSink: @unchecked Sendable {
                 guard !path.contains("\"") else { throw PipelineError.invalidArgument("output path must not contain '\"': \(path)") }
                 branches.append("""
                     videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
-                    ! \(Self.h264Encoder(bitrate: 8000, keyInterval: 60, lowLatency: false)) ! h264parse ! mp4mux \
+                    ! \(Self.h264Encoder(bitrate: 8000, keyInterval: 60, lowLatency: false, gpu: gpu)) ! h264parse ! mp4mux \
                     ! filesink location="\(path)"
                     """)
             case .display:
@@ -80,7 +82,7 @@ public final class VideoSink: @unchecked Sendable {
                     """))
                 branches.append("""
                     videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
-                    ! \(Self.h264Encoder(bitrate: 4000, keyInterval: 30, lowLatency: true)) \
+                    ! \(Self.h264Encoder(bitrate: 4000, keyInterval: 30, lowLatency: true, gpu: gpu)) \
                     ! video/x-h264,profile=baseline ! rtph264pay config-interval=1 pt=96 \
                     ! udpsink host=127.0.0.1 port=\(udpPort) sync=false async=false
                     """)

@@ -29,6 +29,7 @@ public final class VideoSource: @unchecked Sendable {
     public var frameRate: (numerator: Int, denominator: Int)? { negotiatedRate.withValue { $0 } }
     private var stopRequested = Locked(false)
     private let converter: DeviceFrameConverter?
+    private let device: CUDADevice?
 
     /// - Parameter device: decode with NVDEC into this GPU's memory; nil decodes on the host path.
     public init(id: Int, uri: SourceURI, width: Int, height: Int, fileLoop: Bool = false, device: CUDADevice? = nil,
@@ -42,6 +43,7 @@ public final class VideoSource: @unchecked Sendable {
         self.fileLoop = fileLoop && uri.scheme == "file"
         converter = try device.map { try DeviceFrameConverter(device: $0, width: width, height: height) }
         if device != nil { Self.preferHardwareDecoders() }
+        self.device = device
         let description = (device == nil ? Self.decodeGraph(width: width, height: height) : Self.deviceDecodeGraph())
             + " ! appsink name=sink sync=false max-buffers=2 drop=\(isLive ? "true" : "false") enable-last-sample=false"
         pipeline = try GStreamer.parseLaunch(description)
@@ -69,6 +71,17 @@ public final class VideoSource: @unchecked Sendable {
             if tb_object_has_property(source, "drop-on-latency") != 0 { tb_object_set_bool(source, "drop-on-latency", 1) }
         }
         _ = tb_signal_connect(decoder, "source-setup", unsafeBitCast(callback, to: UnsafeMutableRawPointer.self), nil)
+        if let device {
+            // nvcodec registers one decoder per GPU, and decodebin would pick the first GPU's for
+            // every source: skip the other GPUs' decoders, so frames decode on our GPU's NVDEC.
+            let select: @convention(c) (gpointer?, gpointer?, gpointer?, gpointer?, gpointer?) -> Int32 = { _, _, _, factory, wanted in
+                guard let factory, let decoderDevice = GStreamer.cudaDeviceID(ofFactory: String(cString: tb_object_name(factory)))
+                else { return 0 }  // GST_AUTOPLUG_SELECT_TRY
+                return decoderDevice == Int(bitPattern: wanted) - 1 ? 0 : 2  // TRY : SKIP
+            }
+            _ = tb_signal_connect(decoder, "autoplug-select", unsafeBitCast(select, to: UnsafeMutableRawPointer.self),
+                                  UnsafeMutableRawPointer(bitPattern: device.ordinal + 1))
+        }
         gst_object_unref(decoder)
     }
 
@@ -92,17 +105,20 @@ public final class VideoSource: @unchecked Sendable {
         "uridecodebin name=\(name)\(uri.map { " uri=\"\($0)\"" } ?? "") ! queue max-size-buffers=2 max-size-bytes=0 max-size-time=0"
     }
 
-    /// Ranks NVIDIA's decoders above the software ones (on a machine with libav both register),
-    /// once per process.
+    /// Ranks NVIDIA's decoders, those of every GPU, above the software ones (on a machine with
+    /// libav both register), once per process.
     static func preferHardwareDecoders() {
         GStreamer.initialize()  // the registry is empty before gst_init
         hardwareDecodersPreferred.withValue { done in
             guard !done else { return }
             done = true
-            for name in ["nvh264dec", "nvh265dec", "nvh264sldec", "nvh265sldec", "nvvp9dec", "nvav1dec"] {
-                guard let feature = gst_registry_lookup_feature(gst_registry_get(), name) else { continue }
-                gst_plugin_feature_set_rank(feature, UInt32(GST_RANK_PRIMARY.rawValue) + 100)
-                gst_object_unref(UnsafeMutableRawPointer(feature))
+            var node = gst_registry_get_feature_list_by_plugin(gst_registry_get(), "nvcodec")
+            let list = node
+            defer { gst_plugin_feature_list_free(list) }
+            while let entry = node {
+                node = entry.pointee.next
+                guard let feature = entry.pointee.data, String(cString: tb_object_name(feature)).hasSuffix("dec") else { continue }
+                gst_plugin_feature_set_rank(OpaquePointer(feature), UInt32(GST_RANK_PRIMARY.rawValue) + 100)
             }
         }
     }
@@ -132,7 +148,7 @@ public final class VideoSource: @unchecked Sendable {
 
     /// Pulls frames until end-of-stream or an error, handing each to `deliver` (which may block:
     /// that is the back-pressure). Runs on the caller's thread.
-    public func run(ledger: FrameLedger, deliver: (Frame) -> Void) -> SourceEnd {
+    public func run(ledger: FrameLedger, times: StageTimes? = nil, deliver: (Frame) -> Void) -> SourceEnd {
         guard let bus = gst_element_get_bus(pipeline) else { return .failed(element: "pipeline", message: "no bus") }
         defer {
             gst_object_unref(bus)
@@ -149,20 +165,20 @@ public final class VideoSource: @unchecked Sendable {
         func release() {
             guard let sample = held else { return }
             held = nil
-            if let frame = makeFrame(consuming: sample) {
+            if let frame = times.measure(.sourceConvert, { makeFrame(consuming: sample) }) {
                 ledger.recordDecoded(source: id)
-                deliver(frame)
+                times.measure(.sourceDeliver) { deliver(frame) }
             }
         }
         defer { if let held { gst_sample_unref(held) } }
         while true {
             if stopRequested.withValue({ $0 }) { release(); return .endOfStream }
-            if let sample = gst_app_sink_try_pull_sample(tb_app_sink(appsink), pollNanoseconds) {
+            if let sample = times.measure(.sourcePull, { gst_app_sink_try_pull_sample(tb_app_sink(appsink), pollNanoseconds) }) {
                 release()
                 if converter == nil { held = sample; continue }
-                if let frame = makeFrame(consuming: sample) {
+                if let frame = times.measure(.sourceConvert, { makeFrame(consuming: sample) }) {
                     ledger.recordDecoded(source: id)
-                    deliver(frame)
+                    times.measure(.sourceDeliver) { deliver(frame) }
                 }
                 continue
             }

@@ -38,6 +38,34 @@ public enum GStreamer {
         return true
     }
 
+    /// The GPU an NVIDIA element factory works on, nil for other factories. nvcodec registers one
+    /// factory per GPU (`nvh264dec` for the first, `nvh264device1dec` for the next, …) and says
+    /// which GPU in its elements' `cuda-device-id`; learnt once per factory from one element.
+    static func cudaDeviceID(ofFactory name: String) -> Int? {
+        guard name.hasPrefix("nv") else { return nil }
+        if let known = factoryDevices.withValue({ $0[name] }) { return known }
+        var device: Int?
+        if let element = gst_element_factory_make(name, nil) {
+            gst_object_ref_sink(element)
+            let id = tb_object_get_integer(element, "cuda-device-id")
+            if id >= 0 { device = Int(id) }
+            gst_object_unref(element)
+        }
+        factoryDevices.withValue { $0[name] = .some(device) }
+        return device
+    }
+    private static let factoryDevices = Locked<[String: Int?]>([:])
+
+    /// The registered factory of NVIDIA's element `name` (as nvcodec names it for the first GPU,
+    /// e.g. `nvh264enc`) that works on GPU `device`: `name` itself or its `…deviceN…` sibling.
+    static func nvidiaFactory(_ name: String, device: Int) -> String? {
+        initialize()
+        guard name.hasSuffix("dec") || name.hasSuffix("enc") else { return nil }
+        let (stem, kind) = (name.dropLast(3), name.suffix(3))
+        let candidates = [name] + (1..<16).map { "\(stem)device\($0)\(kind)" }
+        return candidates.first { hasElement($0) && cudaDeviceID(ofFactory: $0) == device }
+    }
+
     /// The element name and message of an error or warning message.
     package static func describe(_ message: UnsafeMutablePointer<GstMessage>) -> (element: String, text: String, debug: String?) {
         var error: UnsafeMutablePointer<GError>?

@@ -1,0 +1,46 @@
+import Tributary
+
+/// Frames per second once running: the frames counted after the first `warmupFrames`, over the
+/// time from then to the last one. Start-up (building the pipelines, creating the decoders, the
+/// first frames through each stage) stays out, as it does in a long run; every pipeline figure
+/// and every ceiling in the tables is measured this way, so their ratios compare like with like.
+final class SteadyRate: @unchecked Sendable {
+    private struct State {
+        var count = 0
+        var warmCount = 0
+        var warmTime: MonotonicInstant?
+        var lastTime: MonotonicInstant?
+    }
+    private let state = Locked(State())
+    private let warmupFrames: Int
+    private let clock = MonotonicClock()
+
+    init(warmupFrames: Int) { self.warmupFrames = max(1, warmupFrames) }
+
+    /// Warm-up for a run of `total` frames in batches of `batch`: a fifth of it, at least a batch.
+    convenience init(total: Int, batch: Int) { self.init(warmupFrames: max(batch, total / 5)) }
+
+    /// Counts `frames` more; returns the count so far.
+    @discardableResult
+    func add(_ frames: Int) -> Int {
+        let now = clock.now()
+        return state.withValue { s in
+            s.count += frames
+            if s.warmTime == nil, s.count >= warmupFrames {
+                s.warmTime = now
+                s.warmCount = s.count
+            }
+            s.lastTime = now
+            return s.count
+        }
+    }
+
+    func framesPerSecond() throws -> Double {
+        try state.withValue { s in
+            guard let warm = s.warmTime, let last = s.lastTime, last > warm, s.count > s.warmCount else {
+                throw PipelineError.invalidArgument("too few frames after the warm-up (\(s.count) counted, warm-up \(warmupFrames))")
+            }
+            return Double(s.count - s.warmCount) / (Double(last.nanoseconds(since: warm)) / 1e9)
+        }
+    }
+}
