@@ -160,7 +160,8 @@ struct TributaryBenchmark: ParsableCommand {
             VideoSource.decodeGraph(width: width, height: height, uri: uri.uri, name: "decoder\(index)")
                 + " ! identity eos-after=\(frames) ! " + countedSink(index)
         }
-        return try timedLaunch(branches.joined(separator: " "), sinks: n, frames: n * frames)
+        return try timedLaunch(branches.joined(separator: " "), sinks: n, frames: n * frames,
+                               decoderThreads: VideoSource.softwareDecoderThreads(streams: n))
     }
 
     /// A branch's end for `timedLaunch`: a fakesink that reports each frame.
@@ -169,12 +170,14 @@ struct TributaryBenchmark: ParsableCommand {
     /// Frames per second, at steady state (`SteadyRate`), of a `gst-launch`-style description
     /// whose branches end in `countedSink(0..<sinks)`, run to its end-of-stream in this process
     /// (the plugin registry already loaded).
-    func timedLaunch(_ description: String, sinks: Int, frames: Int) throws -> Double {
+    /// `decoderThreads` limits its software decoders as the app's sources are (0: libav chooses).
+    func timedLaunch(_ description: String, sinks: Int, frames: Int, decoderThreads: Int = 0) throws -> Double {
         var error: UnsafeMutablePointer<GError>?
         guard let pipeline = gst_parse_launch(description, &error), error == nil else {
             throw PipelineError.invalidArgument("cannot build the pipeline \(description.prefix(80))…")
         }
         defer { gst_object_unref(pipeline) }
+        if decoderThreads > 0 { VideoSource.limitSoftwareDecoderThreads(in: pipeline, to: decoderThreads) }
         let rate = SteadyRate(total: frames, batch: sinks)
         let handoff: @convention(c) (gpointer?, gpointer?, gpointer?, gpointer?) -> Void = { _, _, _, counter in
             Unmanaged<SteadyRate>.fromOpaque(counter!).takeUnretainedValue().add(1)

@@ -7,14 +7,15 @@ public struct StreamMuxerConfiguration: Sendable, Equatable {
     public var height: Int
     /// batched-push-timeout in microseconds; −1 waits for a full batch.
     public var batchedPushTimeoutMicroseconds: Int
-    /// Frames a source may have queued before it blocks (file) or drops its oldest (live).
+    /// Frames a source may have queued before it blocks (file) or drops its oldest (live). One by
+    /// default: each is 8.3 MB at 1080p RGBA, and a second bought no throughput (docs/performance.md).
     public var queueCapacityPerSource: Int
     /// Batches formed but not yet taken downstream. Beyond it file sources wait and a live
     /// muxer drops its oldest batch: memory stays flat when the consumer is slower than decoding.
-    public var maxPendingBatches: Int = 2
+    public var maxPendingBatches: Int = 1
 
     public init(batchSize: Int, width: Int = 1920, height: Int = 1080, batchedPushTimeoutMicroseconds: Int = 33_000,
-                queueCapacityPerSource: Int = 2) {
+                queueCapacityPerSource: Int = 1) {
         self.batchSize = batchSize
         self.width = width
         self.height = height

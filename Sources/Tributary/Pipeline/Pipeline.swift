@@ -118,9 +118,17 @@ public final class Pipeline: @unchecked Sendable {
         if case .cuda(let gpuID) = configuration.device { cudaDevice = try CUDADevice.open(gpuID) } else { cudaDevice = nil }
         sources = try configuration.inputs.enumerated().map { index, uri in
             try VideoSource(id: index, uri: uri, width: configuration.muxer.width, height: configuration.muxer.height,
-                            fileLoop: configuration.fileLoop, device: cudaDevice, logger: logger)
+                            fileLoop: configuration.fileLoop, device: cudaDevice,
+                            decoderThreads: VideoSource.softwareDecoderThreads(streams: count), logger: logger)
         }
-        muxer = StreamMuxer(configuration: configuration.muxer, sourceCount: count, ledger: ledger)
+        var muxerConfiguration = configuration.muxer
+        if cudaDevice != nil {
+            // Device frames cost no host memory: the GPU path keeps the deeper queues it was
+            // measured with (two frames a source, two pending batches; docs/performance.md).
+            muxerConfiguration.queueCapacityPerSource = max(2, muxerConfiguration.queueCapacityPerSource)
+            muxerConfiguration.maxPendingBatches = max(2, muxerConfiguration.maxPendingBatches)
+        }
+        muxer = StreamMuxer(configuration: muxerConfiguration, sourceCount: count, ledger: ledger)
         let layout = TileLayout(sourceCount: count, width: configuration.tilerWidth, height: configuration.tilerHeight)
         tiler = Tiler(layout: layout)
         deviceTiler = try cudaDevice.map { try DeviceTiler(device: $0, layout: layout) }
@@ -194,7 +202,9 @@ public final class Pipeline: @unchecked Sendable {
 
         // The output stage (tiler → OSD → sink, the encoder behind it) runs on its own thread, so
         // the next batch's inference overlaps this batch's tiling and encoding.
-        let outputQueue = BoundedQueue<FrameBatch>(capacity: 2)
+        // One batch on the CPU path: enough to overlap, and each more holds a 1080p RGBA frame of
+        // every stream in host memory; two on the GPU path (device memory, as measured there).
+        let outputQueue = BoundedQueue<FrameBatch>(capacity: deviceTiler == nil ? 1 : 2)
         let sinkFailure = Locked<String?>(nil)
         let outputThread = WorkerThread(name: "output") { [self] in
             var first = true

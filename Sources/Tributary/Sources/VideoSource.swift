@@ -31,9 +31,11 @@ public final class VideoSource: @unchecked Sendable {
     private let converter: DeviceFrameConverter?
     private let device: CUDADevice?
 
-    /// - Parameter device: decode with NVDEC into this GPU's memory; nil decodes on the host path.
+    /// - Parameters:
+    ///   - device: decode with NVDEC into this GPU's memory; nil decodes on the host path.
+    ///   - decoderThreads: threads of a software decoder (`softwareDecoderThreads`); 0 lets it choose.
     public init(id: Int, uri: SourceURI, width: Int, height: Int, fileLoop: Bool = false, device: CUDADevice? = nil,
-                logger: Logger) throws {
+                decoderThreads: Int = 0, logger: Logger) throws {
         self.id = id
         self.uri = uri
         self.width = width
@@ -44,8 +46,11 @@ public final class VideoSource: @unchecked Sendable {
         converter = try device.map { try DeviceFrameConverter(device: $0, width: width, height: height) }
         if device != nil { Self.preferHardwareDecoders() }
         self.device = device
+        // On the host path appsink holds one frame ahead: the source thread pulls at once, and more
+        // would only add frames in flight (8.3 MB each at 1080p RGBA). The GPU path keeps the two
+        // it was measured with (device memory).
         let description = (device == nil ? Self.decodeGraph(width: width, height: height) : Self.deviceDecodeGraph())
-            + " ! appsink name=sink sync=false max-buffers=2 drop=\(isLive ? "true" : "false") enable-last-sample=false"
+            + " ! appsink name=sink sync=false max-buffers=\(device == nil ? 1 : 2) drop=\(isLive ? "true" : "false") enable-last-sample=false"
         pipeline = try GStreamer.parseLaunch(description)
         tb_set_name(pipeline, "source-bin-\(id < 10 ? "0" : "")\(id)")
         guard let decoder = GStreamer.child(of: pipeline, named: "decoder"),
@@ -64,6 +69,7 @@ public final class VideoSource: @unchecked Sendable {
                 logger.warning("libgstcuda could not wrap the CUDA context: NVDEC frames may live in another context")
             }
         }
+        if decoderThreads > 0 { Self.limitSoftwareDecoderThreads(in: pipeline, to: decoderThreads) }
         tb_object_set_string(decoder, "uri", uri.uri)
         // rtspsrc must drop late packets rather than buffer without bound, as the sample sets it.
         let callback: @convention(c) (UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstElement>?, gpointer?) -> Void = { _, source, _ in
@@ -103,6 +109,25 @@ public final class VideoSource: @unchecked Sendable {
     /// `preferHardwareDecoders`), whose frames stay in CUDA memory (the appsink's caps ask for it).
     public static func deviceDecodeGraph(uri: String? = nil, name: String = "decoder") -> String {
         "uridecodebin name=\(name)\(uri.map { " uri=\"\($0)\"" } ?? "") ! queue max-size-buffers=2 max-size-bytes=0 max-size-time=0"
+    }
+
+    /// Threads for each software decoder when `streams` decode at once: with at least as many
+    /// streams as cores the streams already keep every core busy, and a decoder's frame threads
+    /// only add frames in flight (≈ 20 MB a 1080p H.264 stream); fewer streams keep libav's choice.
+    public static func softwareDecoderThreads(streams: Int) -> Int {
+        streams >= processorCount() ? 1 : 0
+    }
+
+    /// Sets `max-threads` on every libav decoder that `bin` (a source's pipeline, or the
+    /// benchmark's ceiling pipeline) gets, as decodebin adds it.
+    public static func limitSoftwareDecoderThreads(in bin: UnsafeMutablePointer<GstElement>, to threads: Int) {
+        let added: @convention(c) (gpointer?, gpointer?, gpointer?, gpointer?) -> Void = { _, _, element, threads in
+            guard let element, String(cString: tb_element_factory_name(tb_element(element))).hasPrefix("avdec_"),
+                  tb_object_has_property(element, "max-threads") != 0 else { return }
+            tb_object_set_int(element, "max-threads", gint(Int(bitPattern: threads)))
+        }
+        _ = tb_signal_connect(bin, "deep-element-added", unsafeBitCast(added, to: UnsafeMutableRawPointer.self),
+                              UnsafeMutableRawPointer(bitPattern: threads))
     }
 
     /// Ranks NVIDIA's decoders, those of every GPU, above the software ones (on a machine with

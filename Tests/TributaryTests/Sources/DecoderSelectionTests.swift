@@ -28,4 +28,28 @@ struct DecoderSelectionTests {
         }
         #expect(GStreamer.nvidiaFactory("queue", device: 0) == nil, "not a decoder or encoder name")
     }
+
+    /// With as many streams as cores a source's libav decoder gets one thread (fewer frames in
+    /// flight); the setting lands on the decoder decodebin adds, before it starts.
+    @Test func softwareDecodersGetTheThreadLimit() throws {
+        try TestMedia.requireMedia()
+        #expect(VideoSource.softwareDecoderThreads(streams: processorCount()) == 1)
+        #expect(VideoSource.softwareDecoderThreads(streams: 1) == (processorCount() <= 1 ? 1 : 0))
+        let pipeline = try GStreamer.parseLaunch("uridecodebin name=d ! fakesink sync=false")
+        defer { gst_element_set_state(pipeline, GST_STATE_NULL); gst_object_unref(pipeline) }
+        let decoder = try #require(GStreamer.child(of: pipeline, named: "d"))
+        tb_object_set_string(decoder, "uri", try SourceURI(TestMedia.h264).uri)
+        gst_object_unref(decoder)
+        VideoSource.limitSoftwareDecoderThreads(in: pipeline, to: 1)
+        // Connected after the limit, so it runs after it: what the decoder was set to.
+        let record: @convention(c) (gpointer?, gpointer?, gpointer?, gpointer?) -> Void = { _, _, element, _ in
+            guard let element, String(cString: tb_element_factory_name(tb_element(element))).hasPrefix("avdec_") else { return }
+            DecoderSelectionTests.seenThreads.withValue { $0.append(tb_object_get_integer(element, "max-threads")) }
+        }
+        _ = tb_signal_connect(pipeline, "deep-element-added", unsafeBitCast(record, to: UnsafeMutableRawPointer.self), nil)
+        gst_element_set_state(pipeline, GST_STATE_PAUSED)
+        _ = gst_element_get_state(pipeline, nil, nil, 10_000_000_000)  // prerolled: the decoder exists
+        #expect(Self.seenThreads.withValue { $0 } == [1])
+    }
+    static let seenThreads = Locked<[Int]>([])
 }
