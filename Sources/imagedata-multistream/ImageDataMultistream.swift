@@ -227,8 +227,15 @@ struct ImageDataMultistream: ParsableCommand {
         running.withValue { $0 = [] }
         threads.removeAll()
         pipelines.removeAll()
-        if let signal = finished.compactMap(\.interruptedBy).first { throw ExitCode(128 + signal) }
-        if editFailed.withValue({ $0 }) || !finished.allSatisfy(\.succeeded) { throw ExitCode(1) }
+        var status: Int32 = 0
+        if let signal = finished.compactMap(\.interruptedBy).first {
+            status = 128 + signal
+        } else if editFailed.withValue({ $0 }) || !finished.allSatisfy(\.succeeded) {
+            status = 1
+        }
+        // Every output is finished: on the GPU path, skip the CUDA libraries' exit-time teardown.
+        if useCUDA { exitWithoutLibraryTeardown(status) }
+        if status != 0 { throw ExitCode(status) }
     }
 }
 

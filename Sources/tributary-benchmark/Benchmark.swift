@@ -76,9 +76,17 @@ struct TributaryBenchmark: ParsableCommand {
         int8.networkMode = 1
         let haveInt8 = !noInt8 && int8.int8OnnxFile.map { access($0, R_OK) == 0 } == true
         if let soakSeconds { return try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger) }
-        if gpuCheckMode { try gpuCheck(uri: uri, configuration: fp32, logger: logger) }
-        if gpuTableMode { try gpuTable(uri: uri, configuration: fp32, logger: logger) }
-        if gpuCheckMode || gpuTableMode { return }
+        if gpuCheckMode || gpuTableMode {
+            // Every figure is printed by then: skip the CUDA libraries' exit-time teardown.
+            do {
+                if gpuCheckMode { try gpuCheck(uri: uri, configuration: fp32, logger: logger) }
+                if gpuTableMode { try gpuTable(uri: uri, configuration: fp32, logger: logger) }
+            } catch {
+                printError("Error: \(error)")
+                exitWithoutLibraryTeardown(1)
+            }
+            exitWithoutLibraryTeardown(0)
+        }
 
         print("Tributary benchmark: \(processorCount()) cores, input \(input), muxer \(width)×\(height), "
               + "\(frames) frames per stream per detector run, \(decodeFrames) per decode run, median of \(repetitions); "

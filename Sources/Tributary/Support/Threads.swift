@@ -38,3 +38,13 @@ public func printError(_ message: String) {
 
 /// Flushes standard output; lines must show up promptly when piped.
 public func flushStandardOutput() { fflush(nil) }  // nil flushes every stream, stdout included
+
+/// Ends the process now with `status` after flushing standard output, without the libraries'
+/// exit-time teardown. For the end of a GPU run: the CUDA libraries that ONNX Runtime's CUDA
+/// provider loads can crash in their static destructors after a run that went well
+/// (onnxruntime#21207, pykeio/ort#609), turning its status into a crash. Call it only once every
+/// output is finished (sinks finalised, files closed).
+public func exitWithoutLibraryTeardown(_ status: Int32) -> Never {
+    flushStandardOutput()
+    _exit(status)
+}
