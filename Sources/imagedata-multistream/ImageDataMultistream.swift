@@ -80,6 +80,9 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("gpus"), help: "Shard the inputs over this many GPUs (0: all); one muxer, detector and output each. Default: the config's gpu-id alone.")
     var gpus: Int?
 
+    @Flag(name: .customLong("single-output"), help: "With --gpus: one tiled output of every input (frames come down to the host for it) instead of one per GPU.")
+    var singleOutput = false
+
     @Flag(name: .customLong("stage-times"), help: "At the end, print where each stage's threads spent their time (busy or waiting).")
     var stageTimes = false
 
@@ -126,11 +129,13 @@ struct ImageDataMultistream: ParsableCommand {
         }
         let plan = ShardPlan(sourceCount: uris.count, gpuIDs: gpuIDs)
 
+        let shareOutput = singleOutput && plan.shards.count > 1
         var pipelines: [(pipeline: Pipeline, inputs: [String])] = []
+        var sharedOutput: SharedOutput?
         for (index, shard) in plan.shards.enumerated() {
             var outputs: [SinkKind] = []
-            if let output { outputs.append(.mp4(path: plan.outputPath(output, shard: shard))) }
-            if let rtspPort { outputs.append(.rtsp(address: rtspAddress, port: rtspPort + index)) }
+            if let output { outputs.append(.mp4(path: shareOutput ? output : plan.outputPath(output, shard: shard))) }
+            if let rtspPort { outputs.append(.rtsp(address: rtspAddress, port: rtspPort + (shareOutput ? 0 : index))) }
             if outputs.isEmpty {
                 if noDisplay {
                     outputs.append(.discard)
@@ -141,6 +146,15 @@ struct ImageDataMultistream: ParsableCommand {
                     outputs.append(.discard)
                 }
             }
+            if shareOutput && index == 0 {
+                do {
+                    sharedOutput = try SharedOutput(shardSources: plan.shards.map(\.sources), tilerWidth: tilerWidth, tilerHeight: tilerHeight,
+                                                    muxerWidth: width, muxerHeight: height, outputs: outputs, osd: !noOSD, logger: logger)
+                } catch {
+                    throw Self.reported(error)
+                }
+            }
+            if shareOutput { outputs = [.discard] }  // the shard's own output stays unused
             let shardURIs = shard.sources.map { uris[$0] }
             var configuration = PipelineConfiguration(
                 inputs: shardURIs,
@@ -161,7 +175,9 @@ struct ImageDataMultistream: ParsableCommand {
                     }
                     detector = try Detector.load(configuration: inferConfiguration, logger: logger)
                 }
-                pipelines.append((try Pipeline(configuration: configuration, detector: detector, logger: logger), shard.sources.map { inputs[$0] }))
+                let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
+                if let sharedOutput { pipeline.sendBatches(to: sharedOutput, shard: index) }
+                pipelines.append((pipeline, shard.sources.map { inputs[$0] }))
             } catch {
                 throw Self.reported(error)
             }
@@ -171,7 +187,7 @@ struct ImageDataMultistream: ParsableCommand {
             print("Running on \(names.sorted().joined(separator: ", ")) (NVDEC, CUDA memory)")
         }
         if let saveFrames { print("Frames will be saved in  \(saveFrames)") }
-        for url in pipelines.flatMap(\.pipeline.rtspURLs) { print("\n *** Tributary: Launched RTSP Streaming at \(url) ***\n") }
+        for url in sharedOutput?.rtspURLs ?? pipelines.flatMap(\.pipeline.rtspURLs) { print("\n *** Tributary: Launched RTSP Streaming at \(url) ***\n") }
         let (edit, silent) = (!noProbeEdit, self.silent)
         let editFailed = Locked(false)
         for (index, (pipeline, _)) in pipelines.enumerated() {
@@ -206,9 +222,11 @@ struct ImageDataMultistream: ParsableCommand {
         var threads = pipelines.enumerated().dropFirst().map { index, entry in
             WorkerThread(name: "gpu-shard-\(index)") { let outcome = entry.pipeline.run(); outcomes.withValue { $0[index] = outcome } }
         }
+        sharedOutput?.start()
         let first = pipelines[0].pipeline.run()
         outcomes.withValue { $0[0] = first }
         for thread in threads { thread.join() }
+        let sharedFailure = sharedOutput?.finish()
         signals.cancel()
 
         print("End-of-stream")
@@ -230,7 +248,7 @@ struct ImageDataMultistream: ParsableCommand {
         var status: Int32 = 0
         if let signal = finished.compactMap(\.interruptedBy).first {
             status = 128 + signal
-        } else if editFailed.withValue({ $0 }) || !finished.allSatisfy(\.succeeded) {
+        } else if editFailed.withValue({ $0 }) || !finished.allSatisfy(\.succeeded) || sharedFailure != nil {
             status = 1
         }
         // Every output is finished: on the GPU path, skip the CUDA libraries' exit-time teardown.

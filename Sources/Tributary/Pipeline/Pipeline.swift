@@ -103,6 +103,14 @@ public final class Pipeline: @unchecked Sendable {
     package var onBatch: ((inout FrameBatch) -> Void)?
     /// Called with every tiled frame before it goes to the sink (tests and frame taps read it here).
     package var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
+    /// `--single-output`: the shared stage this pipeline's batches go to instead of its own
+    /// tiler → OSD → sink, and this pipeline's shard number there.
+    private var sharedOutput: (stage: SharedOutput, shard: Int)?
+
+    /// Sends this pipeline's batches to `stage` (as shard `shard`) instead of its own output.
+    /// Call before `run`.
+    public func sendBatches(to stage: SharedOutput, shard: Int) { sharedOutput = (stage, shard) }
+
     /// Called with each `**PERF` line; prints it by default.
     public var onPerfLine: @Sendable (String) -> Void = { line in print("\n\(line)\n"); flushStandardOutput() }
 
@@ -206,7 +214,8 @@ public final class Pipeline: @unchecked Sendable {
         // every stream in host memory; two on the GPU path (device memory, as measured there).
         let outputQueue = BoundedQueue<FrameBatch>(capacity: deviceTiler == nil ? 1 : 2)
         let sinkFailure = Locked<String?>(nil)
-        let outputThread = WorkerThread(name: "output") { [self] in
+        let shared = sharedOutput
+        let outputThread = shared != nil ? nil : WorkerThread(name: "output") { [self] in
             var first = true
             while let batch = stageTimes.measure(.outputWait, { outputQueue.pop() }) {
                 guard sinkFailure.withValue({ $0 == nil }) else { continue }  // keep draining so sources finish
@@ -267,11 +276,21 @@ public final class Pipeline: @unchecked Sendable {
             if let frameSaver, sinkFailure.withValue({ $0 == nil }) {
                 do { try frameSaver.process(batch) } catch { fail(sinkFailure, error) }
             }
-            stageTimes.measure(.batchHandOff) { outputQueue.push(batch) }
+            guard let shared else {
+                stageTimes.measure(.batchHandOff) { outputQueue.push(batch) }
+                continue
+            }
+            if batches == 1, let rate = sources[batch.frames[0].sourceID].frameRate { shared.stage.offerFrameRate(rate) }
+            stageTimes.measure(.batchHandOff) { shared.stage.push(batch, shard: shared.shard) }
+            if shared.stage.hasFailed && sinkFailure.withValue({ $0 == nil }) {
+                sinkFailure.withValue { $0 = "shared output failed" }  // the shared stage said why
+                for source in sources { source.requestStop() }
+            }
         }
         for worker in workers { worker.join() }
+        if let shared { shared.stage.shardFinished(shared.shard) }
         outputQueue.close()
-        outputThread.join()
+        outputThread?.join()
         for thread in threads { thread.join() }
         perfTask?.stop()
         // Callbacks often capture the pipeline (to stop it); dropping them here breaks that cycle.

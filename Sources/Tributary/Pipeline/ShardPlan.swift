@@ -1,6 +1,6 @@
 /// How `--gpus` spreads the inputs over GPUs: contiguous, balanced blocks in input order (the
 /// first `count % gpus` GPUs take one more), each GPU with its own CUDA context, muxer, detector,
-/// tiler and output. GPUs with no input get no pipeline.
+/// tiler and output (or one `SharedOutput` for all). GPUs with no input get no pipeline.
 public struct ShardPlan: Sendable, Equatable {
     public struct Shard: Sendable, Equatable {
         public var gpuID: Int

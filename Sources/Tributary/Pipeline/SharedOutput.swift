@@ -1,0 +1,157 @@
+import DequeModule
+import Logging
+
+/// One tiled output for several pipelines (`--gpus N --single-output`): each shard hands over its
+/// batches, their source ids made global (each input keeps its place in the whole run); the k-th
+/// batches of every shard still running are merged into one batch and go through one tiler → OSD →
+/// sink on this stage's thread, so the run has the grid it would have without sharding. Frames in
+/// device memory come down to the host here (the shards may be on different GPUs), so this output
+/// costs a download of every frame; one output per GPU (the default) keeps them on their GPU.
+public final class SharedOutput: @unchecked Sendable {
+    public let layout: TileLayout
+    private let shardSources: [[Int]]
+    private let muxerWidth: Int
+    private let muxerHeight: Int
+    private let tiler: Tiler
+    private let osd: OSDRenderer?
+    private let sink: VideoSink
+    private let lock = ConditionLock()
+    private var waiting: [Deque<FrameBatch>]
+    private var finished: [Bool]
+    private var failure: String?
+    private var batchCount = 0
+    private var thread: WorkerThread?
+    private var frameRate: (numerator: Int, denominator: Int)?
+    private var frameRateSet = false
+    /// Batches a shard may have waiting before it blocks (its pace is the slowest shard's).
+    private let depth = 1
+
+    /// Called with every merged tiled frame before the sink (tests read it here).
+    package var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
+
+    /// - Parameter shardSources: for each shard, the global ids of its sources in its order.
+    public init(shardSources: [[Int]], tilerWidth: Int, tilerHeight: Int, muxerWidth: Int, muxerHeight: Int,
+                outputs: [SinkKind], osd: Bool, logger: Logger) throws {
+        let total = shardSources.reduce(0) { $0 + $1.count }
+        guard total > 0 else { throw PipelineError.invalidArgument("a shared output needs sources") }
+        self.shardSources = shardSources
+        layout = TileLayout(sourceCount: total, width: tilerWidth, height: tilerHeight)
+        tiler = Tiler(layout: layout)
+        self.osd = osd ? OSDRenderer() : nil
+        self.muxerWidth = muxerWidth
+        self.muxerHeight = muxerHeight
+        sink = try VideoSink(outputs: outputs, width: tilerWidth, height: tilerHeight, logger: logger)
+        waiting = Array(repeating: [], count: shardSources.count)
+        finished = Array(repeating: false, count: shardSources.count)
+    }
+
+    public var rtspURLs: [String] { sink.rtspURLs }
+
+    /// Starts the output thread (before the shards run).
+    public func start() {
+        thread = WorkerThread(name: "shared-output") { [self] in run() }
+    }
+
+    /// A shard's frame rate, offered before its first batch; the first one offered sets the
+    /// encoder's.
+    func offerFrameRate(_ rate: (numerator: Int, denominator: Int)) {
+        lock.withLock { if frameRate == nil { frameRate = rate } }
+    }
+
+    /// A shard's next batch (its own source ids); waits while the shard is `depth` batches ahead.
+    func push(_ batch: FrameBatch, shard: Int) {
+        var global = batch
+        let ids = shardSources[shard]
+        for index in global.frames.indices { global.frames[index].sourceID = ids[global.frames[index].sourceID] }
+        for index in global.meta.frames.indices { global.meta.frames[index].sourceID = ids[global.meta.frames[index].sourceID] }
+        lock.withLock {
+            while waiting[shard].count >= depth && failure == nil { lock.wait() }
+            guard failure == nil else { return }  // the output failed: drop, the shards are stopping
+            waiting[shard].append(global)
+            lock.broadcast()
+        }
+    }
+
+    /// The shard sends no more batches; the others go on without it.
+    func shardFinished(_ shard: Int) {
+        lock.withLock {
+            finished[shard] = true
+            lock.broadcast()
+        }
+    }
+
+    /// Waits for the output to finish (every shard finished, the sink finalised); the first error
+    /// of the output side, if any.
+    public func finish() -> String? {
+        thread?.join()
+        return lock.withLock { failure }
+    }
+
+    /// Whether the output side failed (shards stop when it has).
+    var hasFailed: Bool { lock.withLock { failure != nil } }
+
+    private func nextMerged() -> FrameBatch? {
+        lock.withLock {
+            while true {
+                let running = waiting.indices.filter { !finished[$0] || !waiting[$0].isEmpty }
+                if running.isEmpty { return nil }
+                if running.allSatisfy({ !waiting[$0].isEmpty }) {
+                    var merged = FrameBatch(batchID: batchCount, frames: [])
+                    for shard in running {
+                        let batch = waiting[shard].removeFirst()
+                        merged.frames += batch.frames
+                        merged.meta.frames += batch.meta.frames.map { meta in
+                            var meta = meta
+                            meta.batchID = batchCount
+                            return meta
+                        }
+                    }
+                    batchCount += 1
+                    lock.broadcast()
+                    return merged
+                }
+                lock.wait()
+            }
+        }
+    }
+
+    private func run() {
+        while let batch = nextMerged() {
+            guard lock.withLock({ failure == nil }) else { continue }
+            do {
+                let frames = try batch.frames.map { frame in
+                    var host = frame
+                    host.image = try frame.image.onHost()
+                    return host
+                }
+                var hostBatch = batch
+                hostBatch.frames = frames
+                let pts = frames.compactMap(\.pts).min()
+                if !frameRateSet, let rate = lock.withLock({ frameRate }) {
+                    sink.setFrameRate(numerator: rate.numerator, denominator: rate.denominator)
+                    frameRateSet = true
+                }
+                try sink.pushFrame(pts: pts) { output in
+                    tiler.composite(hostBatch, into: output)
+                    osd?.drawObjects(of: hostBatch.meta, layout: layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output)
+                    onTiledFrame?(hostBatch, output.readOnly)
+                }
+            } catch {
+                fail(error)
+            }
+        }
+        if lock.withLock({ failure == nil }) {
+            do { try sink.finish() } catch { fail(error) }
+        }
+    }
+
+    private func fail(_ error: Error) {
+        let first = lock.withLock { () -> Bool in
+            guard failure == nil else { return false }
+            failure = "\(error)"
+            lock.broadcast()
+            return true
+        }
+        if first { printError("Error: \(error)") }
+    }
+}
