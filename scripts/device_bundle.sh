@@ -602,13 +602,12 @@ cmd_diag() {
     for ((p = 0; p < procs; p++)); do
       local inputs=() n=$((k / procs))
       for ((i = 0; i < n; i++)); do inputs+=("$clip"); done
-      if ((procs > 1)); then
-        CUDA_VISIBLE_DEVICES=$p timeout -s INT "$secs" bin/imagedata-multistream -i "${inputs[@]}" --device cuda --no-detector \
-          --file-loop --no-display -s --stage-times $extra > "$out/app-$k-$g-$procs-$p.log" 2>&1 &
-      else
-        timeout -s INT "$secs" bin/imagedata-multistream -i "${inputs[@]}" --device cuda --no-detector --gpus "$g" \
-          --file-loop --no-display -s --stage-times $extra > "$out/app-$k-$g-$procs-$p.log" 2>&1 &
-      fi
+      # Several processes: one GPU each (CUDA_VISIBLE_DEVICES); one process: --gpus G.
+      local scope=() sharding=(--gpus "$g")
+      if ((procs > 1)); then scope=(CUDA_VISIBLE_DEVICES="$p"); sharding=(); fi
+      # shellcheck disable=SC2086
+      env "${scope[@]}" timeout -s INT "$secs" bin/imagedata-multistream -i "${inputs[@]}" --device cuda --no-detector \
+        "${sharding[@]}" --file-loop --no-display -s --stage-times $extra > "$out/app-$k-$g-$procs-$p.log" 2>&1 &
       pids+=($!)
     done
     sleep 8

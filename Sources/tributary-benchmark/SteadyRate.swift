@@ -15,23 +15,19 @@ final class SteadyRate: @unchecked Sendable {
     private let warmupFrames: Int
     private let clock = MonotonicClock()
 
-    init(warmupFrames: Int) { self.warmupFrames = max(1, warmupFrames) }
-
     /// Warm-up for a run of `total` frames in batches of `batch`: a fifth of it, at least a batch.
-    convenience init(total: Int, batch: Int) { self.init(warmupFrames: max(batch, total / 5)) }
+    init(total: Int, batch: Int) { warmupFrames = max(1, batch, total / 5) }
 
-    /// Counts `frames` more; returns the count so far.
-    @discardableResult
-    func add(_ frames: Int) -> Int {
+    /// Counts `frames` more.
+    func add(_ frames: Int) {
         let now = clock.now()
-        return state.withValue { s in
+        state.withValue { s in
             s.count += frames
             if s.warmTime == nil, s.count >= warmupFrames {
                 s.warmTime = now
                 s.warmCount = s.count
             }
             s.lastTime = now
-            return s.count
         }
     }
 

@@ -267,6 +267,16 @@ public struct KernelArguments: Sendable {
     public mutating func append(_ value: Int32) { slots.append(UInt64(UInt32(bitPattern: value))) }
     public mutating func append(_ value: Int) { append(Int32(truncatingIfNeeded: value)) }
     public mutating func append(_ value: Float) { slots.append(UInt64(value.bitPattern)) }
+
+    /// A device image as our kernels take one: address, bytes per row, width, height. Host
+    /// images throw, naming `stage`.
+    package mutating func append(image: ImageBuffer, for stage: String) throws {
+        guard let address = image.deviceAddress else { throw CUDAError.hostPixels(stage) }
+        append(address)
+        append(image.bytesPerRow)
+        append(image.width)
+        append(image.height)
+    }
 }
 
 /// A compiled, loaded kernel (CuPy's `RawKernel`).

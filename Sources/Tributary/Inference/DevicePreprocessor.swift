@@ -26,12 +26,8 @@ package final class DevicePreprocessor: @unchecked Sendable {
         if (input?.byteCount ?? 0) < byteCount { input = try device.allocate(byteCount: byteCount) }
         let base = input!.address
         for (index, frame) in frames.enumerated() {
-            guard let source = frame.image.deviceAddress else { throw CUDAError.hostPixels("GPU pre-processing") }
             var arguments = KernelArguments()
-            arguments.append(source)
-            arguments.append(frame.image.bytesPerRow)
-            arguments.append(frame.image.width)
-            arguments.append(frame.image.height)
+            try arguments.append(image: frame.image, for: "GPU pre-processing")
             arguments.append(DevicePointer(address: base.address + UInt64(index * perFrame * MemoryLayout<Float>.size)))
             arguments.append(p.networkWidth)
             arguments.append(p.networkHeight)

@@ -56,7 +56,7 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
     private let pinnedOutputsRefused = Locked(false)
     /// The last run's output arrays, reused when no tensor of that run is alive any more: no
     /// fresh (page-faulting) allocation of the outputs, tens of MB for a large batch, per run.
-    private let outputCache = Locked<[[Float]]>([])
+    private let outputCache: Locked<[[Float]]>
     private let fixedBatch: Int?
     private let outputElementTypes: [ONNXTensorElementDataType]
     private let logger: Logger
@@ -155,6 +155,7 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         inputShape = shape
         fixedBatch = shape.first.flatMap { $0 > 0 ? $0 : nil }
         outputElementTypes = try (0..<outputCount).map { try typeAndShape($0, input: false).0 }
+        outputCache = Locked(Array(repeating: [], count: outputCount))
 
         var info: OpaquePointer?
         try check(api.pointee.CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &info), "memory info")
@@ -354,7 +355,6 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
             case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
                 let source = UnsafeBufferPointer(start: raw!.assumingMemoryBound(to: Float.self), count: count)
                 values = outputCache.withValue { cache in
-                    guard index < cache.count else { return [] }
                     defer { cache[index] = [] }  // ours alone now, unless the last run's tensor lives on
                     return cache[index]
                 }
@@ -363,10 +363,7 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
                 } else {
                     values = Array(source)
                 }
-                outputCache.withValue { cache in
-                    while cache.count <= index { cache.append([]) }
-                    cache[index] = values
-                }
+                outputCache.withValue { $0[index] = values }
             case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
                 values = UnsafeBufferPointer(start: raw!.assumingMemoryBound(to: Int64.self), count: count).map(Float.init)
             case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:

@@ -314,8 +314,7 @@ public final class Pipeline: @unchecked Sendable {
             try stageTimes.measure(.outputSink) {
                 try sink.pushFrame(pts: pts) { output in
                     stageTimes.measure(.outputComposite) {
-                        tiler.composite(batch, into: output)
-                        osd?.drawObjects(of: batch.meta, layout: tiler.layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output)
+                        tiler.composite(batch, osd: osd, muxerWidth: muxerWidth, muxerHeight: muxerHeight, into: output)
                     }
                     onTiledFrame?(batch, output.readOnly)
                 }

@@ -8,7 +8,6 @@ import Logging
 /// device memory come down to the host here (the shards may be on different GPUs), so this output
 /// costs a download of every frame; one output per GPU (the default) keeps them on their GPU.
 public final class SharedOutput: @unchecked Sendable {
-    public let layout: TileLayout
     private let shardSources: [[Int]]
     private let muxerWidth: Int
     private let muxerHeight: Int
@@ -35,8 +34,7 @@ public final class SharedOutput: @unchecked Sendable {
         let total = shardSources.reduce(0) { $0 + $1.count }
         guard total > 0 else { throw PipelineError.invalidArgument("a shared output needs sources") }
         self.shardSources = shardSources
-        layout = TileLayout(sourceCount: total, width: tilerWidth, height: tilerHeight)
-        tiler = Tiler(layout: layout)
+        tiler = Tiler(layout: TileLayout(sourceCount: total, width: tilerWidth, height: tilerHeight))
         self.osd = osd ? OSDRenderer() : nil
         self.muxerWidth = muxerWidth
         self.muxerHeight = muxerHeight
@@ -44,6 +42,9 @@ public final class SharedOutput: @unchecked Sendable {
         waiting = Array(repeating: [], count: shardSources.count)
         finished = Array(repeating: false, count: shardSources.count)
     }
+
+    /// The run's whole grid.
+    public var layout: TileLayout { tiler.layout }
 
     public var rtspURLs: [String] { sink.rtspURLs }
 
@@ -132,8 +133,7 @@ public final class SharedOutput: @unchecked Sendable {
                     frameRateSet = true
                 }
                 try sink.pushFrame(pts: pts) { output in
-                    tiler.composite(hostBatch, into: output)
-                    osd?.drawObjects(of: hostBatch.meta, layout: layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output)
+                    tiler.composite(hostBatch, osd: osd, muxerWidth: muxerWidth, muxerHeight: muxerHeight, into: output)
                     onTiledFrame?(hostBatch, output.readOnly)
                 }
             } catch {

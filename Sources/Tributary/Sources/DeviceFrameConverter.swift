@@ -53,10 +53,7 @@ final class DeviceFrameConverter: @unchecked Sendable {
         arguments.append(pitch)
         arguments.append(sourceWidth)
         arguments.append(sourceHeight)
-        arguments.append(image.deviceAddress!)
-        arguments.append(image.bytesPerRow)
-        arguments.append(image.width)
-        arguments.append(image.height)
+        try arguments.append(image: image, for: "NV12 conversion")
         try kernel.launch2D(width: image.width, height: image.height, stream: stream, arguments: arguments)
         try stream.synchronize()
         return image

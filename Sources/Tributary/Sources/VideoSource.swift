@@ -29,7 +29,6 @@ public final class VideoSource: @unchecked Sendable {
     public var frameRate: (numerator: Int, denominator: Int)? { negotiatedRate.withValue { $0 } }
     private var stopRequested = Locked(false)
     private let converter: DeviceFrameConverter?
-    private let device: CUDADevice?
 
     /// - Parameters:
     ///   - device: decode with NVDEC into this GPU's memory; nil decodes on the host path.
@@ -45,7 +44,6 @@ public final class VideoSource: @unchecked Sendable {
         self.fileLoop = fileLoop && uri.scheme == "file"
         converter = try device.map { try DeviceFrameConverter(device: $0, width: width, height: height) }
         if device != nil { Self.preferHardwareDecoders() }
-        self.device = device
         // On the host path appsink holds one frame ahead: the source thread pulls at once, and more
         // would only add frames in flight (8.3 MB each at 1080p RGBA). The GPU path keeps the two
         // it was measured with (device memory).
@@ -68,16 +66,6 @@ public final class VideoSource: @unchecked Sendable {
             if !device.shareContext(with: pipeline) {
                 logger.warning("libgstcuda could not wrap the CUDA context: NVDEC frames may live in another context")
             }
-        }
-        if decoderThreads > 0 { Self.limitSoftwareDecoderThreads(in: pipeline, to: decoderThreads) }
-        tb_object_set_string(decoder, "uri", uri.uri)
-        // rtspsrc must drop late packets rather than buffer without bound, as the sample sets it.
-        let callback: @convention(c) (UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstElement>?, gpointer?) -> Void = { _, source, _ in
-            guard let source else { return }
-            if tb_object_has_property(source, "drop-on-latency") != 0 { tb_object_set_bool(source, "drop-on-latency", 1) }
-        }
-        _ = tb_signal_connect(decoder, "source-setup", unsafeBitCast(callback, to: UnsafeMutableRawPointer.self), nil)
-        if let device {
             // nvcodec registers one decoder per GPU, and decodebin would pick the first GPU's for
             // every source: skip the other GPUs' decoders, so frames decode on our GPU's NVDEC.
             let select: @convention(c) (gpointer?, gpointer?, gpointer?, gpointer?, gpointer?) -> Int32 = { _, _, _, factory, wanted in
@@ -88,6 +76,14 @@ public final class VideoSource: @unchecked Sendable {
             _ = tb_signal_connect(decoder, "autoplug-select", unsafeBitCast(select, to: UnsafeMutableRawPointer.self),
                                   UnsafeMutableRawPointer(bitPattern: device.ordinal + 1))
         }
+        if decoderThreads > 0 { Self.limitSoftwareDecoderThreads(in: pipeline, to: decoderThreads) }
+        tb_object_set_string(decoder, "uri", uri.uri)
+        // rtspsrc must drop late packets rather than buffer without bound, as the sample sets it.
+        let callback: @convention(c) (UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstElement>?, gpointer?) -> Void = { _, source, _ in
+            guard let source else { return }
+            if tb_object_has_property(source, "drop-on-latency") != 0 { tb_object_set_bool(source, "drop-on-latency", 1) }
+        }
+        _ = tb_signal_connect(decoder, "source-setup", unsafeBitCast(callback, to: UnsafeMutableRawPointer.self), nil)
         gst_object_unref(decoder)
     }
 

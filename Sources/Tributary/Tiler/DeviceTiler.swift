@@ -21,13 +21,9 @@ package final class DeviceTiler: @unchecked Sendable {
     /// Composites `batch` into `output` (queued on `stream`; not waited for).
     package func composite(_ batch: FrameBatch) throws {
         for frame in batch.frames {
-            guard let source = frame.image.deviceAddress else { throw CUDAError.hostPixels("GPU tiler") }
             let tile = layout.tile(of: frame.sourceID)
             var arguments = KernelArguments()
-            arguments.append(source)
-            arguments.append(frame.image.bytesPerRow)
-            arguments.append(frame.image.width)
-            arguments.append(frame.image.height)
+            try arguments.append(image: frame.image, for: "GPU tiler")
             arguments.append(output.address)
             arguments.append(output.pitch)
             arguments.append(tile.x)

@@ -22,6 +22,13 @@ public final class Tiler: @unchecked Sendable {
         }
     }
 
+    /// The host output of a batch: the tiles, then the OSD's boxes and labels (rects in muxer
+    /// pixels) over them when there is an OSD.
+    package func composite(_ batch: FrameBatch, osd: OSDRenderer?, muxerWidth: Int, muxerHeight: Int, into output: MutableImageView) {
+        composite(batch, into: output)
+        osd?.drawObjects(of: batch.meta, layout: layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output)
+    }
+
     private func prepareTables(sourceWidth: Int, sourceHeight: Int) {
         if let cached = cachedSourceSize, cached == (sourceWidth, sourceHeight) { return }
         cachedSourceSize = (sourceWidth, sourceHeight)
