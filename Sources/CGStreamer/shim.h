@@ -10,6 +10,7 @@
 #include <gst/pbutils/pbutils.h>
 #include <gst/rtsp-server/rtsp-server.h>
 #include <dlfcn.h>
+#include <stdio.h>
 
 // MARK: Typed setters for the variadic g_object_set.
 static inline void tb_object_set_int(gpointer object, const char *name, gint value) { g_object_set(object, name, value, NULL); }
@@ -80,6 +81,10 @@ static inline GstCaps *tb_caps_raw_video(const char *format, gint width, gint he
                                "height", G_TYPE_INT, height, NULL);
 }
 
+// MARK: C runtime (stdout is a global Swift 6 will not read).
+/// Line-buffered standard output: each line goes out in one write.
+static inline void tb_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+
 // MARK: Errors.
 static inline const char *tb_error_message(GError *error) { return error ? error->message : "(no message)"; }
 
@@ -92,6 +97,24 @@ static inline GstVideoMeta *tb_buffer_video_meta(GstBuffer *buffer) { return gst
 
 /// GST_MAP_READ | GST_MAP_CUDA: mapping CUDA memory this way gives the device address.
 static inline GstMapFlags tb_map_cuda_read(void) { return (GstMapFlags)(GST_MAP_READ | (GST_MAP_FLAG_LAST << 1)); }
+
+/// GST_MAP_WRITE | GST_MAP_CUDA: a device address to write; unmapping marks the device copy as the
+/// current one.
+static inline GstMapFlags tb_map_cuda_write(void) { return (GstMapFlags)(GST_MAP_WRITE | (GST_MAP_FLAG_LAST << 1)); }
+
+/// A GstCudaBufferPool allocating CUDA memory in the CUDA context that `context` (a
+/// "gst.cuda.context") holds: frames handed to GStreamer elements that take CUDA memory (NVENC)
+/// without a copy. NULL when libgstcuda is missing.
+static inline GstBufferPool *tb_gst_cuda_buffer_pool_new(GstContext *context) {
+    void *lib = dlopen("libgstcuda-1.0.so.0", RTLD_NOW | RTLD_GLOBAL);
+    if (!lib) return NULL;
+    GstBufferPool *(*make)(GstObject *) = (GstBufferPool *(*)(GstObject *))dlsym(lib, "gst_cuda_buffer_pool_new");
+    if (!make) return NULL;
+    // The GstCudaContext sits in the context's structure under its type name (1.22 has no getter).
+    const GValue *value = gst_structure_get_value(gst_context_get_structure(context), "gst.cuda.context");
+    if (!value || !G_VALUE_HOLDS_OBJECT(value) || !g_value_get_object(value)) return NULL;
+    return make((GstObject *)g_value_get_object(value));
+}
 
 /// A "gst.cuda.context" GstContext wrapping an existing CUcontext (ours, the device's primary
 /// context), so every decoder works in the context our kernels and ONNX Runtime use. NULL when

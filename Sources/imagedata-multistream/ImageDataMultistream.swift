@@ -83,6 +83,13 @@ struct ImageDataMultistream: ParsableCommand {
     @Flag(name: .customLong("single-output"), help: "With --gpus: one tiled output of every input (frames come down to the host for it) instead of one per GPU.")
     var singleOutput = false
 
+    @Flag(name: .customLong("process-per-gpu"), help: "With --gpus: each GPU's share of the inputs in its own process (measured to scale better with many streams; one output per GPU).")
+    var processPerGPU = false
+
+    /// A child of --process-per-gpu: run this shard of the plan alone.
+    @Option(name: .customLong("shard-process"), help: .hidden)
+    var shardProcess: Int?
+
     @Flag(name: .customLong("stage-times"), help: "At the end, print where each stage's threads spent their time (busy or waiting).")
     var stageTimes = false
 
@@ -97,6 +104,8 @@ struct ImageDataMultistream: ParsableCommand {
         if perfInterval < 0 { throw ValidationError("--perf-interval must not be negative") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
         if let gpus, gpus < 0 { throw ValidationError("--gpus must not be negative") }
+        if processPerGPU && singleOutput { throw ValidationError("--single-output needs every GPU in one process: leave out --process-per-gpu") }
+        if processPerGPU && gpus == nil { throw ValidationError("--process-per-gpu shards over GPUs: give --gpus too") }
     }
 
     func run() throws {
@@ -117,22 +126,38 @@ struct ImageDataMultistream: ParsableCommand {
                 throw Self.reported(error)
             }
         }
-        // One shard per GPU (the CPU path is one shard).
-        let gpuCount = CUDADevice.count()
+        // One shard per GPU (the CPU path is one shard). For tests of the sharding where there
+        // is no GPU: with --device cpu, TRIBUTARY_FAKE_GPU_COUNT=N lets --gpus shard the inputs
+        // over N host pipelines as if each had a GPU.
+        let fakeGPUCount = device == "cpu" ? getenv("TRIBUTARY_FAKE_GPU_COUNT").flatMap { Int(String(cString: $0)) } : nil
+        let gpuCount = fakeGPUCount ?? CUDADevice.count()
         // auto: the GPU path where there is a GPU and GStreamer can decode on it.
         let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0 && VideoSource.hardwareDecoderAvailable)
         if useCUDA && gpuCount == 0 { throw Self.reported(PipelineError.invalidArgument("--device cuda: no NVIDIA GPU found (is the driver loaded?)")) }
         if let gpus, gpus > gpuCount { throw Self.reported(PipelineError.invalidArgument("--gpus \(gpus): only \(gpuCount) GPU(s) found")) }
-        let gpuIDs: [Int] = !useCUDA ? [-1] : gpus.map { Array(0..<($0 == 0 ? gpuCount : $0)) } ?? [inferConfiguration?.gpuID ?? 0]
+        let requestedGPUs = gpus.map { Array(0..<($0 == 0 ? gpuCount : $0)) }
+        let gpuIDs: [Int] = useCUDA ? requestedGPUs ?? [inferConfiguration?.gpuID ?? 0] : (fakeGPUCount != nil ? requestedGPUs ?? [-1] : [-1])
         if useCUDA, let bad = gpuIDs.first(where: { $0 >= gpuCount }) {
             throw Self.reported(PipelineError.invalidArgument("gpu-id \(bad): only \(gpuCount) GPU(s) found"))
         }
         let plan = ShardPlan(sourceCount: uris.count, gpuIDs: gpuIDs)
+        if processPerGPU && shardProcess == nil && plan.shards.count > 1 {
+            let status = Self.runProcessPerShard(shardCount: plan.shards.count)
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
+        if let shardProcess {
+            guard plan.shards.indices.contains(shardProcess) else { throw Self.reported(PipelineError.invalidArgument("no shard \(shardProcess)")) }
+            // Whole lines, each in one write: the shards' processes share standard output.
+            lineBufferStandardOutput()
+        }
+        // The shards this process runs (their index in the plan): all, or a child's one.
+        let ownShards = plan.shards.enumerated().filter { shardProcess == nil || $0.offset == shardProcess }
 
         let shareOutput = singleOutput && plan.shards.count > 1
-        var pipelines: [(pipeline: Pipeline, inputs: [String])] = []
+        var pipelines: [(pipeline: Pipeline, inputs: [String], shard: ShardPlan.Shard)] = []
         var sharedOutput: SharedOutput?
-        for (index, shard) in plan.shards.enumerated() {
+        for (index, shard) in ownShards {
             var outputs: [SinkKind] = []
             if let output { outputs.append(.mp4(path: shareOutput ? output : plan.outputPath(output, shard: shard))) }
             if let rtspPort { outputs.append(.rtsp(address: rtspAddress, port: rtspPort + (shareOutput ? 0 : index))) }
@@ -177,20 +202,20 @@ struct ImageDataMultistream: ParsableCommand {
                 }
                 let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
                 if let sharedOutput { pipeline.sendBatches(to: sharedOutput, shard: index) }
-                pipelines.append((pipeline, shard.sources.map { inputs[$0] }))
+                pipelines.append((pipeline, shard.sources.map { inputs[$0] }, shard))
             } catch {
                 throw Self.reported(error)
             }
         }
         if useCUDA {
-            let names = Set(plan.shards.map { shard in (try? CUDADevice.open(shard.gpuID)).map { "GPU \(shard.gpuID): \($0.name)" } ?? "" })
+            let names = Set(ownShards.map(\.element).map { shard in (try? CUDADevice.open(shard.gpuID)).map { "GPU \(shard.gpuID): \($0.name)" } ?? "" })
             print("Running on \(names.sorted().joined(separator: ", ")) (NVDEC, CUDA memory)")
         }
         if let saveFrames { print("Frames will be saved in  \(saveFrames)") }
         for url in sharedOutput?.rtspURLs ?? pipelines.flatMap(\.pipeline.rtspURLs) { print("\n *** Tributary: Launched RTSP Streaming at \(url) ***\n") }
         let (edit, silent) = (!noProbeEdit, self.silent)
         let editFailed = Locked(false)
-        for (index, (pipeline, _)) in pipelines.enumerated() {
+        for (pipeline, _, shard) in pipelines {
             pipeline.probe = { batch in
                 if edit {
                     do { try SampleEdit.halveRed(&batch) } catch {
@@ -208,7 +233,7 @@ struct ImageDataMultistream: ParsableCommand {
                 }
             }
             if plan.shards.count > 1 {
-                let label = "GPU \(plan.shards[index].gpuID)"
+                let label = "GPU \(shard.gpuID)"
                 pipeline.onPerfLine = { line in print("\n[\(label)] \(line)\n"); flushStandardOutput() }
             }
         }
@@ -231,11 +256,11 @@ struct ImageDataMultistream: ParsableCommand {
 
         print("End-of-stream")
         let finished = outcomes.withValue { $0 }.sorted { $0.key < $1.key }.map(\.value)
-        for (index, (outcome, entry)) in zip(finished, pipelines).enumerated() {
-            for line in outcome.ledger.summaryLines(uris: entry.inputs, firstSourceID: plan.shards[index].sources.first ?? 0) { print(line) }
+        for (outcome, entry) in zip(finished, pipelines) {
+            for line in outcome.ledger.summaryLines(uris: entry.inputs, firstSourceID: entry.shard.sources.first ?? 0) { print(line) }
             let stages = entry.pipeline.stageReport()
             if !stages.isEmpty {
-                print(plan.shards.count > 1 ? "Stage times, GPU \(plan.shards[index].gpuID):" : "Stage times:")
+                print(plan.shards.count > 1 ? "Stage times, GPU \(entry.shard.gpuID):" : "Stage times:")
                 for line in stages { print("  " + line) }
             }
         }
@@ -258,6 +283,30 @@ struct ImageDataMultistream: ParsableCommand {
 }
 
 extension ImageDataMultistream {
+    /// `--process-per-gpu`: this program again for each shard of the plan (`--shard-process N`,
+    /// the same arguments otherwise), in its own process group so that a Ctrl-C reaches it once,
+    /// through this process, which passes SIGINT/SIGTERM on. The exit status: the first child's
+    /// that ended on a signal, else the first failing child's, else 0.
+    static func runProcessPerShard(shardCount: Int) -> Int32 {
+        let children: [ChildProcess]
+        do {
+            let executable = try ChildProcess.currentExecutable()
+            let arguments = Array(CommandLine.arguments.dropFirst())
+            children = try (0..<shardCount).map {
+                try ChildProcess(executable: executable, arguments: arguments + ["--shard-process=\($0)"], pipes: false, newProcessGroup: true)
+            }
+        } catch {
+            printError("Error: \(error)")
+            return 1
+        }
+        print("One process per GPU: \(children.map { String($0.pid) }.joined(separator: ", "))")
+        flushStandardOutput()
+        let signals = SignalStopper(signals: [SIGINT, SIGTERM]) { signal in for child in children { child.signal(signal) } }
+        let statuses = children.map { $0.wait() }
+        signals.cancel()
+        return statuses.first { $0 > 128 } ?? statuses.first { $0 != 0 } ?? 0
+    }
+
     /// Says the error on stderr and gives the exit code it maps to.
     static func reported(_ error: Error) -> ExitCode {
         printError("Error: \(error)")

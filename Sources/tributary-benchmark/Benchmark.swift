@@ -58,6 +58,14 @@ struct TributaryBenchmark: ParsableCommand {
     @Option(name: .customLong("streams-per-gpu"), parsing: .upToNextOption, help: "Stream counts per GPU for the --gpus table (default: --streams).")
     var streamsPerGPU: [Int] = []
 
+    @Option(name: .customLong("gpu-processes"), parsing: .upToNextOption,
+            help: "For the --gpus table: 'one' (every GPU's pipeline in this process), 'per-gpu' (a process per GPU, started together), or both.")
+    var gpuProcesses: [String] = ["one"]
+
+    /// A child of a `per-gpu` row: one run of `--streams`' first count on this GPU.
+    @Option(name: .customLong("child-gpu"), help: .hidden)
+    var childGPU: Int?
+
     @Option(name: .customLong("cpu-path-max-streams"), help: "In --gpu-table, run the CPU path only up to this many streams.")
     var cpuPathMaximumStreams = 8
 
@@ -76,6 +84,7 @@ struct TributaryBenchmark: ParsableCommand {
         int8.networkMode = 1
         let haveInt8 = !noInt8 && int8.int8OnnxFile.map { access($0, R_OK) == 0 } == true
         if let soakSeconds { return try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger) }
+        if let childGPU { childRun(uri: uri, configuration: fp32, gpu: childGPU, logger: logger) }
         if gpuCheckMode || gpuTableMode {
             // Every figure is printed by then: skip the CUDA libraries' exit-time teardown.
             do {
@@ -126,7 +135,7 @@ struct TributaryBenchmark: ParsableCommand {
     /// the detector (its batch `n`, on that GPU), the sample's edit and the OSD when a detector
     /// config is given.
     func pipelineFPS(_ uri: SourceURI, _ n: Int, detector inferConfiguration: InferConfiguration?, outputs: [SinkKind],
-                     frames: Int? = nil, devices: [ComputeDevice] = [.cpu], _ logger: Logger) throws -> Double {
+                     frames: Int? = nil, devices: [ComputeDevice] = [.cpu], beforeRun: () -> Void = {}, _ logger: Logger) throws -> Double {
         let target = n * (frames ?? self.frames)
         let delivered = Locked([Int](repeating: 0, count: devices.count))
         let rate = SteadyRate(total: target * devices.count, batch: n * devices.count)
@@ -153,6 +162,7 @@ struct TributaryBenchmark: ParsableCommand {
             return pipeline
         }
         let succeeded = Locked(true)
+        beforeRun()
         let threads = pipelines.map { pipeline in
             WorkerThread(name: "benchmark-run") { if !pipeline.run().succeeded { succeeded.withValue { $0 = false } } }
         }

@@ -50,24 +50,69 @@ extension TributaryBenchmark {
         if gpuCounts.count > 1 || (gpuCounts.first ?? 1) > 1 { try multiGPUTable(uri: uri, configuration: configuration, logger: logger) }
     }
 
-    /// `--gpus 1 2 …`: K streams per GPU on G GPUs at once (one pipeline per GPU, as
-    /// `imagedata-multistream --gpus` shards), aggregate FPS and scaling against one GPU.
+    /// `--gpus 1 2 …`: K streams per GPU on G GPUs at once, aggregate FPS and scaling against one
+    /// GPU. `--gpu-processes one`: one pipeline per GPU in this process (as `imagedata-multistream
+    /// --gpus` shards); `per-gpu`: one process per GPU, each a single-GPU run, started together.
     func multiGPUTable(uri: SourceURI, configuration: InferConfiguration, logger: Logger) throws {
         let available = CUDADevice.count()
         print("")
-        print("| K per GPU | GPUs | aggregate FPS | per stream | × one GPU | scaling efficiency |")
-        print("|---|---|---|---|---|---|")
+        print("| K per GPU | GPUs | processes | aggregate FPS | per stream | × one GPU | scaling efficiency |")
+        print("|---|---|---|---|---|---|---|")
         for k in streamsPerGPU.isEmpty ? streams : streamsPerGPU {
-            var single: Double?
-            for g in gpuCounts where g <= available {
-                let fps = try median {
-                    try pipelineFPS(uri, k, detector: configuration, outputs: [.discard], devices: (0..<g).map { .cuda(gpuID: $0) }, logger)
+            for mode in gpuProcesses {
+                var single: Double?
+                for g in gpuCounts where g <= available {
+                    let fps = try median {
+                        mode == "per-gpu"
+                            ? try processPerGPUFPS(k, gpus: g)
+                            : try pipelineFPS(uri, k, detector: configuration, outputs: [.discard], devices: (0..<g).map { .cuda(gpuID: $0) }, logger)
+                    }
+                    if g == 1 { single = fps }
+                    let speedup = single.map { fps / $0 }
+                    print("| \(k) | \(g) | \(mode == "per-gpu" ? "\(g)" : "1") | \(f(fps)) | \(f(fps / Double(k * g))) | \(speedup.map(f) ?? "–") | "
+                          + "\(speedup.map { f($0 / Double(g)) } ?? "–") |")
+                    flushStandardOutput()
                 }
-                if g == 1 { single = fps }
-                let speedup = single.map { fps / $0 }
-                print("| \(k) | \(g) | \(f(fps)) | \(f(fps / Double(k * g))) | \(speedup.map(f) ?? "–") | \(speedup.map { f($0 / Double(g)) } ?? "–") |")
-                flushStandardOutput()
             }
+        }
+    }
+
+    /// `per-gpu` rows: this benchmark once per GPU as a child (`--child-gpu`), each one
+    /// single-GPU run of `k` streams; the children build their pipelines, say "ready", and start
+    /// together on "go". The sum of their steady-state rates.
+    func processPerGPUFPS(_ k: Int, gpus: Int) throws -> Double {
+        let executable = try ChildProcess.currentExecutable()
+        var common = ["-i", input, "-c", config, "--streams", "\(k)", "--frames", "\(frames)", "--width", "\(width)", "--height", "\(height)"]
+        if let detectionWorkers { common += ["--detection-workers", "\(detectionWorkers)"] }
+        let children = try (0..<gpus).map { gpu in try ChildProcess(executable: executable, arguments: ["--child-gpu=\(gpu)"] + common, pipes: true) }
+        defer { for child in children { _ = child.wait() } }
+        for (gpu, child) in children.enumerated() where child.readLine() != "ready" {
+            throw PipelineError.invalidArgument("the child process for GPU \(gpu) did not start")
+        }
+        for child in children { child.send("go") }
+        return try children.enumerated().reduce(0) { total, entry in
+            guard let line = entry.element.readLine(), line.hasPrefix("rate "), let rate = Double(line.dropFirst(5)) else {
+                throw PipelineError.invalidArgument("the child process for GPU \(entry.offset) failed")
+            }
+            return total + rate
+        }
+    }
+
+    /// `--child-gpu`: builds one run of `--streams`' first count on `gpu`, says "ready", waits for
+    /// a line on standard input, runs, prints "rate FPS", and ends the process.
+    func childRun(uri: SourceURI, configuration: InferConfiguration, gpu: Int, logger: Logger) -> Never {
+        var configuration = configuration
+        if gpu >= 0 { configuration.executionProvider = .cuda }  // -1: the CPU path (checks without a GPU)
+        do {
+            let fps = try pipelineFPS(uri, streams.first ?? 1, detector: configuration, outputs: [.discard],
+                                      devices: [gpu >= 0 ? .cuda(gpuID: gpu) : .cpu],
+                                      beforeRun: { print("ready"); flushStandardOutput(); _ = readLine() }, logger)
+            print("rate \(fps)")
+            flushStandardOutput()
+            exitWithoutLibraryTeardown(0)
+        } catch {
+            printError("Error: GPU \(gpu): \(error)")
+            exitWithoutLibraryTeardown(1)
         }
     }
 
@@ -184,7 +229,76 @@ extension TributaryBenchmark {
         report("GPU OSD (boxes, glyph-atlas labels) vs Cairo OSD, \(objects) objects", osd.differentPixels == 0,
                "\(osd.differentPixels) pixels differ, max |diff| \(osd.max)")
 
+        // 6. The tiled frame handed to GStreamer as CUDA memory (as NVENC takes it: our context,
+        //    libgstcuda's pool, its strides), read back through cudadownload.
+        let rawPath = "/tmp/tributary-gpu-check.rgba"
+        unlink(rawPath)
+        let deviceSink = try VideoSink(deviceTail: "cudadownload ! video/x-raw,format=RGBA ! filesink location=\(rawPath)",
+                                       device: device, width: width, height: height, logger: logger)
+        try deviceSink.pushDeviceFrame(pts: 0) { address, pitch in
+            try device.copy2D(from: .device(deviceTiler.output.address), sourcePitch: deviceTiler.output.pitch, to: .device(address),
+                              targetPitch: pitch, widthBytes: width * 4, height: height, stream: deviceTiler.stream)
+        }
+        try deviceSink.finish()
+        if let handedOver = readRawFrame(rawPath, width: width, height: height) {
+            let handOver = difference(gpuTiled, handedOver)
+            report("tiled frame handed to GStreamer as CUDA memory, read back by cudadownload", handOver.differentPixels == 0,
+                   "\(handOver.differentPixels) pixels differ")
+        } else {
+            report("tiled frame handed to GStreamer as CUDA memory, read back by cudadownload", false, "no frame in \(rawPath)")
+        }
+
+        // 7. NVENC from CUDA memory, where the card has an encoder: 30 frames into an MP4 that
+        //    decodes back to 30 frames.
+        if let encoder = VideoSink.deviceEncoder(gpu: device.ordinal) {
+            let mp4 = "/tmp/tributary-gpu-check.mp4"
+            unlink(mp4)
+            let sink = try VideoSink(outputs: [.mp4(path: mp4)], width: width, height: height, gpu: device.ordinal, device: device, logger: logger)
+            for index in 0..<30 {
+                try sink.pushDeviceFrame(pts: UInt64(index) * 33_333_333) { address, pitch in
+                    try device.copy2D(from: .device(deviceTiler.output.address), sourcePitch: deviceTiler.output.pitch, to: .device(address),
+                                      targetPitch: pitch, widthBytes: width * 4, height: height, stream: deviceTiler.stream)
+                }
+            }
+            try sink.finish()
+            let decoded = try decodedFrameCount(try SourceURI(mp4), logger: logger)
+            report("\(encoder) from CUDA memory → MP4", sink.takesDeviceFrames && decoded == 30, "\(decoded) of 30 frames decode back")
+        } else {
+            print("SKIP  NVENC from CUDA memory: \(device.name) has no NVENC (nvcudah264enc not registered)")
+        }
+
         if !failures.isEmpty { throw PipelineError.invalidArgument("GPU checks failed: \(failures.joined(separator: "; "))") }
+    }
+
+    /// A raw RGBA frame written by `filesink`, rows of `size / height` bytes; nil if missing.
+    private func readRawFrame(_ path: String, width: Int, height: Int) -> ImageBuffer? {
+        guard let file = fopen(path, "rb") else { return nil }
+        defer { fclose(file) }
+        var bytes = [UInt8](repeating: 0, count: width * height * 8)
+        let size = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+        let rowBytes = size / height
+        guard size > 0, size % height == 0, rowBytes >= width * 4 else { return nil }
+        let image = ImageBuffer.allocateHost(width: width, height: height)
+        image.withMutableHostView { view in
+            for row in 0..<height {
+                bytes.withUnsafeBytes { source in
+                    (view.base + row * view.bytesPerRow).copyMemory(from: source.baseAddress! + row * rowBytes, byteCount: width * 4)
+                }
+            }
+        }
+        return image
+    }
+
+    /// Frames a file decodes to through the app's own source (host path, no detector).
+    private func decodedFrameCount(_ uri: SourceURI, logger: Logger) throws -> Int {
+        let configuration = PipelineConfiguration(
+            inputs: [uri], muxer: StreamMuxerConfiguration(batchSize: 1, width: 320, height: 180, batchedPushTimeoutMicroseconds: -1),
+            outputs: [.discard], osd: false, perfIntervalNanoseconds: 0, device: .cpu)
+        let pipeline = try Pipeline(configuration: configuration, logger: logger)
+        let frames = Locked(0)
+        pipeline.onBatch = { batch in frames.withValue { $0 += batch.frames.count } }
+        guard pipeline.run().succeeded else { throw PipelineError.invalidArgument("\(uri.original) does not decode") }
+        return frames.withValue { $0 }
     }
 
     /// The first batch of `k` streams of `uri` on `device`, no detector.

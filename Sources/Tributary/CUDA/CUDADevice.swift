@@ -126,6 +126,13 @@ public final class CUDADevice: @unchecked Sendable {
         return true
     }
 
+    /// A GStreamer buffer pool of CUDA memory in this device's context (libgstcuda's
+    /// `GstCudaBufferPool`), for frames handed to elements that take CUDA memory (NVENC) without
+    /// a copy; nil without libgstcuda. Not yet configured.
+    func makeGStreamerBufferPool() -> UnsafeMutablePointer<GstBufferPool>? {
+        gstContext.flatMap { tb_gst_cuda_buffer_pool_new($0) }
+    }
+
     // MARK: Memory
 
     /// `byteCount` bytes of device memory, freed when the returned object goes.

@@ -141,7 +141,7 @@ public final class Pipeline: @unchecked Sendable {
         tiler = Tiler(layout: layout)
         deviceTiler = try cudaDevice.map { try DeviceTiler(device: $0, layout: layout) }
         sink = try VideoSink(outputs: configuration.outputs, width: configuration.tilerWidth, height: configuration.tilerHeight,
-                             gpu: cudaDevice?.ordinal ?? 0, logger: logger)
+                             gpu: cudaDevice?.ordinal ?? 0, device: cudaDevice, logger: logger)
         perf = PerfMonitor(streamCount: count)
         let stageTimes = configuration.measureStages ? StageTimes() : nil
         self.stageTimes = stageTimes
@@ -317,6 +317,28 @@ public final class Pipeline: @unchecked Sendable {
                         tiler.composite(batch, osd: osd, muxerWidth: muxerWidth, muxerHeight: muxerHeight, into: output)
                     }
                     onTiledFrame?(batch, output.readOnly)
+                }
+            }
+            return
+        }
+        if sink.takesDeviceFrames {
+            // NVENC takes the frame in CUDA memory: composite straight into the sink's buffer.
+            try stageTimes.measure(.outputSink) {
+                try sink.pushDeviceFrame(pts: pts) { address, pitch in
+                    try stageTimes.measure(.outputComposite) {
+                        try deviceTiler.composite(batch, into: address, pitch: pitch)
+                        try deviceOSD?.draw(batch.meta, layout: tiler.layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: address,
+                                            bytesPerRow: pitch, width: tiler.layout.width, height: tiler.layout.height, stream: deviceTiler.stream)
+                        try deviceTiler.stream.synchronize()
+                    }
+                    if let onTiledFrame {
+                        let copy = ImageBuffer.allocateHost(width: tiler.layout.width, height: tiler.layout.height)
+                        try copy.withMutableHostView { view in
+                            try deviceTiler.device.copy2D(from: .device(address), sourcePitch: pitch, to: .host(view.base), targetPitch: view.bytesPerRow,
+                                                          widthBytes: view.width * 4, height: view.height)
+                        }
+                        copy.withHostView { onTiledFrame(batch, $0) }
+                    }
                 }
             }
             return

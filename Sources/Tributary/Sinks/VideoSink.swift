@@ -19,11 +19,15 @@ public enum SinkKind: Sendable, Equatable {
 }
 
 /// The output end: `appsrc → … → sink` in its own GStreamer pipeline. Frames are written by the
-/// tiler straight into GStreamer buffers, so nothing is copied on the way out.
+/// tiler straight into GStreamer buffers, so nothing is copied on the way out. On the GPU path,
+/// where the card has NVENC and one encoded output is asked for, those buffers are CUDA memory
+/// in our context (`takesDeviceFrames`): the tiled frame never leaves the GPU.
 public final class VideoSink: @unchecked Sendable {
     public let outputs: [SinkKind]
     public let width: Int
     public let height: Int
+    /// The GPU whose memory the frames come in, when they do (`pushDeviceFrame`); nil: host memory.
+    package let device: CUDADevice?
     private let pipeline: UnsafeMutablePointer<GstElement>
     private let appsrc: UnsafeMutablePointer<GstElement>
     private var lastPTS: UInt64?
@@ -36,7 +40,9 @@ public final class VideoSink: @unchecked Sendable {
     /// The RTSP addresses being served, for the "launched RTSP streaming" line.
     public var rtspURLs: [String] { rtspServers.map(\.url) }
 
-    /// - Parameter outputs: one or more; several share one frame through a `tee`.
+    /// Whether frames go in as CUDA memory (`pushDeviceFrame`) rather than host memory (`pushFrame`).
+    public var takesDeviceFrames: Bool { device != nil }
+
     /// NVENC (`nvh264enc`) where the card has an encoder — GStreamer registers it only then
     /// (T4, L4, A10, RTX and other cards with NVENC; not the H100/H200, which only decode) —
     /// otherwise x264 on the CPU. Bitrate in kbit/s. nvcodec registers one encoder per GPU; `gpu`'s
@@ -48,15 +54,32 @@ public final class VideoSink: @unchecked Sendable {
         return "x264enc speed-preset=superfast\(lowLatency ? " tune=zerolatency" : "") bitrate=\(bitrate) key-int-max=\(keyInterval)"
     }
 
+    /// The caps of RGBA frames in CUDA memory, as the appsrc offers them on the device path.
+    static func deviceCaps(width: Int, height: Int, frameRate: (Int, Int)? = nil) -> String {
+        "video/x-raw(memory:CUDAMemory),format=RGBA,width=\(width),height=\(height),pixel-aspect-ratio=1/1,"
+            + "framerate=\(frameRate.map { "\($0.0)/\($0.1)" } ?? "0/1")"
+    }
+
+    /// GPU `gpu`'s NVENC encoder that takes RGBA frames in CUDA memory (`nvcudah264enc`, or
+    /// `nvcudah264device<N>enc`), if the card has NVENC.
+    package static func deviceEncoder(gpu: Int) -> String? {
+        guard let encoder = GStreamer.nvidiaFactory("nvcudah264enc", device: gpu),
+              GStreamer.factory(encoder, accepts: deviceCaps(width: 64, height: 64)) else { return nil }
+        return encoder
+    }
+
+    /// - Parameter outputs: one or more; several share one frame through a `tee`.
     /// - Parameter gpu: the GPU whose NVENC encodes, where it has one.
-    public init(outputs: [SinkKind], width: Int, height: Int, gpu: Int = 0, logger: Logger) throws {
+    /// - Parameter device: the GPU the frames come from on the GPU path. With one encoded output
+    ///   (MP4 or RTSP) and NVENC on that GPU, frames go in as CUDA memory; otherwise as host memory.
+    public convenience init(outputs: [SinkKind], width: Int, height: Int, gpu: Int = 0, device: CUDADevice? = nil,
+                            logger: Logger) throws {
         precondition(!outputs.isEmpty, "a sink needs an output")
-        self.outputs = outputs
-        self.width = width
-        self.height = height
-        self.logger = logger
-        let frameBytes = width * height * 4
         let threads = max(1, min(4, processorCount()))
+        let cudaEncoder: String? = {
+            guard let device, outputs.count == 1, outputs[0].isEncoded else { return nil }
+            return Self.deviceEncoder(gpu: device.ordinal)
+        }()
         var branches: [String] = []
         var servers: [RTSPServer] = []
         for output in outputs {
@@ -65,11 +88,11 @@ public final class VideoSink: @unchecked Sendable {
                 branches.append("fakesink sync=false async=false")
             case .mp4(let path):
                 guard !path.contains("\"") else { throw PipelineError.invalidArgument("output path must not contain '\"': \(path)") }
-                branches.append("""
+                let encoder = cudaEncoder.map { "\($0) bitrate=8000 gop-size=60" } ?? """
                     videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
-                    ! \(Self.h264Encoder(bitrate: 8000, keyInterval: 60, lowLatency: false, gpu: gpu)) ! h264parse ! mp4mux \
-                    ! filesink location="\(path)"
-                    """)
+                    ! \(Self.h264Encoder(bitrate: 8000, keyInterval: 60, lowLatency: false, gpu: gpu))
+                    """
+                branches.append("\(encoder) ! h264parse ! mp4mux ! filesink location=\"\(path)\"")
             case .display:
                 branches.append("videoconvert ! autovideosink sync=false")
             case .rtsp(let address, let port):
@@ -80,21 +103,44 @@ public final class VideoSink: @unchecked Sendable {
                     ( udpsrc name=pay0 port=\(udpPort) buffer-size=524288 \
                     caps="application/x-rtp, media=video, clock-rate=90000, encoding-name=(string)H264, payload=96" )
                     """))
-                branches.append("""
+                let encoder = cudaEncoder.map { "\($0) bitrate=4000 gop-size=30" } ?? """
                     videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
-                    ! \(Self.h264Encoder(bitrate: 4000, keyInterval: 30, lowLatency: true, gpu: gpu)) \
-                    ! video/x-h264,profile=baseline ! rtph264pay config-interval=1 pt=96 \
+                    ! \(Self.h264Encoder(bitrate: 4000, keyInterval: 30, lowLatency: true, gpu: gpu))
+                    """
+                branches.append("""
+                    \(encoder) ! video/x-h264,profile=baseline ! rtph264pay config-interval=1 pt=96 \
                     ! udpsink host=127.0.0.1 port=\(udpPort) sync=false async=false
                     """)
             }
         }
-        rtspServers = servers
         let tail = branches.count == 1 ? branches[0]
             : "tee name=split " + branches.map { "split. ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 ! \($0)" }.joined(separator: " ")
+        if let cudaEncoder { logger.info("output encoded by \(cudaEncoder) from CUDA memory") }
+        try self.init(outputs: outputs, width: width, height: height, tail: tail, device: cudaEncoder != nil ? device : nil,
+                      rtspServers: servers, logger: logger)
+    }
+
+    /// A sink whose frames come in as CUDA memory of `device` and go to `tail` (a pipeline
+    /// description that takes RGBA in CUDA memory): the GPU checks read them back through
+    /// `cudadownload` on cards without NVENC.
+    package convenience init(deviceTail tail: String, device: CUDADevice, width: Int, height: Int, logger: Logger) throws {
+        try self.init(outputs: [.discard], width: width, height: height, tail: tail, device: device, rtspServers: [], logger: logger)
+    }
+
+    private init(outputs: [SinkKind], width: Int, height: Int, tail: String, device: CUDADevice?, rtspServers: [RTSPServer],
+                 logger: Logger) throws {
+        self.outputs = outputs
+        self.width = width
+        self.height = height
+        self.device = device
+        self.logger = logger
+        self.rtspServers = rtspServers
+        let frameBytes = width * height * 4
+        let caps = device != nil ? Self.deviceCaps(width: width, height: height)
+            : "video/x-raw,format=RGBA,width=\(width),height=\(height),framerate=0/1,pixel-aspect-ratio=1/1"
         // block=true: a slow encoder holds the pipeline back instead of queueing frames without bound.
         let description = """
-            appsrc name=input is-live=false block=true format=time max-bytes=\(frameBytes * 3) \
-            caps=video/x-raw,format=RGBA,width=\(width),height=\(height),framerate=0/1,pixel-aspect-ratio=1/1 \
+            appsrc name=input is-live=false block=true format=time max-bytes=\(frameBytes * 3) caps="\(caps)" \
             ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 ! \(tail)
             """
         pipeline = try GStreamer.parseLaunch(description)
@@ -104,16 +150,27 @@ public final class VideoSink: @unchecked Sendable {
             throw PipelineError.pipelineConstruction(description: description, message: "no appsrc")
         }
         appsrc = src
-        pool = gst_buffer_pool_new()
-        let caps = tb_caps_raw_video("RGBA", gint(width), gint(height), 0, 1)
+        let target = outputs.map(\.target).joined(separator: ", ")
+        // Device frames: CUDA memory in our context, which the encoder is given too (no copy
+        // between contexts).
+        if let device { device.shareContext(with: pipeline) }
+        let madePool: UnsafeMutablePointer<GstBufferPool>? = if let device { device.makeGStreamerBufferPool() } else { gst_buffer_pool_new() }
+        guard let pool = madePool else {
+            gst_object_unref(appsrc)
+            gst_object_unref(pipeline)
+            throw PipelineError.sinkFailed(target: target, element: "bufferpool", message: "libgstcuda cannot make a CUDA buffer pool")
+        }
+        self.pool = pool
+        let poolCaps = gst_caps_from_string(caps)
         let poolConfig = gst_buffer_pool_get_config(pool)
-        gst_buffer_pool_config_set_params(poolConfig, caps, guint(width * height * 4), 2, 0)
-        gst_caps_unref(caps)
+        gst_buffer_pool_config_set_params(poolConfig, poolCaps, guint(frameBytes), 2, 0)
+        gst_buffer_pool_config_add_option(poolConfig, "GstBufferPoolOptionVideoMeta")
+        gst_caps_unref(poolCaps)
         if gst_buffer_pool_set_config(pool, poolConfig) == 0 || gst_buffer_pool_set_active(pool, 1) == 0 {
             gst_object_unref(pool)
             gst_object_unref(appsrc)
             gst_object_unref(pipeline)
-            throw PipelineError.sinkFailed(target: outputs.map(\.target).joined(separator: ", "), element: "bufferpool", message: "cannot set up the output buffer pool")
+            throw PipelineError.sinkFailed(target: target, element: "bufferpool", message: "cannot set up the output buffer pool")
         }
         if gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
             let detail = GStreamer.pendingError(pipeline) ?? "state change failed"
@@ -138,29 +195,49 @@ public final class VideoSink: @unchecked Sendable {
     /// it the stream is variable-rate, timed by the frames' timestamps alone.
     public func setFrameRate(numerator: Int, denominator: Int) {
         guard lastPTS == nil, numerator > 0, denominator > 0 else { return }
-        let caps = tb_caps_raw_video("RGBA", gint(width), gint(height), gint(numerator), gint(denominator))
+        let caps = device != nil ? gst_caps_from_string(Self.deviceCaps(width: width, height: height, frameRate: (numerator, denominator)))
+            : tb_caps_raw_video("RGBA", gint(width), gint(height), gint(numerator), gint(denominator))
         gst_app_src_set_caps(tb_app_src(appsrc), caps)
         gst_caps_unref(caps)
     }
 
-    /// Hands a fresh output frame to `body` to fill, then pushes it with presentation time `pts`
-    /// (nanoseconds; made strictly increasing). Throws if the sink pipeline failed.
+    /// Hands a fresh output frame in host memory to `body` to fill, then pushes it with
+    /// presentation time `pts` (nanoseconds; made strictly increasing). Throws if the sink
+    /// pipeline failed. Host sinks only.
     package func pushFrame(pts: UInt64?, _ body: (MutableImageView) throws -> Void) throws {
+        precondition(device == nil, "this sink takes device frames (pushDeviceFrame)")
+        try push(pts: pts, mapFlags: tb_map_write()) { data, _ in
+            try body(MutableImageView(base: data, width: width, height: height, bytesPerRow: width * 4))
+        }
+    }
+
+    /// Hands a fresh output frame in CUDA memory to `body` — its device address and bytes per
+    /// row — then pushes it with presentation time `pts`. `body`'s GPU work must be finished
+    /// (its stream synchronised) when it returns. Device sinks only (`takesDeviceFrames`).
+    package func pushDeviceFrame(pts: UInt64?, _ body: (DevicePointer, Int) throws -> Void) throws {
+        precondition(device != nil, "this sink takes host frames (pushFrame)")
+        try push(pts: pts, mapFlags: tb_map_cuda_write()) { data, stride in
+            try body(DevicePointer(address: UInt64(UInt(bitPattern: data))), stride ?? width * 4)
+        }
+    }
+
+    /// One frame from the pool, mapped with `mapFlags` for `fill` (its address and the row
+    /// stride its video meta gives), timestamped and pushed.
+    private func push(pts: UInt64?, mapFlags: GstMapFlags, _ fill: (UnsafeMutableRawPointer, Int?) throws -> Void) throws {
         if let error = GStreamer.pendingError(pipeline) {
             throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: error)
         }
-        let bytesPerRow = width * 4
         var pooled: UnsafeMutablePointer<GstBuffer>?
         guard gst_buffer_pool_acquire_buffer(pool, &pooled, nil) == GST_FLOW_OK, let buffer = pooled else {
             throw PipelineError.sinkFailed(target: target, element: "appsrc", message: "out of memory")
         }
         var info = GstMapInfo()
-        guard gst_buffer_map(buffer, &info, tb_map_write()) != 0 else {
+        guard gst_buffer_map(buffer, &info, mapFlags) != 0, let data = info.data else {
             gst_buffer_unref(buffer)
             throw PipelineError.sinkFailed(target: target, element: "appsrc", message: "cannot map output buffer")
         }
         do {
-            try body(MutableImageView(base: UnsafeMutableRawPointer(info.data), width: width, height: height, bytesPerRow: bytesPerRow))
+            try fill(UnsafeMutableRawPointer(data), tb_buffer_video_meta(buffer).map { Int($0.pointee.stride.0) })
         } catch {
             gst_buffer_unmap(buffer, &info)
             gst_buffer_unref(buffer)
@@ -197,6 +274,14 @@ extension VideoSink {
 }
 
 extension SinkKind {
+    /// Whether this output encodes H.264 (MP4, RTSP).
+    var isEncoded: Bool {
+        switch self {
+        case .mp4, .rtsp: return true
+        case .discard, .display: return false
+        }
+    }
+
     var target: String {
         switch self {
         case .discard: return "fakesink"

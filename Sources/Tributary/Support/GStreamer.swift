@@ -38,6 +38,16 @@ public enum GStreamer {
         return true
     }
 
+    /// Whether elements of `factory` take buffers of `caps` (a caps string) on some sink pad.
+    static func factory(_ factory: String, accepts caps: String) -> Bool {
+        initialize()
+        guard let f = gst_element_factory_find(factory) else { return false }
+        defer { gst_object_unref(UnsafeMutableRawPointer(f)) }
+        guard let parsed = gst_caps_from_string(caps) else { return false }
+        defer { gst_caps_unref(parsed) }
+        return gst_element_factory_can_sink_any_caps(f, parsed) != 0
+    }
+
     /// The GPU an NVIDIA element factory works on, nil for other factories. nvcodec registers one
     /// factory per GPU (`nvh264dec` for the first, `nvh264device1dec` for the next, …) and says
     /// which GPU in its elements' `cuda-device-id`; learnt once per factory from one element.

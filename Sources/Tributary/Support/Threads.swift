@@ -1,3 +1,4 @@
+import CGStreamer
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -38,6 +39,10 @@ public func printError(_ message: String) {
 
 /// Flushes standard output; lines must show up promptly when piped.
 public func flushStandardOutput() { fflush(nil) }  // nil flushes every stream, stdout included
+
+/// Makes standard output line-buffered, so that each line goes out in one write: for processes
+/// that share one standard output (`--process-per-gpu`), whose lines must not interleave.
+public func lineBufferStandardOutput() { tb_line_buffer_stdout() }
 
 /// Ends the process now with `status` after flushing standard output, without the libraries'
 /// exit-time teardown. For the end of a GPU run: the CUDA libraries that ONNX Runtime's CUDA

@@ -20,12 +20,18 @@ package final class DeviceTiler: @unchecked Sendable {
 
     /// Composites `batch` into `output` (queued on `stream`; not waited for).
     package func composite(_ batch: FrameBatch) throws {
+        try composite(batch, into: output.address, pitch: output.pitch)
+    }
+
+    /// Composites `batch` into the pitched RGBA frame of the tiler's size at `target` (a sink's
+    /// CUDA buffer, say), queued on `stream`.
+    package func composite(_ batch: FrameBatch, into target: DevicePointer, pitch: Int) throws {
         for frame in batch.frames {
             let tile = layout.tile(of: frame.sourceID)
             var arguments = KernelArguments()
             try arguments.append(image: frame.image, for: "GPU tiler")
-            arguments.append(output.address)
-            arguments.append(output.pitch)
+            arguments.append(target)
+            arguments.append(pitch)
             arguments.append(tile.x)
             arguments.append(tile.y)
             arguments.append(tile.width)
@@ -33,8 +39,8 @@ package final class DeviceTiler: @unchecked Sendable {
             try kernel.launch2D(width: tile.width, height: tile.height, stream: stream, arguments: arguments)
         }
         for region in layout.uncoveredRegions(sourcesPresent: batch.frames.map(\.sourceID)) {
-            try device.fill(DevicePointer(address: output.address.address + UInt64(region.y * output.pitch + region.x * 4)),
-                            pitch: output.pitch, width: region.width, height: region.height, colour: .black, stream: stream)
+            try device.fill(DevicePointer(address: target.address + UInt64(region.y * pitch + region.x * 4)),
+                            pitch: pitch, width: region.width, height: region.height, colour: .black, stream: stream)
         }
     }
 

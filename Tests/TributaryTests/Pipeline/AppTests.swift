@@ -13,6 +13,16 @@ import Testing
         #expect(result.standardError.contains(uri), "stderr: \(result.standardError)")
     }
 
+    /// `--process-per-gpu` shards over GPUs into one output each: without --gpus, or with
+    /// --single-output, it is refused before anything starts.
+    @Test(arguments: [["--process-per-gpu"], ["--process-per-gpu", "--gpus", "2", "--single-output"]])
+    func processPerGPUNeedsGPUsAndSeparateOutputs(flags: [String]) throws {
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display"] + flags, timeout: 20)
+        #expect(!result.timedOut && result.seconds < 5)
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("--process-per-gpu"), "stderr: \(result.standardError)")
+    }
+
     @Test func aFileThatIsNoVideoFailsWithTheElementAndURI() throws {
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -60,5 +70,28 @@ import Testing
         let info = try discover(output)
         #expect(info.contains("H.264") && info.contains("Width: 320"), "\(info)")
         #expect(!info.contains("Duration: 0:00:00.000000000"))
+    }
+
+    /// `--gpus 2 --process-per-gpu` on host pipelines standing in for two GPUs
+    /// (`TRIBUTARY_FAKE_GPU_COUNT`): one process per shard, each writing its own MP4; SIGINT to
+    /// the parent reaches both, and both files play.
+    @Test func processPerGPUPassesSIGINTOnAndEachShardFinishesItsMP4() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("shards.mp4").path
+        let result = try runProcess("/usr/bin/env", ["TRIBUTARY_FAKE_GPU_COUNT=2", TestMedia.appBinary, "--device", "cpu", "--gpus", "2",
+                                                     "--process-per-gpu", "--no-detector", "-i", TestMedia.h264, TestMedia.avi,
+                                                     "--file-loop", "-s", "--width", "320", "--height", "240",
+                                                     "--tiler-width", "320", "--tiler-height", "240", "-o", output],
+                                    timeout: 60, signal: SIGINT, signalAfter: 3)
+        #expect(!result.timedOut)
+        #expect(result.status == 130, "stderr: \(result.standardError)")
+        #expect(result.standardOutput.contains("One process per GPU: "))
+        #expect(result.standardOutput.components(separatedBy: "End-of-stream").count == 3, "\(result.standardOutput)")
+        for shard in ["gpu0", "gpu1"] {
+            let info = try discover(folder.appendingPathComponent("shards-\(shard).mp4").path)
+            #expect(info.contains("H.264") && info.contains("Width: 320"), "\(shard): \(info)")
+        }
     }
 }
