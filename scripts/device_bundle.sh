@@ -545,7 +545,7 @@ cmd_bench() {
     if ((gpus > 1)); then
       # One process for every GPU, and a process per GPU.
       timeout "${BENCH_MULTI_TIMEOUT:-540}" $b --gpu-table --streams 8 --cpu-path-max-streams 0 --gpus $(seq -s ' ' 1 "$gpus") \
-        --streams-per-gpu ${BENCH_STREAMS_PER_GPU:-8 16 32 64} --gpu-processes ${BENCH_GPU_PROCESSES:-one per-gpu} > "$out/multi.log" 2>&1 \
+        --streams-per-gpu ${BENCH_STREAMS_PER_GPU:-8 16 32} --gpu-processes ${BENCH_GPU_PROCESSES:-one per-gpu} > "$out/multi.log" 2>&1 \
         && echo "multi-GPU rc=0" || echo "multi-GPU rc=$?"
       grep "^|" "$out/multi.log" | tail -n 20 || true
     fi ;;
