@@ -611,6 +611,10 @@ cmd_diag() {
   gst-inspect-1.0 nvh264dec > /dev/null 2>&1 || die "nvh264dec missing"
   nvidia-smi -L
   local specs=("$@"); ((${#specs[@]})) || specs=("16 1" "32 1" "32 2" "16 2 2")
+  # DIAG_DETECTOR=1: with the detector (needs the CUDA provider: after `unpack`, not only unpack-base).
+  local detector_flag=--no-detector
+  [ "${DIAG_DETECTOR:-0}" = 1 ] && detector_flag=
+
   if [ -n "${DIAG_CEILING:-}" ]; then for spec in $DIAG_CEILING; do diag_ceiling "${spec%x*}" "${spec#*x}"; done; fi
   for spec in "${specs[@]}"; do
     local extra
@@ -625,7 +629,7 @@ cmd_diag() {
       local scope=() sharding=(--gpus "$g")
       if ((procs > 1)); then scope=(CUDA_VISIBLE_DEVICES="$p"); sharding=(); fi
       # shellcheck disable=SC2086
-      env "${scope[@]}" timeout -s INT "$secs" bin/imagedata-multistream -i "${inputs[@]}" --device cuda --no-detector \
+      env "${scope[@]}" timeout -s INT "$secs" bin/imagedata-multistream -i "${inputs[@]}" --device cuda ${detector_flag} \
         "${sharding[@]}" --file-loop --no-display -s --stage-times $extra > "$out/app-$k-$g-$procs-$p.log" 2>&1 &
       pids+=($!)
     done

@@ -301,7 +301,8 @@ extension ImageDataMultistream {
         }
         print("One process per GPU: \(children.map { String($0.pid) }.joined(separator: ", "))")
         flushStandardOutput()
-        let signals = SignalStopper(signals: [SIGINT, SIGTERM]) { signal in for child in children { child.signal(signal) } }
+        // Every signal goes on: a second Ctrl-C ends the children at once, as it ends one process.
+        let signals = SignalStopper(signals: [SIGINT, SIGTERM], passEveryOn: true) { signal in for child in children { child.signal(signal) } }
         let statuses = children.map { $0.wait() }
         signals.cancel()
         return statuses.first { $0 > 128 } ?? statuses.first { $0 != 0 } ?? 0
@@ -333,18 +334,23 @@ extension ImageDataMultistream {
     }
 }
 
-/// Turns SIGINT/SIGTERM into a clean stop; a second signal ends the process at once.
+/// Turns SIGINT/SIGTERM into a clean stop; a second signal ends the process at once, unless
+/// `passEveryOn` (a parent of child processes hands each signal on and lets them decide).
 final class SignalStopper: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private var received = 0
 
-    init(signals: [Int32], onSignal: @escaping @Sendable (Int32) -> Void) {
+    init(signals: [Int32], passEveryOn: Bool = false, onSignal: @escaping @Sendable (Int32) -> Void) {
         let queue = DispatchQueue(label: "signals")
         for number in signals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler { [self] in
                 received += 1
+                if passEveryOn {
+                    onSignal(number)
+                    return
+                }
                 if received > 1 { _exit(128 + number) }
                 printError("Caught signal \(number): stopping; queued frames finish and the output is finalised")
                 onSignal(number)
