@@ -64,7 +64,7 @@ public final class VideoSink: @unchecked Sendable {
     /// `nvcudah264device<N>enc`), if the card has NVENC.
     package static func deviceEncoder(gpu: Int) -> String? {
         guard let encoder = GStreamer.nvidiaFactory("nvcudah264enc", device: gpu),
-              GStreamer.factory(encoder, accepts: deviceCaps(width: 64, height: 64)) else { return nil }
+              GStreamer.factory(encoder, accepts: "video/x-raw(memory:CUDAMemory),format=RGBA") else { return nil }
         return encoder
     }
 

@@ -72,6 +72,27 @@ import Testing
         #expect(!info.contains("Duration: 0:00:00.000000000"))
     }
 
+    /// `--gpus 2` in one process on host pipelines standing in for two GPUs: the inputs split in
+    /// two shards, each with its own output file, every frame accounted for under its global
+    /// source id.
+    @Test func gpusShardsTheInputsWithAnOutputEach() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("sharded.mp4").path
+        let result = try runProcess("/usr/bin/env", ["TRIBUTARY_FAKE_GPU_COUNT=2", TestMedia.appBinary, "--device", "cpu", "--gpus", "2",
+                                                     "--no-detector", "-i", TestMedia.h264, TestMedia.avi, "-s",
+                                                     "--width", "320", "--height", "240", "--tiler-width", "320", "--tiler-height", "240",
+                                                     "-o", output], timeout: 120)
+        #expect(result.status == 0, "stderr: \(result.standardError)")
+        #expect(result.standardOutput.contains("source 0 (\(TestMedia.h264)): decoded 795, delivered 795, dropped 0"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("source 1 (\(TestMedia.avi)): decoded 795, delivered 795, dropped 0"), "\(result.standardOutput)")
+        for shard in ["gpu0", "gpu1"] {
+            let info = try discover(folder.appendingPathComponent("sharded-\(shard).mp4").path)
+            #expect(info.contains("Duration: 0:01:19"), "\(shard): the inputs last 79.5 s: \(info)")
+        }
+    }
+
     /// `--gpus 2 --process-per-gpu` on host pipelines standing in for two GPUs
     /// (`TRIBUTARY_FAKE_GPU_COUNT`): one process per shard, each writing its own MP4; SIGINT to
     /// the parent reaches both, and both files play.

@@ -17,6 +17,17 @@ struct DecoderSelectionTests {
         #expect(tb_object_get_integer(queue, "cuda-device-id") == -1, "no such property")
     }
 
+    /// The check that decides whether a sink may hand NVENC frames in CUDA memory.
+    @Test func factoriesSayWhichCapsTheyTake() {
+        #expect(GStreamer.factory("x264enc", accepts: "video/x-raw,format=I420"))
+        #expect(!GStreamer.factory("x264enc", accepts: "video/x-raw(memory:CUDAMemory),format=RGBA"))
+        #expect(!GStreamer.factory("x264enc", accepts: "video/x-raw,format=RGBA"))
+        #expect(!GStreamer.factory("no-such-element", accepts: "video/x-raw"))
+        if !GStreamer.hasElement("nvcudah264enc") {
+            #expect(VideoSink.deviceEncoder(gpu: 0) == nil, "no NVENC here: frames go to the sink in host memory")
+        }
+    }
+
     @Test func onlyNVIDIAFactoriesHaveADevice() {
         #expect(GStreamer.cudaDeviceID(ofFactory: "queue") == nil)
         #expect(GStreamer.cudaDeviceID(ofFactory: "no-such-element") == nil)
