@@ -93,6 +93,23 @@ import Testing
         }
     }
 
+    /// `--gpus 2 --single-output` on host shards: one MP4 of the tiler's size for both shards.
+    @Test func singleOutputWritesOneFileForEveryShard() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("single.mp4").path
+        let result = try runProcess("/usr/bin/env", ["TRIBUTARY_FAKE_GPU_COUNT=2", TestMedia.appBinary, "--device", "cpu", "--gpus", "2",
+                                                     "--single-output", "--no-detector", "-i", TestMedia.h264, TestMedia.avi, "-s",
+                                                     "--width", "320", "--height", "240", "--tiler-width", "640", "--tiler-height", "240",
+                                                     "-o", output], timeout: 120)
+        #expect(result.status == 0, "stderr: \(result.standardError)")
+        let info = try discover(output)
+        #expect(info.contains("Width: 640") && info.contains("Duration: 0:01:19"), "\(info)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        #expect(files == ["single.mp4"], "no per-GPU files: \(files)")
+    }
+
     /// `--gpus 2 --process-per-gpu` on host pipelines standing in for two GPUs
     /// (`TRIBUTARY_FAKE_GPU_COUNT`): one process per shard, each writing its own MP4; SIGINT to
     /// the parent reaches both, and both files play.
