@@ -90,6 +90,9 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("shard-process"), help: .hidden)
     var shardProcess: Int?
 
+    @Option(name: .customLong("detection-workers"), help: "Detectors working on consecutive batches at once, each with its own ONNX Runtime session (default: 2 on a GPU, 1 on the CPU).")
+    var detectionWorkers: Int?
+
     @Flag(name: .customLong("stage-times"), help: "At the end, print where each stage's threads spent their time (busy or waiting).")
     var stageTimes = false
 
@@ -104,6 +107,7 @@ struct ImageDataMultistream: ParsableCommand {
         if perfInterval < 0 { throw ValidationError("--perf-interval must not be negative") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
         if let gpus, gpus < 0 { throw ValidationError("--gpus must not be negative") }
+        if let detectionWorkers, detectionWorkers <= 0 { throw ValidationError("--detection-workers must be positive") }
         if processPerGPU && singleOutput { throw ValidationError("--single-output needs every GPU in one process: leave out --process-per-gpu") }
         if processPerGPU && gpus == nil { throw ValidationError("--process-per-gpu shards over GPUs: give --gpus too") }
     }
@@ -190,6 +194,7 @@ struct ImageDataMultistream: ParsableCommand {
                 fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(perfInterval * 1e9),
                 device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
             configuration.measureStages = stageTimes
+            configuration.detectionWorkers = detectionWorkers
             do {
                 var detector: Detector?
                 if var inferConfiguration {
