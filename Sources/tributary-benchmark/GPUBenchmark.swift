@@ -85,11 +85,17 @@ extension TributaryBenchmark {
         var common = ["-i", input, "-c", config, "--streams", "\(k)", "--frames", "\(frames)", "--width", "\(width)", "--height", "\(height)"]
         if let detectionWorkers { common += ["--detection-workers", "\(detectionWorkers)"] }
         let children = try (0..<gpus).map { gpu in try ChildProcess(executable: executable, arguments: ["--child-gpu=\(gpu)"] + common, pipes: true) }
-        defer { for child in children { _ = child.wait() } }
+        var released = false
+        defer {
+            // Children still waiting for "go" would wait for ever: end them first.
+            if !released { for child in children { child.signal(SIGTERM) } }
+            for child in children { _ = child.wait() }
+        }
         for (gpu, child) in children.enumerated() where child.readLine() != "ready" {
             throw PipelineError.invalidArgument("the child process for GPU \(gpu) did not start")
         }
         for child in children { child.send("go") }
+        released = true
         return try children.enumerated().reduce(0) { total, entry in
             guard let line = entry.element.readLine(), line.hasPrefix("rate "), let rate = Double(line.dropFirst(5)) else {
                 throw PipelineError.invalidArgument("the child process for GPU \(entry.offset) failed")
