@@ -72,15 +72,6 @@ static inline GstMessageType tb_message_types_of_interest(void) {
     return (GstMessageType)(GST_MESSAGE_ERROR | GST_MESSAGE_WARNING | GST_MESSAGE_EOS);
 }
 
-// MARK: Caps (gst_caps_new_simple is variadic).
-static inline GstCaps *tb_caps_raw_video(const char *format, gint width, gint height, gint fps_n, gint fps_d) {
-    if (fps_n > 0)
-        return gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, format, "width", G_TYPE_INT, width,
-                                   "height", G_TYPE_INT, height, "framerate", GST_TYPE_FRACTION, fps_n, fps_d, NULL);
-    return gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, format, "width", G_TYPE_INT, width,
-                               "height", G_TYPE_INT, height, NULL);
-}
-
 // MARK: C runtime (stdout is a global Swift 6 will not read).
 /// Line-buffered standard output: each line goes out in one write.
 static inline void tb_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

@@ -108,10 +108,9 @@ extension TributaryBenchmark {
     /// a line on standard input, runs, prints "rate FPS", and ends the process.
     func childRun(uri: SourceURI, configuration: InferConfiguration, gpu: Int, logger: Logger) -> Never {
         var configuration = configuration
-        if gpu >= 0 { configuration.executionProvider = .cuda }  // -1: the CPU path (checks without a GPU)
+        configuration.executionProvider = .cuda
         do {
-            let fps = try pipelineFPS(uri, streams.first ?? 1, detector: configuration, outputs: [.discard],
-                                      devices: [gpu >= 0 ? .cuda(gpuID: gpu) : .cpu],
+            let fps = try pipelineFPS(uri, streams.first ?? 1, detector: configuration, outputs: [.discard], devices: [.cuda(gpuID: gpu)],
                                       beforeRun: { print("ready"); flushStandardOutput(); _ = readLine() }, logger)
             print("rate \(fps)")
             flushStandardOutput()
@@ -237,14 +236,16 @@ extension TributaryBenchmark {
 
         // 6. The tiled frame handed to GStreamer as CUDA memory (as NVENC takes it: our context,
         //    libgstcuda's pool, its strides), read back through cudadownload.
+        // The tiled frame (with the OSD) into a sink's CUDA buffer.
+        func copyTiledFrame(to address: DevicePointer, pitch: Int) throws {
+            try device.copy2D(from: .device(deviceTiler.output.address), sourcePitch: deviceTiler.output.pitch, to: .device(address),
+                              targetPitch: pitch, widthBytes: width * 4, height: height, stream: deviceTiler.stream)
+        }
         let rawPath = "/tmp/tributary-gpu-check.rgba"
         unlink(rawPath)
         let deviceSink = try VideoSink(deviceTail: "cudadownload ! video/x-raw,format=RGBA ! filesink location=\(rawPath)",
                                        device: device, width: width, height: height, logger: logger)
-        try deviceSink.pushDeviceFrame(pts: 0) { address, pitch in
-            try device.copy2D(from: .device(deviceTiler.output.address), sourcePitch: deviceTiler.output.pitch, to: .device(address),
-                              targetPitch: pitch, widthBytes: width * 4, height: height, stream: deviceTiler.stream)
-        }
+        try deviceSink.pushDeviceFrame(pts: 0, copyTiledFrame)
         try deviceSink.finish()
         if let handedOver = readRawFrame(rawPath, width: width, height: height) {
             let handOver = difference(gpuTiled, handedOver)
@@ -261,10 +262,7 @@ extension TributaryBenchmark {
             unlink(mp4)
             let sink = try VideoSink(outputs: [.mp4(path: mp4)], width: width, height: height, gpu: device.ordinal, device: device, logger: logger)
             for index in 0..<30 {
-                try sink.pushDeviceFrame(pts: UInt64(index) * 33_333_333) { address, pitch in
-                    try device.copy2D(from: .device(deviceTiler.output.address), sourcePitch: deviceTiler.output.pitch, to: .device(address),
-                                      targetPitch: pitch, widthBytes: width * 4, height: height, stream: deviceTiler.stream)
-                }
+                try sink.pushDeviceFrame(pts: UInt64(index) * 33_333_333, copyTiledFrame)
             }
             try sink.finish()
             let decoded = try decodedFrameCount(try SourceURI(mp4), logger: logger)

@@ -333,10 +333,7 @@ public final class Pipeline: @unchecked Sendable {
                     }
                     if let onTiledFrame {
                         let copy = ImageBuffer.allocateHost(width: tiler.layout.width, height: tiler.layout.height)
-                        try copy.withMutableHostView { view in
-                            try deviceTiler.device.copy2D(from: .device(address), sourcePitch: pitch, to: .host(view.base), targetPitch: view.bytesPerRow,
-                                                          widthBytes: view.width * 4, height: view.height)
-                        }
+                        try copy.withMutableHostView { try deviceTiler.download(from: address, pitch: pitch, into: $0) }
                         copy.withHostView { onTiledFrame(batch, $0) }
                     }
                 }

@@ -54,9 +54,10 @@ public final class VideoSink: @unchecked Sendable {
         return "x264enc speed-preset=superfast\(lowLatency ? " tune=zerolatency" : "") bitrate=\(bitrate) key-int-max=\(keyInterval)"
     }
 
-    /// The caps of RGBA frames in CUDA memory, as the appsrc offers them on the device path.
-    static func deviceCaps(width: Int, height: Int, frameRate: (Int, Int)? = nil) -> String {
-        "video/x-raw(memory:CUDAMemory),format=RGBA,width=\(width),height=\(height),pixel-aspect-ratio=1/1,"
+    /// The caps the appsrc offers: RGBA frames of the sink's size, in CUDA memory on the device
+    /// path; variable rate (0/1) until the frame rate is known.
+    static func inputCaps(onDevice: Bool, width: Int, height: Int, frameRate: (Int, Int)? = nil) -> String {
+        "video/x-raw\(onDevice ? "(memory:CUDAMemory)" : ""),format=RGBA,width=\(width),height=\(height),pixel-aspect-ratio=1/1,"
             + "framerate=\(frameRate.map { "\($0.0)/\($0.1)" } ?? "0/1")"
     }
 
@@ -136,8 +137,7 @@ public final class VideoSink: @unchecked Sendable {
         self.logger = logger
         self.rtspServers = rtspServers
         let frameBytes = width * height * 4
-        let caps = device != nil ? Self.deviceCaps(width: width, height: height)
-            : "video/x-raw,format=RGBA,width=\(width),height=\(height),framerate=0/1,pixel-aspect-ratio=1/1"
+        let caps = Self.inputCaps(onDevice: device != nil, width: width, height: height)
         // block=true: a slow encoder holds the pipeline back instead of queueing frames without bound.
         let description = """
             appsrc name=input is-live=false block=true format=time max-bytes=\(frameBytes * 3) caps="\(caps)" \
@@ -195,8 +195,7 @@ public final class VideoSink: @unchecked Sendable {
     /// it the stream is variable-rate, timed by the frames' timestamps alone.
     public func setFrameRate(numerator: Int, denominator: Int) {
         guard lastPTS == nil, numerator > 0, denominator > 0 else { return }
-        let caps = device != nil ? gst_caps_from_string(Self.deviceCaps(width: width, height: height, frameRate: (numerator, denominator)))
-            : tb_caps_raw_video("RGBA", gint(width), gint(height), gint(numerator), gint(denominator))
+        let caps = gst_caps_from_string(Self.inputCaps(onDevice: device != nil, width: width, height: height, frameRate: (numerator, denominator)))
         gst_app_src_set_caps(tb_app_src(appsrc), caps)
         gst_caps_unref(caps)
     }

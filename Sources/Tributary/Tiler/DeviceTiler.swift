@@ -46,7 +46,13 @@ package final class DeviceTiler: @unchecked Sendable {
 
     /// Waits for the tiled frame and copies it into host memory (the sinks' buffer).
     package func download(into target: MutableImageView) throws {
-        try device.copy2D(from: .device(output.address), sourcePitch: output.pitch, to: .host(target.base),
+        try download(from: output.address, pitch: output.pitch, into: target)
+    }
+
+    /// Waits for a tiled frame composited at `source` (pitched RGBA, the tiler's size) and copies
+    /// it into host memory.
+    package func download(from source: DevicePointer, pitch: Int, into target: MutableImageView) throws {
+        try device.copy2D(from: .device(source), sourcePitch: pitch, to: .host(target.base),
                           targetPitch: target.bytesPerRow, widthBytes: layout.width * 4, height: layout.height, stream: stream)
     }
 }

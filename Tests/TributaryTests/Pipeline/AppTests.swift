@@ -72,6 +72,16 @@ import Testing
         #expect(!info.contains("Duration: 0:00:00.000000000"))
     }
 
+    /// The app on the two test inputs (no detector, 320×240 muxer) sharded over two host
+    /// pipelines standing in for GPUs (`TRIBUTARY_FAKE_GPU_COUNT`), with `flags`.
+    private func runOnTwoHostShards(_ flags: [String], tilerWidth: Int = 320, output: String, timeout: Double,
+                                    signal: Int32? = nil, signalAfter: Double = 0) throws -> ProcessResult {
+        try runProcess("/usr/bin/env", ["TRIBUTARY_FAKE_GPU_COUNT=2", TestMedia.appBinary, "--device", "cpu", "--gpus", "2", "--no-detector",
+                                        "-i", TestMedia.h264, TestMedia.avi, "-s", "--width", "320", "--height", "240",
+                                        "--tiler-width", "\(tilerWidth)", "--tiler-height", "240", "-o", output] + flags,
+                       timeout: timeout, signal: signal, signalAfter: signalAfter)
+    }
+
     /// `--gpus 2` in one process on host pipelines standing in for two GPUs: the inputs split in
     /// two shards, each with its own output file, every frame accounted for under its global
     /// source id.
@@ -80,10 +90,7 @@ import Testing
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let output = folder.appendingPathComponent("sharded.mp4").path
-        let result = try runProcess("/usr/bin/env", ["TRIBUTARY_FAKE_GPU_COUNT=2", TestMedia.appBinary, "--device", "cpu", "--gpus", "2",
-                                                     "--no-detector", "-i", TestMedia.h264, TestMedia.avi, "-s",
-                                                     "--width", "320", "--height", "240", "--tiler-width", "320", "--tiler-height", "240",
-                                                     "-o", output], timeout: 120)
+        let result = try runOnTwoHostShards([], output: output, timeout: 120)
         #expect(result.status == 0, "stderr: \(result.standardError)")
         #expect(result.standardOutput.contains("source 0 (\(TestMedia.h264)): decoded 795, delivered 795, dropped 0"), "\(result.standardOutput)")
         #expect(result.standardOutput.contains("source 1 (\(TestMedia.avi)): decoded 795, delivered 795, dropped 0"), "\(result.standardOutput)")
@@ -99,10 +106,7 @@ import Testing
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let output = folder.appendingPathComponent("single.mp4").path
-        let result = try runProcess("/usr/bin/env", ["TRIBUTARY_FAKE_GPU_COUNT=2", TestMedia.appBinary, "--device", "cpu", "--gpus", "2",
-                                                     "--single-output", "--no-detector", "-i", TestMedia.h264, TestMedia.avi, "-s",
-                                                     "--width", "320", "--height", "240", "--tiler-width", "640", "--tiler-height", "240",
-                                                     "-o", output], timeout: 120)
+        let result = try runOnTwoHostShards(["--single-output"], tilerWidth: 640, output: output, timeout: 120)
         #expect(result.status == 0, "stderr: \(result.standardError)")
         let info = try discover(output)
         #expect(info.contains("Width: 640") && info.contains("Duration: 0:01:19"), "\(info)")
@@ -118,11 +122,7 @@ import Testing
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let output = folder.appendingPathComponent("shards.mp4").path
-        let result = try runProcess("/usr/bin/env", ["TRIBUTARY_FAKE_GPU_COUNT=2", TestMedia.appBinary, "--device", "cpu", "--gpus", "2",
-                                                     "--process-per-gpu", "--no-detector", "-i", TestMedia.h264, TestMedia.avi,
-                                                     "--file-loop", "-s", "--width", "320", "--height", "240",
-                                                     "--tiler-width", "320", "--tiler-height", "240", "-o", output],
-                                    timeout: 60, signal: SIGINT, signalAfter: 3)
+        let result = try runOnTwoHostShards(["--process-per-gpu", "--file-loop"], output: output, timeout: 60, signal: SIGINT, signalAfter: 3)
         #expect(!result.timedOut)
         #expect(result.status == 130, "stderr: \(result.standardError)")
         #expect(result.standardOutput.contains("One process per GPU: "))
