@@ -72,6 +72,9 @@ struct TributaryBenchmark: ParsableCommand {
     @Option(name: .customLong("detection-workers"), help: "Detectors working on consecutive batches at once (default: 2 on a GPU, 1 on the CPU).")
     var detectionWorkers: Int?
 
+    @Flag(name: .customLong("host-output-parsing"), help: "On the GPU path, parse the detector's whole output on the CPU instead of filtering it on the GPU.")
+    var hostOutputParsing = false
+
     @Option(name: .customLong("width")) var width = 1920
     @Option(name: .customLong("height")) var height = 1080
 
@@ -145,6 +148,7 @@ struct TributaryBenchmark: ParsableCommand {
                 inferConfiguration.batchSize = n
                 if case .cuda(let gpuID) = device { inferConfiguration.gpuID = gpuID }
                 detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+                detector?.filtersOutputsOnDevice = !hostOutputParsing
                 try detector?.warmUp(batchSize: n)
             }
             var configuration = PipelineConfiguration(

@@ -22,7 +22,8 @@ extension TributaryBenchmark {
         configuration.executionProvider = .cuda
         print("Tributary GPU benchmark: \(device.name) (sm_\(device.computeCapability.major)\(device.computeCapability.minor)), "
               + "\(processorCount()) cores, input \(input), muxer \(width)×\(height), \(frames) frames per stream, median of \(repetitions); "
-              + "steady-state FPS (after the first fifth of each run); detection workers \(detectionWorkers.map(String.init) ?? "2 (GPU), 1 (CPU)")")
+              + "steady-state FPS (after the first fifth of each run); detection workers \(detectionWorkers.map(String.init) ?? "2 (GPU), 1 (CPU)"); "
+              + "detector outputs \(hostOutputParsing ? "parsed on the host" : "filtered on the GPU")")
         _ = try nvdecCeilingFPS(uri, 1, frames: 30)  // builds the plugin registry and warms NVDEC up
         print("| K | (a) NVDEC ceiling | (b) GPU pipeline | (b) per stream | (b)/(a) | GPU MB | CPU cores busy | (c) CPU path | (b)/(c) |")
         print("|---|---|---|---|---|---|---|---|---|")
@@ -84,6 +85,7 @@ extension TributaryBenchmark {
         let executable = try ChildProcess.currentExecutable()
         var common = ["-i", input, "-c", config, "--streams", "\(k)", "--frames", "\(frames)", "--width", "\(width)", "--height", "\(height)"]
         if let detectionWorkers { common += ["--detection-workers", "\(detectionWorkers)"] }
+        if hostOutputParsing { common.append("--host-output-parsing") }
         let children = try (0..<gpus).map { gpu in try ChildProcess(executable: executable, arguments: ["--child-gpu=\(gpu)"] + common, pipes: true) }
         var released = false
         defer {
@@ -196,6 +198,46 @@ extension TributaryBenchmark {
         }
         let share = total == 0 ? 1 : Double(matched) / Double(total)
         report("GPU detections match CPU detections (same class, IoU ≥ 0.5)", total > 0 && share >= 0.95, "\(matched) of \(total)")
+
+        // 3b. The GPU's candidate filter (best class, thresholds) vs the host parser, on the same
+        //     device outputs of one run, with a threshold low enough to keep many boxes, and
+        //     with the configured ones.
+        let filter = try DeviceDetectionFilter(device: device, stream: device.makeStream())
+        let shape = [count, p.channels, p.networkHeight, p.networkWidth]
+        let parser = gpuConfiguration.outputParser
+        let comparison = try gpuDetector.engine.withDeviceOutputs(shape: shape, deviceInput: tensor) { outputs -> (same: Bool, kept: Int, figure: String) in
+            let output = outputs[0]
+            guard let layout = try OutputParsers.denseLayout(parser, name: output.name, shape: output.shape,
+                                                             classCount: gpuConfiguration.numDetectedClasses) else {
+                return (true, 0, "parser \(parser.rawValue) has no GPU filter")
+            }
+            var host = [Float](repeating: .nan, count: output.shape.reduce(1, *))
+            try host.withUnsafeMutableBytes { bytes in
+                try device.copy2D(from: .device(output.address), sourcePitch: bytes.count, to: .host(bytes.baseAddress!),
+                                  targetPitch: bytes.count, widthBytes: bytes.count, height: 1)
+            }
+            let hostTensor = Tensor(name: output.name, shape: output.shape, data: host)
+            var same = true, kept = 0, figures: [String] = []
+            for low in [true, false] {
+                let thresholds = (0..<layout.classes).map { low ? Float(0.01) : gpuConfiguration.attributes(forClass: $0).preClusterThreshold }
+                let onDevice = try filter.detections(in: output, layout: layout, thresholds: thresholds)
+                let onHost = try (0..<count).map { index in
+                    try OutputParsers.parse(parser, outputs: [hostTensor], batchIndex: index, inputWidth: p.networkWidth,
+                                            inputHeight: p.networkHeight, classCount: gpuConfiguration.numDetectedClasses,
+                                            threshold: { thresholds[$0] })
+                }
+                same = same && onDevice == onHost
+                kept += onHost.map(\.count).reduce(0, +)
+                figures.append("\(onDevice.map(\.count).reduce(0, +)) vs \(onHost.map(\.count).reduce(0, +)) boxes (\(low ? "threshold 0.01" : "configured thresholds"))")
+            }
+            return (same, kept, figures.joined(separator: ", "))
+        }
+        if let comparison {
+            report("GPU candidate filter vs host \(parser.rawValue) parser, same outputs (identical lists)", comparison.same && comparison.kept > 0,
+                   comparison.figure)
+        } else {
+            report("GPU candidate filter vs host parser", false, "the engine cannot leave its outputs on the device")
+        }
 
         // 4. Probe edit kernel vs the CPU loop.
         let editedOnHost = hostFrames[0].image.hostCopy()

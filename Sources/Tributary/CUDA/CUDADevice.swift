@@ -180,6 +180,12 @@ public final class CUDADevice: @unchecked Sendable {
         try driver.check(driver.extra.memsetD2D32Async(address.address, pitch, colour.packed, width, height, stream?.handle), "cuMemsetD2D32Async")
     }
 
+    /// Sets `count` 32-bit words from `address` to `value` on `stream`.
+    package func set32(_ address: DevicePointer, to value: UInt32, count: Int, stream: CUDAStream?) throws {
+        try makeCurrent()
+        try driver.check(driver.extra.memsetD32Async(address.address, value, count, stream?.handle), "cuMemsetD32Async")
+    }
+
     public func makeStream() throws -> CUDAStream {
         try makeCurrent()
         var stream: CUstream?

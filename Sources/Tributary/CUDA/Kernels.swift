@@ -91,9 +91,48 @@ public enum CUDAKernels {
         """
     }
 
+    /// The GPU half of the `yolo` and `yolov8` parsers: one thread per box finds its best class
+    /// (first maximum wins, as on the host), its confidence (objectness × score for yolo, the
+    /// score for yolov8; one rounded multiplication, so the host's value exactly) and keeps it when
+    /// it reaches its class's threshold: 8 words (frame, box, class, confidence, cx, cy, w, h) at
+    /// a slot taken from `count`. `count` ends as the number kept even past `capacity`, so the
+    /// caller can grow the buffer and run again. Element (frame, box, field) is at
+    /// `frame × frameStride + box × boxStride + field × fieldStride`.
+    public static let denseDetectionCandidates = """
+        extern "C" __global__ void dense_detection_candidates(const float* __restrict__ out, int batch, int boxes, int classes,
+                                                              int frameStride, int boxStride, int fieldStride,
+                                                              int objectnessField, int firstScoreField,
+                                                              const float* __restrict__ thresholds, float* candidates,
+                                                              unsigned int* count, unsigned int capacity) {
+            int box = blockIdx.x * blockDim.x + threadIdx.x, frame = blockIdx.y;
+            if (box >= boxes || frame >= batch) return;
+            const float* v = out + (size_t)frame * frameStride + (size_t)box * boxStride;
+            float best = v[(size_t)firstScoreField * fieldStride];
+            int bestClass = 0;
+            for (int k = 1; k < classes; ++k) {
+                float s = v[(size_t)(firstScoreField + k) * fieldStride];
+                if (s > best) { best = s; bestClass = k; }
+            }
+            float confidence = objectnessField >= 0 ? __fmul_rn(v[(size_t)objectnessField * fieldStride], best) : best;
+            if (!(confidence >= thresholds[bestClass])) return;
+            unsigned int slot = atomicAdd(count, 1u);
+            if (slot >= capacity) return;
+            float* c = candidates + (size_t)slot * 8;
+            c[0] = __int_as_float(frame);
+            c[1] = __int_as_float(box);
+            c[2] = __int_as_float(bestClass);
+            c[3] = confidence;
+            c[4] = v[0];
+            c[5] = v[(size_t)fieldStride];
+            c[6] = v[(size_t)2 * fieldStride];
+            c[7] = v[(size_t)3 * fieldStride];
+        }
+        """
+
     /// Every kernel of the GPU path, by name (CI compiles each one).
     public static var all: [(name: String, source: String)] {
         [("nv12_to_rgba", nv12ToRGBA), ("letterbox_preprocess", preprocess), ("tile_frame", tile), ("halve_red", SampleEdit.halveRedKernel.source),
-         ("osd_fill_rects", osdFillRects), ("osd_draw_glyphs", osdDrawGlyphs)]
+         ("osd_fill_rects", osdFillRects), ("osd_draw_glyphs", osdDrawGlyphs),
+         ("dense_detection_candidates", denseDetectionCandidates)]
     }
 }

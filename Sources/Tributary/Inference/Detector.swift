@@ -11,10 +11,15 @@ public final class Detector: @unchecked Sendable {
     public let preprocessor: Preprocessor
     private var input: [Float] = []
     private var devicePreprocessor: DevicePreprocessor?
+    private var deviceFilter: DeviceDetectionFilter?
     private var batchesSeen = 0
     private let logger: Logger
     /// Where `detect` spends its time (pre-processing, inference, parsing), when measured.
     var stageTimes: StageTimes?
+    /// On the GPU path with a `yolo` or `yolov8` parser: pick each box's class and apply the
+    /// pre-cluster thresholds on the GPU, so only the kept boxes come down (the default); false
+    /// downloads the whole output and parses it on the host, as DeepStream's nvinfer does.
+    public var filtersOutputsOnDevice = true
 
     public init(configuration: InferConfiguration, engine: InferenceEngine, logger: Logger) throws {
         let shape = engine.inputShape
@@ -65,6 +70,7 @@ public final class Detector: @unchecked Sendable {
     func sibling() throws -> Detector {
         let sibling = try Detector.load(configuration: configuration, logger: logger)
         sibling.stageTimes = stageTimes
+        sibling.filtersOutputsOnDevice = filtersOutputsOnDevice
         return sibling
     }
 
@@ -111,7 +117,11 @@ public final class Detector: @unchecked Sendable {
         let shape = [count, p.channels, p.networkHeight, p.networkWidth]
         let width = frames[0].image.width, height = frames[0].image.height
         let transform = preprocessor.prepare(sourceWidth: width, sourceHeight: height)
-        let outputs: [Tensor]
+        let configuration = self.configuration
+        let attributes: @Sendable (Int) -> ClassAttributes = { configuration.attributes(forClass: $0) }
+        var outputs: [Tensor] = []
+        // Per frame, before clustering, when the GPU filtered the outputs.
+        var filtered: [[Detection]]?
         if case .cuda(let deviceID) = frames[0].image.location, p.channels == 3 {
             // GPU path: pre-process on the device; the engine reads the tensor there (CUDA
             // provider), or it comes down once when the engine runs on the CPU.
@@ -121,7 +131,28 @@ public final class Detector: @unchecked Sendable {
             let devicePreprocessor = devicePreprocessor!
             let tensor = try stageTimes.measure(.detectPreprocess) { try devicePreprocessor.process(frames, transform: transform) }
             if engine.inputDeviceID == deviceID {
-                outputs = try stageTimes.measure(.detectInference) { try engine.run(shape: shape, deviceInput: tensor) }
+                if filtersOutputsOnDevice, configuration.outputParser != .ssd, engine.outputNames.count == 1 {
+                    if deviceFilter?.device.ordinal != deviceID {
+                        let device = devicePreprocessor.device
+                        deviceFilter = try DeviceDetectionFilter(device: device, stream: device.makeStream())
+                    }
+                    let filter = deviceFilter!
+                    filtered = try stageTimes.measure(.detectInference) {
+                        try engine.withDeviceOutputs(shape: shape, deviceInput: tensor) { deviceOutputs in
+                            let output = deviceOutputs[0]
+                            let layout = try OutputParsers.denseLayout(configuration.outputParser, name: output.name, shape: output.shape,
+                                                                       classCount: configuration.numDetectedClasses)!
+                            guard layout.batch == count else {
+                                throw OutputParserError(message: "output '\(output.name)' has batch \(layout.batch) for \(count) frames")
+                            }
+                            let thresholds = (0..<layout.classes).map { attributes($0).preClusterThreshold }
+                            return try filter.detections(in: output, layout: layout, thresholds: thresholds)
+                        }
+                    }
+                }
+                if filtered == nil {
+                    outputs = try stageTimes.measure(.detectInference) { try engine.run(shape: shape, deviceInput: tensor) }
+                }
             } else {
                 outputs = try runOnHost(shape: shape) { host in
                     let bytes = host.count * MemoryLayout<Float>.size
@@ -138,15 +169,14 @@ public final class Detector: @unchecked Sendable {
             }
             outputs = try runOnHost(shape: shape) { preprocessor.process(hostFrames, into: $0) }
         }
-        let configuration = self.configuration
-        let attributes: @Sendable (Int) -> ClassAttributes = { configuration.attributes(forClass: $0) }
+        let (kept, hostOutputs) = (filtered, outputs)
         // Frames parse independently: in parallel (64 streams on a GPU make this the batch
         // thread's largest CPU cost).
         @Sendable func parse(_ index: Int) throws -> [Detection] {
-            let raw = try OutputParsers.parse(configuration.outputParser, outputs: outputs, batchIndex: index,
-                                              inputWidth: p.networkWidth, inputHeight: p.networkHeight,
-                                              classCount: configuration.numDetectedClasses,
-                                              threshold: { attributes($0).preClusterThreshold })
+            let raw = try kept?[index] ?? OutputParsers.parse(configuration.outputParser, outputs: hostOutputs, batchIndex: index,
+                                                              inputWidth: p.networkWidth, inputHeight: p.networkHeight,
+                                                              classCount: configuration.numDetectedClasses,
+                                                              threshold: { attributes($0).preClusterThreshold })
             let clustered = Clustering.cluster(raw, mode: configuration.clusterMode, attributes: attributes)
             let mapped = clustered.map { d in
                 Detection(classID: d.classID, confidence: d.confidence,

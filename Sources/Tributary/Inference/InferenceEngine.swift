@@ -21,6 +21,12 @@ public protocol InferenceEngine: AnyObject, Sendable {
     /// writes must be complete (their stream synchronized) before the call. Outputs come back to
     /// host memory exactly as `run(shape:data:)` returns them, since the parsers run on the CPU.
     func run(shape: [Int], deviceInput: DevicePointer) throws -> [Tensor]
+
+    /// `run(shape:deviceInput:)` with the outputs left in device memory for `body` (valid only
+    /// inside it; the device work that wrote them is complete), so they can be filtered there
+    /// rather than downloaded whole. nil when this engine or shape can't (outputs that are not
+    /// float32, a fixed model batch other than `shape[0]`): use `run(shape:deviceInput:)` then.
+    func withDeviceOutputs<R>(shape: [Int], deviceInput: DevicePointer, _ body: ([DeviceTensor]) throws -> R) throws -> R?
 }
 
 extension InferenceEngine {
@@ -29,6 +35,10 @@ extension InferenceEngine {
 
     public func run(shape: [Int], deviceInput: DevicePointer) throws -> [Tensor] {
         throw InferenceError.run(message: "\(type(of: self)) has no device input")
+    }
+
+    public func withDeviceOutputs<R>(shape: [Int], deviceInput: DevicePointer, _ body: ([DeviceTensor]) throws -> R) throws -> R? {
+        nil
     }
 
     public func run(input: Tensor) throws -> [Tensor] {

@@ -304,6 +304,36 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
 
     private func runBound(shape: [Int], address: UnsafeMutableRawPointer, memoryInfo inputMemoryInfo: OpaquePointer,
                           outputMemoryInfo: OpaquePointer) throws -> [Tensor] {
+        try withBoundRun(shape: shape, address: address, memoryInfo: inputMemoryInfo, outputMemoryInfo: outputMemoryInfo) { try tensors($0) }
+    }
+
+    /// The CUDA provider only, and a shape the model runs in one go (no fixed batch to chunk by).
+    public func withDeviceOutputs<R>(shape: [Int], deviceInput: DevicePointer, _ body: ([DeviceTensor]) throws -> R) throws -> R? {
+        guard let deviceMemoryInfo, let gpuID = inputDeviceID, let batch = shape.first, batch > 0,
+              fixedBatch == nil || fixedBatch == batch,
+              outputElementTypes.allSatisfy({ $0 == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT }),
+              let base = UnsafeMutableRawPointer(bitPattern: UInt(deviceInput.address)) else { return nil }
+        let api = self.api
+        return try withBoundRun(shape: shape, address: base, memoryInfo: deviceMemoryInfo, outputMemoryInfo: deviceMemoryInfo) { outputs in
+            let tensors = try outputs.enumerated().map { index, value -> DeviceTensor in
+                var info: OpaquePointer?
+                if let m = Runtime.consume(api.pointee.GetTensorTypeAndShape(value, &info), api: api) { throw InferenceError.run(message: m) }
+                defer { api.pointee.ReleaseTensorTypeAndShapeInfo(info) }
+                let (_, outputShape) = try Runtime.describe(info, api: api)
+                var raw: UnsafeMutableRawPointer?
+                if let m = Runtime.consume(api.pointee.GetTensorMutableData(value, &raw), api: api) { throw InferenceError.run(message: m) }
+                return DeviceTensor(name: outputNames[index], shape: outputShape,
+                                    address: DevicePointer(address: UInt64(UInt(bitPattern: raw))), deviceID: gpuID)
+            }
+            return try body(tensors)
+        }
+    }
+
+    /// One run through an I/O binding; `body` gets the bound output values, released after it.
+    /// ONNX Runtime synchronises its provider's stream before the run returns (the default), so
+    /// device outputs are complete when `body` reads them.
+    private func withBoundRun<R>(shape: [Int], address: UnsafeMutableRawPointer, memoryInfo inputMemoryInfo: OpaquePointer,
+                                 outputMemoryInfo: OpaquePointer, _ body: ([OpaquePointer?]) throws -> R) throws -> R {
         let api = self.api
         func check(_ status: OpaquePointer?, _ what: String) throws {
             if let message = Runtime.consume(status, api: api) { throw InferenceError.run(message: "\(what): \(message)") }
@@ -336,7 +366,7 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         guard count == outputNames.count else {
             throw InferenceError.run(message: "I/O binding returned \(count) outputs, expected \(outputNames.count)")
         }
-        return try tensors(outputs)
+        return try body(outputs)
     }
 
     /// Host copies of output values, in `outputNames` order; integer outputs become Float.

@@ -37,12 +37,9 @@ public enum OutputParsers {
     /// (best class only), like DeepStream's YOLO parsers.
     static func parseYOLO(outputs: [Tensor], batchIndex: Int, classCount: Int, threshold: (Int) -> Float) throws -> [Detection] {
         let tensor = try single("yolo", outputs)
-        let expected = classCount > 0 ? "[N, boxes, 5 + \(classCount)] = [N, boxes, \(5 + classCount)]" : "[N, boxes, 5 + C]"
-        guard tensor.shape.count == 3, tensor.shape[1] >= 0 else { throw shapeError("yolo", tensor, expected: expected) }
-        let batch = tensor.shape[0], boxes = tensor.shape[1], stride = tensor.shape[2]
-        let classes = classCount > 0 ? classCount : stride - 5
-        guard classes >= 1, stride == 5 + classes else { throw shapeError("yolo", tensor, expected: expected) }
-        try checkBatch("yolo", tensor, batchIndex: batchIndex, batch: batch)
+        let layout = try denseLayout(.yolo, name: tensor.name, shape: tensor.shape, classCount: classCount)!
+        let boxes = layout.boxes, stride = layout.boxStride, classes = layout.classes
+        try checkBatch("yolo", tensor, batchIndex: batchIndex, batch: layout.batch)
 
         // Look the thresholds up once per call, not once per box.
         let thresholds = (0..<classes).map { threshold($0) }
@@ -78,12 +75,9 @@ public enum OutputParsers {
     /// `[N, 4 + C, boxes]`: rows cx, cy, w, h, then one row of scores per class.
     static func parseYOLOv8(outputs: [Tensor], batchIndex: Int, classCount: Int, threshold: (Int) -> Float) throws -> [Detection] {
         let tensor = try single("yolov8", outputs)
-        let expected = classCount > 0 ? "[N, 4 + \(classCount), boxes] = [N, \(4 + classCount), boxes]" : "[N, 4 + C, boxes]"
-        guard tensor.shape.count == 3, tensor.shape[2] >= 0 else { throw shapeError("yolov8", tensor, expected: expected) }
-        let batch = tensor.shape[0], channels = tensor.shape[1], boxes = tensor.shape[2]
-        let classes = classCount > 0 ? classCount : channels - 4
-        guard classes >= 1, channels == 4 + classes else { throw shapeError("yolov8", tensor, expected: expected) }
-        try checkBatch("yolov8", tensor, batchIndex: batchIndex, batch: batch)
+        let layout = try denseLayout(.yolov8, name: tensor.name, shape: tensor.shape, classCount: classCount)!
+        let boxes = layout.boxes, classes = layout.classes, channels = 4 + classes
+        try checkBatch("yolov8", tensor, batchIndex: batchIndex, batch: layout.batch)
 
         let thresholds = (0..<classes).map { threshold($0) }
         var detections: [Detection] = []
@@ -202,6 +196,48 @@ public enum OutputParsers {
         return (outputs[assigned[0]!], outputs[assigned[1]!], outputs[assigned[2]!], outputs[assigned[3]!])
     }
 
+    // MARK: - Dense layouts (yolo, yolov8), shared with the GPU's candidate filter
+
+    /// Where a dense detection output keeps its values: the value `field` of box `box` of frame
+    /// `frame` is element `frame × frameStride + box × boxStride + field × fieldStride`; fields
+    /// 0–3 are cx, cy, w, h, then the objectness (yolo only), then one score per class.
+    public struct DenseLayout: Sendable, Equatable {
+        public var batch: Int
+        public var boxes: Int
+        public var classes: Int
+        public var frameStride: Int
+        public var boxStride: Int
+        public var fieldStride: Int
+        /// 4 for yolo (confidence = objectness × best class score); nil for yolov8 (the score alone).
+        public var objectnessField: Int?
+        public var firstScoreField: Int
+    }
+
+    /// The layout of a `yolo` (`[N, boxes, 5 + C]`) or `yolov8` (`[N, 4 + C, boxes]`) output of
+    /// `shape`; nil for the other parsers. Throws when the shape does not fit the parser.
+    public static func denseLayout(_ kind: OutputParserKind, name: String, shape: [Int], classCount: Int) throws -> DenseLayout? {
+        switch kind {
+        case .yolo:
+            let expected = classCount > 0 ? "[N, boxes, 5 + \(classCount)] = [N, boxes, \(5 + classCount)]" : "[N, boxes, 5 + C]"
+            guard shape.count == 3, shape[1] >= 0 else { throw shapeError("yolo", name: name, shape: shape, expected: expected) }
+            let boxes = shape[1], stride = shape[2]
+            let classes = classCount > 0 ? classCount : stride - 5
+            guard classes >= 1, stride == 5 + classes else { throw shapeError("yolo", name: name, shape: shape, expected: expected) }
+            return DenseLayout(batch: shape[0], boxes: boxes, classes: classes, frameStride: boxes * stride, boxStride: stride,
+                               fieldStride: 1, objectnessField: 4, firstScoreField: 5)
+        case .yolov8:
+            let expected = classCount > 0 ? "[N, 4 + \(classCount), boxes] = [N, \(4 + classCount), boxes]" : "[N, 4 + C, boxes]"
+            guard shape.count == 3, shape[2] >= 0 else { throw shapeError("yolov8", name: name, shape: shape, expected: expected) }
+            let channels = shape[1], boxes = shape[2]
+            let classes = classCount > 0 ? classCount : channels - 4
+            guard classes >= 1, channels == 4 + classes else { throw shapeError("yolov8", name: name, shape: shape, expected: expected) }
+            return DenseLayout(batch: shape[0], boxes: boxes, classes: classes, frameStride: channels * boxes, boxStride: 1,
+                               fieldStride: boxes, objectnessField: nil, firstScoreField: 4)
+        case .ssd:
+            return nil
+        }
+    }
+
     // MARK: - Helpers
 
     @inline(__always)
@@ -223,6 +259,10 @@ public enum OutputParsers {
     }
 
     static func shapeError(_ kind: String, _ tensor: Tensor, expected: String) -> OutputParserError {
-        OutputParserError(message: "\(kind) output '\(tensor.name)': expected shape \(expected), got \(tensor.shape)")
+        shapeError(kind, name: tensor.name, shape: tensor.shape, expected: expected)
+    }
+
+    static func shapeError(_ kind: String, name: String, shape: [Int], expected: String) -> OutputParserError {
+        OutputParserError(message: "\(kind) output '\(name)': expected shape \(expected), got \(shape)")
     }
 }

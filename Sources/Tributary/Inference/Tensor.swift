@@ -14,3 +14,19 @@ public struct Tensor: Sendable, Equatable {
 
     public var elementCount: Int { data.count }
 }
+
+/// A float32 model output left in CUDA device memory (`InferenceEngine.withDeviceOutputs`): valid
+/// only inside the closure that receives it.
+public struct DeviceTensor: Sendable, Equatable {
+    public var name: String
+    public var shape: [Int]
+    public var address: DevicePointer
+    public var deviceID: Int
+
+    public init(name: String, shape: [Int], address: DevicePointer, deviceID: Int) {
+        self.name = name
+        self.shape = shape
+        self.address = address
+        self.deviceID = deviceID
+    }
+}
