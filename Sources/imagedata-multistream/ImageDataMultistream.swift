@@ -93,6 +93,9 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("detection-workers"), help: "Detectors working on consecutive batches at once, each with its own ONNX Runtime session (default: 2 on a GPU, 1 on the CPU).")
     var detectionWorkers: Int?
 
+    @Flag(name: .customLong("host-output-parsing"), help: "On the GPU path, download the detector's whole output and parse it on the CPU (as nvinfer does) instead of keeping only the boxes above threshold on the GPU.")
+    var hostOutputParsing = false
+
     @Flag(name: .customLong("stage-times"), help: "At the end, print where each stage's threads spent their time (busy or waiting).")
     var stageTimes = false
 
@@ -125,7 +128,6 @@ struct ImageDataMultistream: ParsableCommand {
             do {
                 inferConfiguration = try InferConfiguration.load(path: config)
                 for warning in inferConfiguration!.warnings { printError("Warning: \(warning)") }
-                if let message = inferConfiguration!.overrideBatchSize(sourceCount: uris.count) { print(message) }
             } catch {
                 throw Self.reported(error)
             }
@@ -157,6 +159,11 @@ struct ImageDataMultistream: ParsableCommand {
         }
         // The shards this process runs (their index in the plan): all, or a child's one.
         let ownShards = plan.shards.enumerated().filter { shardProcess == nil || $0.offset == shardProcess }
+        // Each shard's muxer batches that shard's sources: the batch size the detector gets.
+        if let shardSize = ownShards.map(\.element.sources.count).max(),
+           let message = inferConfiguration?.overrideBatchSize(sourceCount: shardSize) {
+            print(message)
+        }
 
         let shareOutput = singleOutput && plan.shards.count > 1
         var pipelines: [(pipeline: Pipeline, inputs: [String], shard: ShardPlan.Shard)] = []
@@ -204,6 +211,7 @@ struct ImageDataMultistream: ParsableCommand {
                         inferConfiguration.gpuID = shard.gpuID
                     }
                     detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+                    detector?.filtersOutputsOnDevice = !hostOutputParsing
                 }
                 let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
                 if let sharedOutput { pipeline.sendBatches(to: sharedOutput, shard: index) }

@@ -75,8 +75,9 @@ import Testing
     /// The app on the two test inputs (no detector, 320×240 muxer) sharded over two host
     /// pipelines standing in for GPUs (`TRIBUTARY_FAKE_GPU_COUNT`), with `flags`.
     private func runOnTwoHostShards(_ flags: [String], tilerWidth: Int = 320, output: String, timeout: Double,
-                                    signal: Int32? = nil, signalAfter: Double = 0) throws -> ProcessResult {
-        try runProcess("/usr/bin/env", ["TRIBUTARY_FAKE_GPU_COUNT=2", TestMedia.appBinary, "--device", "cpu", "--gpus", "2", "--no-detector",
+                                    signal: Int32? = nil, signalAfter: Double = 0, detector: Bool = false) throws -> ProcessResult {
+        try runProcess("/usr/bin/env", ["TRIBUTARY_FAKE_GPU_COUNT=2", TestMedia.appBinary, "--device", "cpu", "--gpus", "2"]
+                                        + (detector ? [] : ["--no-detector"]) + [
                                         "-i", TestMedia.h264, TestMedia.avi, "-s", "--width", "320", "--height", "240",
                                         "--tiler-width", "\(tilerWidth)", "--tiler-height", "240", "-o", output] + flags,
                        timeout: timeout, signal: signal, signalAfter: signalAfter)
@@ -98,6 +99,19 @@ import Testing
             let info = try discover(folder.appendingPathComponent("sharded-\(shard).mp4").path)
             #expect(info.contains("Duration: 0:01:19"), "\(shard): the inputs last 79.5 s: \(info)")
         }
+    }
+
+    /// With the detector over two shards, each shard's muxer batches its own sources: the
+    /// sample's batch-size warning compares the config with that count (1), not every input's (2).
+    @Test func shardedBatchSizeWarningNamesTheShardsSources() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try runOnTwoHostShards([], output: folder.appendingPathComponent("warn.mp4").path, timeout: 60,
+                                            signal: SIGINT, signalAfter: 3, detector: true)
+        // The config's batch-size=1 is each shard's one source: nothing to override.
+        #expect(!result.standardOutput.contains("Overriding infer-config batch-size"), "\(result.standardOutput)")
+        #expect(result.status == 130, "stderr: \(result.standardError)")
     }
 
     /// `--gpus 2 --single-output` on host shards: one MP4 of the tiler's size for both shards.
