@@ -555,7 +555,7 @@ cmd_bench() {
     # --single-output over every GPU into one MP4 that decodes.
     local clips=() i rc=0
     for ((i = 0; i < 8; i++)); do clips+=("$clip"); done
-    for i in 1 2 3; do
+    for ((i = 1; i <= ${BENCH_APP_EOS_RUNS:-3}; i++)); do
       timeout 120 bin/imagedata-multistream -i "${clips[@]}" --device cuda --no-display -s > "$out/app-eos-$i.log" 2>&1 \
         && echo "app, 8 streams to their end: rc=0" || echo "app, 8 streams to their end: rc=$?"
     done
@@ -564,6 +564,26 @@ cmd_bench() {
     echo "app, 16 streams, --gpus 0 --single-output, SIGINT at 20 s: rc=$rc (130 expected), MP4 $(stat -c %s /tmp/tb-single.mp4 2>/dev/null) bytes"
     gst-launch-1.0 filesrc location=/tmp/tb-single.mp4 ! qtdemux ! h264parse ! nvh264dec ! fakesink 2>&1 | grep -E "Execution ended|ERROR" || true
     grep -h -E "Error|error|Running on|PERF" "$out"/app-*.log | cut -c1-300 | tail -n 8 || true
+  esac
+  case " $parts " in *" ppg "*)
+    # The app with a process per GPU (BENCH_PPG_STREAMS a GPU, detector on): SIGINT after 25 s
+    # reaches every child through the parent; exit 130; each GPU's MP4 decodes.
+    local clips=() i rc=0 f per=${BENCH_PPG_STREAMS:-16}
+    for ((i = 0; i < per * gpus; i++)); do clips+=("$clip"); done
+    rm -f /tmp/tb-ppg*.mp4
+    timeout --preserve-status -s INT 25 bin/imagedata-multistream -i "${clips[@]}" --device cuda --gpus 0 --process-per-gpu \
+      --file-loop -o /tmp/tb-ppg.mp4 > "$out/app-ppg.log" 2>&1 || rc=$?
+    echo "app, $((per * gpus)) streams, --gpus 0 --process-per-gpu, SIGINT at 25 s: rc=$rc (130 expected)"
+    for f in /tmp/tb-ppg*.mp4; do
+      echo "  $f: $(stat -c %s "$f" 2>/dev/null) bytes; $(gst-launch-1.0 filesrc location="$f" ! qtdemux ! h264parse ! nvh264dec ! fakesink 2>&1 | grep -E "Execution ended|ERROR" | head -n1)"
+    done
+    # The last **PERF report of each process: summed FPS over its streams.
+    awk '/\*\*PERF/ { n = 0; s = 0; first = ""; line = $0
+                       if (match(line, /^\[GPU [0-9]+\]/)) first = substr(line, RSTART, RLENGTH)   # a child of --process-per-gpu
+                       while (match(line, /\x27: [0-9.]+/)) { s += substr(line, RSTART + 3, RLENGTH - 3); n++; line = substr(line, RSTART + RLENGTH) }
+                       last[first] = sprintf("%s: %d streams, %.0f fps", first, n, s) }
+         END { for (k in last) print "  last **PERF report of " last[k] }' "$out/app-ppg.log"
+    grep -E "Error|error" "$out/app-ppg.log" | head -n 5 || true ;;
   esac
 }
 
