@@ -316,12 +316,7 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         let api = self.api
         return try withBoundRun(shape: shape, address: base, memoryInfo: deviceMemoryInfo, outputMemoryInfo: deviceMemoryInfo) { outputs in
             let tensors = try outputs.enumerated().map { index, value -> DeviceTensor in
-                var info: OpaquePointer?
-                if let m = Runtime.consume(api.pointee.GetTensorTypeAndShape(value, &info), api: api) { throw InferenceError.run(message: m) }
-                defer { api.pointee.ReleaseTensorTypeAndShapeInfo(info) }
-                let (_, outputShape) = try Runtime.describe(info, api: api)
-                var raw: UnsafeMutableRawPointer?
-                if let m = Runtime.consume(api.pointee.GetTensorMutableData(value, &raw), api: api) { throw InferenceError.run(message: m) }
+                let (_, outputShape, raw) = try Runtime.contents(of: value, api: api)
                 return DeviceTensor(name: outputNames[index], shape: outputShape,
                                     address: DevicePointer(address: UInt64(UInt(bitPattern: raw))), deviceID: gpuID)
             }
@@ -373,12 +368,7 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
     private func tensors(_ outputs: [OpaquePointer?]) throws -> [Tensor] {
         let api = self.api
         return try outputs.enumerated().map { index, value in
-            var info: OpaquePointer?
-            if let m = Runtime.consume(api.pointee.GetTensorTypeAndShape(value, &info), api: api) { throw InferenceError.run(message: m) }
-            defer { api.pointee.ReleaseTensorTypeAndShapeInfo(info) }
-            let (type, outputShape) = try Runtime.describe(info, api: api)
-            var raw: UnsafeMutableRawPointer?
-            if let m = Runtime.consume(api.pointee.GetTensorMutableData(value, &raw), api: api) { throw InferenceError.run(message: m) }
+            let (type, outputShape, raw) = try Runtime.contents(of: value, api: api)
             let count = outputShape.reduce(1, *)
             var values: [Float]
             switch type {
@@ -451,6 +441,18 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
             let message = api.pointee.GetErrorMessage(status).map { String(cString: $0) } ?? "unknown error"
             api.pointee.ReleaseStatus(status)
             return message
+        }
+
+        /// An output value's element type, shape and data (host or device memory, as bound).
+        static func contents(of value: OpaquePointer?, api: UnsafePointer<OrtApi>) throws
+            -> (type: ONNXTensorElementDataType, shape: [Int], data: UnsafeMutableRawPointer?) {
+            var info: OpaquePointer?
+            if let m = consume(api.pointee.GetTensorTypeAndShape(value, &info), api: api) { throw InferenceError.run(message: m) }
+            defer { api.pointee.ReleaseTensorTypeAndShapeInfo(info) }
+            let (type, shape) = try describe(info, api: api)
+            var raw: UnsafeMutableRawPointer?
+            if let m = consume(api.pointee.GetTensorMutableData(value, &raw), api: api) { throw InferenceError.run(message: m) }
+            return (type, shape, raw)
         }
 
         static func describe(_ info: OpaquePointer?, api: UnsafePointer<OrtApi>) throws -> (ONNXTensorElementDataType, [Int]) {
