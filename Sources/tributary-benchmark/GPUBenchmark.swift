@@ -171,7 +171,7 @@ extension TributaryBenchmark {
         var gpuTensor = [Float](repeating: 0, count: cpuTensor.count)
         let bytes = gpuTensor.count * MemoryLayout<Float>.size
         try gpuTensor.withUnsafeMutableBytes { host in
-            try device.copy2D(from: .device(tensor), sourcePitch: bytes, to: .host(host.baseAddress!), targetPitch: bytes, widthBytes: bytes, height: 1)
+            try device.copy(byteCount: bytes, from: .device(tensor), to: .host(host.baseAddress!))
         }
         let tensorDifference = zip(cpuTensor, gpuTensor).map { abs($0 - $1) }.max() ?? .infinity
         report("GPU letterbox pre-processing vs CPU", tensorDifference <= 1e-4, "max |diff| \(tensorDifference)")
@@ -213,8 +213,7 @@ extension TributaryBenchmark {
             }
             var host = [Float](repeating: .nan, count: output.shape.reduce(1, *))
             try host.withUnsafeMutableBytes { bytes in
-                try device.copy2D(from: .device(output.address), sourcePitch: bytes.count, to: .host(bytes.baseAddress!),
-                                  targetPitch: bytes.count, widthBytes: bytes.count, height: 1)
+                try device.copy(byteCount: bytes.count, from: .device(output.address), to: .host(bytes.baseAddress!))
             }
             let hostTensor = Tensor(name: output.name, shape: output.shape, data: host)
             var same = true, kept = 0, figures: [String] = []

@@ -174,6 +174,13 @@ public final class CUDADevice: @unchecked Sendable {
         if wait { try (stream ?? CUDAStream.null(self)).synchronize() }
     }
 
+    /// Copies `byteCount` contiguous bytes: `copy2D` with one row.
+    package func copy(byteCount: Int, from source: MemoryLocation, to target: MemoryLocation, stream: CUDAStream? = nil,
+                      wait: Bool = true) throws {
+        try copy2D(from: source, sourcePitch: byteCount, to: target, targetPitch: byteCount, widthBytes: byteCount, height: 1,
+                   stream: stream, wait: wait)
+    }
+
     /// Fills a pitched RGBA image with one colour (32-bit words).
     package func fill(_ address: DevicePointer, pitch: Int, width: Int, height: Int, colour: RGBA, stream: CUDAStream?) throws {
         try makeCurrent()

@@ -156,8 +156,7 @@ public final class Detector: @unchecked Sendable {
             } else {
                 outputs = try runOnHost(shape: shape) { host in
                     let bytes = host.count * MemoryLayout<Float>.size
-                    try devicePreprocessor.device.copy2D(from: .device(tensor), sourcePitch: bytes, to: .host(UnsafeMutableRawPointer(host.baseAddress!)),
-                                                         targetPitch: bytes, widthBytes: bytes, height: 1)
+                    try devicePreprocessor.device.copy(byteCount: bytes, from: .device(tensor), to: .host(UnsafeMutableRawPointer(host.baseAddress!)))
                 }
             }
         } else {

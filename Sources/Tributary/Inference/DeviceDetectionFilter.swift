@@ -33,12 +33,11 @@ package final class DeviceDetectionFilter: @unchecked Sendable {
         guard layout.batch > 0 else { return [] }
         guard layout.boxes > 0 else { return Array(repeating: [], count: layout.batch) }
         let floatSize = MemoryLayout<Float>.size
-        if classThresholds != uploadedThresholds || thresholds == nil {
+        if classThresholds != uploadedThresholds {  // also the first call: every layout has a class
             let memory = try device.allocate(byteCount: classThresholds.count * floatSize)
             var values = classThresholds
             try values.withUnsafeMutableBytes { bytes in
-                try device.copy2D(from: .host(bytes.baseAddress!), sourcePitch: bytes.count, to: .device(memory.address),
-                                  targetPitch: bytes.count, widthBytes: bytes.count, height: 1, stream: stream)
+                try device.copy(byteCount: bytes.count, from: .host(bytes.baseAddress!), to: .device(memory.address), stream: stream)
             }
             thresholds = memory
             uploadedThresholds = classThresholds
@@ -59,8 +58,7 @@ package final class DeviceDetectionFilter: @unchecked Sendable {
             try kernel.launch(grid: ((layout.boxes + 127) / 128, layout.batch, 1), block: (128, 1, 1), stream: stream, arguments: arguments)
             var count: UInt32 = 0
             try withUnsafeMutableBytes(of: &count) { bytes in
-                try device.copy2D(from: .device(counter.address), sourcePitch: bytes.count, to: .host(bytes.baseAddress!),
-                                  targetPitch: bytes.count, widthBytes: bytes.count, height: 1, stream: stream)
+                try device.copy(byteCount: bytes.count, from: .device(counter.address), to: .host(bytes.baseAddress!), stream: stream)
             }
             kept = Int(count)
             guard kept > capacity else { break }
@@ -72,9 +70,7 @@ package final class DeviceDetectionFilter: @unchecked Sendable {
         if downloaded.count < words { downloaded = [Float](repeating: 0, count: words) }
         if words > 0 {
             try downloaded.withUnsafeMutableBytes { bytes in
-                let byteCount = words * floatSize
-                try device.copy2D(from: .device(candidates.address), sourcePitch: byteCount, to: .host(bytes.baseAddress!),
-                                  targetPitch: byteCount, widthBytes: byteCount, height: 1, stream: stream)
+                try device.copy(byteCount: words * floatSize, from: .device(candidates.address), to: .host(bytes.baseAddress!), stream: stream)
             }
         }
         return downloaded.withUnsafeBufferPointer {

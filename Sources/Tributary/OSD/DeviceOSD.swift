@@ -106,9 +106,8 @@ package final class DeviceOSD: @unchecked Sendable {
             // From pageable memory the driver stages the bytes before returning, so the array
             // may go as soon as this returns.
             try items.withUnsafeBytes { bytes in
-                try device.copy2D(from: .host(UnsafeMutableRawPointer(mutating: bytes.baseAddress!)), sourcePitch: byteCount,
-                                  to: .device(memory.address), targetPitch: byteCount, widthBytes: byteCount, height: 1,
-                                  stream: stream, wait: false)
+                try device.copy(byteCount: byteCount, from: .host(UnsafeMutableRawPointer(mutating: bytes.baseAddress!)),
+                                to: .device(memory.address), stream: stream, wait: false)
             }
         }
         return memory.address
