@@ -5,7 +5,12 @@ import PackageDescription
 // map, so Swift imports it as `CONNXRuntime` when it is there (`#if canImport`) and builds without
 // it otherwise. The library is loaded with dlopen at run time, never linked.
 let onnxRuntimeInclude = Context.packageDirectory + "/.deps/onnxruntime/include"
-let onnxRuntimeSettings: [SwiftSetting] = [.unsafeFlags(["-I", onnxRuntimeInclude])]
+// GStreamer's headers, named here rather than through pkg-config: its flags carry `-pthread`, which
+// SwiftPM refuses with a "prohibited flag(s)" warning per target and build (hundreds of lines). The
+// multiarch folder of either Debian architecture; the libraries are linked by the module map.
+let gstreamerIncludes = ["/usr/include/gstreamer-1.0", "/usr/include/glib-2.0", "/usr/include/orc-0.4"]
+    + ["x86_64-linux-gnu", "aarch64-linux-gnu"].map { "/usr/lib/\($0)/glib-2.0/include" }
+let headerSearchSettings: [SwiftSetting] = [.unsafeFlags(["-I", onnxRuntimeInclude] + gstreamerIncludes.flatMap { ["-Xcc", "-I\($0)"] })]
 
 let package = Package(
     name: "Tributary",
@@ -25,7 +30,6 @@ let package = Package(
         // for what Swift cannot call directly (variadic functions, macros, casts).
         .systemLibrary(
             name: "CGStreamer",
-            pkgConfig: "gstreamer-rtsp-server-1.0",
             providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev", "libgstrtspserver-1.0-dev"])]
         ),
         // Cairo, for the OSD's boxes and labels on host frames.
@@ -42,7 +46,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
-            swiftSettings: onnxRuntimeSettings
+            swiftSettings: headerSearchSettings
         ),
         .executableTarget(
             name: "imagedata-multistream",
@@ -51,7 +55,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: onnxRuntimeSettings
+            swiftSettings: headerSearchSettings
         ),
         .executableTarget(
             name: "tributary-benchmark",
@@ -61,12 +65,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: onnxRuntimeSettings
+            swiftSettings: headerSearchSettings
         ),
         .testTarget(
             name: "TributaryTests",
             dependencies: ["Tributary", "CGStreamer"],
-            swiftSettings: onnxRuntimeSettings
+            swiftSettings: headerSearchSettings
         ),
     ]
 )

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Logging
 import Tributary
 #if canImport(Glibc)
@@ -62,7 +61,8 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("height"), help: "Muxer output height.")
     var height = 1080
 
-    @Option(name: .customLong("batched-push-timeout"), help: "Microseconds to wait for a full batch; -1 waits forever.")
+    // .unconditional: "-1" is the value, not a flag (as the README writes it).
+    @Option(name: .customLong("batched-push-timeout"), parsing: .unconditional, help: "Microseconds to wait for a full batch; -1 waits forever.")
     var batchedPushTimeout = 33_000
 
     @Option(name: .customLong("tiler-width"), help: "Tiled output width.")
@@ -71,7 +71,7 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("tiler-height"), help: "Tiled output height.")
     var tilerHeight = 1080
 
-    @Option(name: .customLong("perf-interval"), help: "Seconds between **PERF lines (0: none).")
+    @Option(name: .customLong("perf-interval"), parsing: .unconditional, help: "Seconds between **PERF lines (0 or less: none).")
     var perfInterval: Double = 5
 
     @Option(name: .customLong("device"), help: "cpu, cuda, or auto: cuda when an NVIDIA GPU is present (NVDEC → CUDA memory → probe on device pointers → ONNX Runtime's CUDA provider).")
@@ -107,7 +107,6 @@ struct ImageDataMultistream: ParsableCommand {
         if width <= 0 || height <= 0 || tilerWidth <= 0 || tilerHeight <= 0 { throw ValidationError("sizes must be positive") }
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
         if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
-        if perfInterval < 0 { throw ValidationError("--perf-interval must not be negative") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
         if let gpus, gpus < 0 { throw ValidationError("--gpus must not be negative") }
         if let detectionWorkers, detectionWorkers <= 0 { throw ValidationError("--detection-workers must be positive") }
@@ -115,9 +114,34 @@ struct ImageDataMultistream: ParsableCommand {
         if processPerGPU && gpus == nil { throw ValidationError("--process-per-gpu shards over GPUs: give --gpus too") }
     }
 
+    /// As ParsableCommand's own, but usage errors (a bad flag or value) exit 2, like every other
+    /// error in what the user gave, instead of the parser's EX_USAGE (64).
+    static func main() {
+        let command: ImageDataMultistream
+        do { command = try parse() } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            printError(fullMessage(for: error))
+            printError(usageString())
+            exit(withError: ExitCode(2))
+        }
+        do { try command.run() } catch { exit(withError: error) }
+    }
+
     func run() throws {
         var logger = Logger(label: "tributary")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+        // Listening from the start: a signal while the model loads stops the run once it is built
+        // (the handler reaches the pipelines through this box, emptied at the end: it is released
+        // on its own thread and must not be what tears a pipeline down while the process exits).
+        let running = Locked<(pipelines: [Pipeline], stopSignal: Int32?)>(([], nil))
+        let signals = SignalStopper(signals: [SIGINT, SIGTERM]) { signal in
+            let pipelines = running.withValue { state -> [Pipeline] in
+                if state.stopSignal == nil { state.stopSignal = signal }
+                return state.pipelines
+            }
+            for pipeline in pipelines { pipeline.requestStop(signal: signal) }
+        }
+        defer { signals.cancel() }
 
         let uris: [SourceURI]
         do { uris = try inputs.map(SourceURI.init) } catch {
@@ -148,6 +172,7 @@ struct ImageDataMultistream: ParsableCommand {
         }
         let plan = ShardPlan(sourceCount: uris.count, gpuIDs: gpuIDs)
         if processPerGPU && shardProcess == nil && plan.shards.count > 1 {
+            signals.cancel()  // the parent passes every signal on instead
             let status = Self.runProcessPerShard(shardCount: plan.shards.count)
             if status != 0 { throw ExitCode(status) }
             return
@@ -198,7 +223,7 @@ struct ImageDataMultistream: ParsableCommand {
                                                 batchedPushTimeoutMicroseconds: batchedPushTimeout),
                 tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs, osd: !noOSD,
                 saveFramesFolder: saveFrames.map { plan.shards.count > 1 ? "\($0)/gpu\(shard.gpuID)" : $0 },
-                fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(perfInterval * 1e9),
+                fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(max(0, perfInterval) * 1e9),
                 device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
             configuration.measureStages = stageTimes
             configuration.detectionWorkers = detectionWorkers
@@ -250,12 +275,11 @@ struct ImageDataMultistream: ParsableCommand {
                 pipeline.onPerfLine = { line in print("\n[\(label)] \(line)\n"); flushStandardOutput() }
             }
         }
-        // The signal handler reaches the pipelines through this box, emptied below: it is released
-        // later, on its own queue, and must not be what tears a pipeline down while the process exits.
-        let running = Locked(pipelines.map(\.pipeline))
-        let signals = SignalStopper(signals: [SIGINT, SIGTERM]) { signal in
-            for pipeline in running.withValue({ $0 }) { pipeline.requestStop(signal: signal) }
+        let earlySignal = running.withValue { state -> Int32? in
+            state.pipelines = pipelines.map(\.pipeline)
+            return state.stopSignal
         }
+        if let earlySignal { for (pipeline, _, _) in pipelines { pipeline.requestStop(signal: earlySignal) } }
         let outcomes = Locked<[Int: PipelineOutcome]>([:])
         var threads = pipelines.enumerated().dropFirst().map { index, entry in
             WorkerThread(name: "gpu-shard-\(index)") { let outcome = entry.pipeline.run(); outcomes.withValue { $0[index] = outcome } }
@@ -280,7 +304,7 @@ struct ImageDataMultistream: ParsableCommand {
         flushStandardOutput()
         // Tear every pipeline down here, on this thread, before exit runs the libraries' own
         // teardown (the CUDA driver's, GStreamer's).
-        running.withValue { $0 = [] }
+        running.withValue { $0.pipelines = [] }
         threads.removeAll()
         pipelines.removeAll()
         var status: Int32 = 0
@@ -345,33 +369,4 @@ extension ImageDataMultistream {
         default: return 1
         }
     }
-}
-
-/// Turns SIGINT/SIGTERM into a clean stop; a second signal ends the process at once, unless
-/// `passEveryOn` (a parent of child processes hands each signal on and lets them decide).
-final class SignalStopper: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    private var received = 0
-
-    init(signals: [Int32], passEveryOn: Bool = false, onSignal: @escaping @Sendable (Int32) -> Void) {
-        let queue = DispatchQueue(label: "signals")
-        for number in signals {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { [self] in
-                received += 1
-                if passEveryOn {
-                    onSignal(number)
-                    return
-                }
-                if received > 1 { _exit(128 + number) }
-                printError("Caught signal \(number): stopping; queued frames finish and the output is finalised")
-                onSignal(number)
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    func cancel() { sources.forEach { $0.cancel() } }
 }

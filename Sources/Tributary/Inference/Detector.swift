@@ -31,6 +31,7 @@ public final class Detector: @unchecked Sendable {
         guard shape[1] == expectedChannels || shape[1] < 0 else {
             throw InferenceError.unsupportedModel(path: model, message: "input has \(shape[1]) channels but model-color-format=\(configuration.modelColorFormat.rawValue) gives \(expectedChannels)")
         }
+        try Self.checkOutputs(of: engine, configuration: configuration, model: model)
         self.configuration = configuration
         self.engine = engine
         self.logger = logger
@@ -38,6 +39,26 @@ public final class Detector: @unchecked Sendable {
             networkWidth: shape[3], networkHeight: shape[2], colorFormat: configuration.modelColorFormat,
             scaleFactor: configuration.netScaleFactor, offsets: configuration.offsets,
             maintainAspectRatio: configuration.maintainAspectRatio, symmetricPadding: configuration.symmetricPadding))
+    }
+
+    /// The model's declared outputs against the configured parser, when the session is made: a
+    /// model of the wrong layout is refused before any source starts, not at the first batch.
+    /// Dynamic dimensions other than the batch leave the check to the first inference.
+    static func checkOutputs(of engine: InferenceEngine, configuration: InferConfiguration, model: String) throws {
+        let kind = configuration.outputParser
+        // ssd's four outputs are told apart by name and checked at the first batch.
+        guard kind != .ssd else { return }
+        guard engine.outputShapes.count == 1 else {
+            throw InferenceError.unsupportedModel(path: model, message: "\(kind.rawValue) parser: expected 1 output, the model has \(engine.outputShapes.count): \(engine.outputNames)")
+        }
+        var shape = engine.outputShapes[0]
+        if !shape.isEmpty, shape[0] < 0 { shape[0] = 1 }
+        guard shape.allSatisfy({ $0 >= 0 }) else { return }
+        do {
+            _ = try OutputParsers.denseLayout(kind, name: engine.outputNames[0], shape: shape, classCount: configuration.numDetectedClasses)
+        } catch let error as OutputParserError {
+            throw InferenceError.unsupportedModel(path: model, message: error.message)
+        }
     }
 
     /// Loads the model the configuration names (the INT8 one for `network-mode=1` when given) in

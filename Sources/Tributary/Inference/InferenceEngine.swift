@@ -5,6 +5,9 @@ public protocol InferenceEngine: AnyObject, Sendable {
     var inputName: String { get }
     var inputShape: [Int] { get }
     var outputNames: [String] { get }
+    /// Each output's shape as the model declares it (-1 for a dynamic dimension), so a detector
+    /// can check the model against its parser before any frame arrives.
+    var outputShapes: [[Int]] { get }
     /// What actually runs it, for logs and the benchmark ("CPU", "CUDA").
     var executionProviderName: String { get }
 

@@ -16,6 +16,7 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
     public let inputName: String
     public let inputShape: [Int]
     public let outputNames: [String]
+    public let outputShapes: [[Int]]
     public let executionProviderName: String
     /// `gpuID` once the CUDA provider is in the session; nil on the CPU provider (fallback included).
     public let inputDeviceID: Int?
@@ -154,7 +155,9 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         }
         inputShape = shape
         fixedBatch = shape.first.flatMap { $0 > 0 ? $0 : nil }
-        outputElementTypes = try (0..<outputCount).map { try typeAndShape($0, input: false).0 }
+        let outputs = try (0..<outputCount).map { try typeAndShape($0, input: false) }
+        outputElementTypes = outputs.map(\.0)
+        outputShapes = outputs.map(\.1)
         outputCache = Locked(Array(repeating: [], count: outputCount))
 
         var info: OpaquePointer?

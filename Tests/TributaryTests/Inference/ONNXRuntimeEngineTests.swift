@@ -102,6 +102,7 @@ private final class HostOnlyEngine: InferenceEngine {
     let inputName = "images"
     let inputShape = [-1, 3, 2, 2]
     let outputNames = ["out"]
+    let outputShapes = [[-1, 4]]
     let executionProviderName = "CPU"
     func run(shape: [Int], data: UnsafeBufferPointer<Float>) throws -> [Tensor] { [] }
 }

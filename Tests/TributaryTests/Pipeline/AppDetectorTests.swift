@@ -54,6 +54,30 @@ import Testing
         #expect(result.standardError.contains("net-scale-factor"))
     }
 
+    /// A model whose output the parser cannot read is refused when its session is made, as a
+    /// bad model (exit 2), before any source starts.
+    @Test func aModelOfTheWrongShapeIsRefusedBeforeAnySourceStarts() throws {
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = folder.appendingPathComponent("identity.onnx").path
+        let script = """
+            import onnx, sys
+            from onnx import helper, TensorProto
+            x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
+            y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 64, 64])
+            graph = helper.make_graph([helper.make_node("Identity", ["images"], ["output"])], "identity", [x], [y])
+            onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), sys.argv[1])
+            """
+        let made = try runProcess(TestMedia.path(".deps/venv/bin/python"), ["-c", script, model], timeout: 60)
+        try #require(made.status == 0, "\(made.standardError)")
+        let config = try writeConfig(folder, ["onnx-file": model])
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display", "-c", config], timeout: 30)
+        #expect(result.status == 2, "\(result.standardError)")
+        #expect(result.standardError.contains(model), "\(result.standardError)")
+        #expect(result.standardError.contains("expected shape [N, boxes, 5 + 80] = [N, boxes, 85], got [1, 3, 64, 64]"), "\(result.standardError)")
+        #expect(!result.standardOutput.contains("Frame Number="))
+    }
+
     @Test func aMissingModelIsNamed() throws {
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

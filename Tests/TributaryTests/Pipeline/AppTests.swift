@@ -72,6 +72,53 @@ import Testing
         #expect(!info.contains("Duration: 0:00:00.000000000"))
     }
 
+    /// `timeout` sends SIGTERM to the child and then to its process group: the second copy,
+    /// microseconds later, is the same request and must not cut the MP4 short.
+    @Test func aDuplicatedSIGTERMStillFinalisesTheMP4() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("twice.mp4").path
+        // Two streams with the detector: the clean stop takes longer than the 50 ms between the
+        // copies (with nothing queued it can finish first and hide a second-signal exit).
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, TestMedia.h264, "--file-loop", "-s",
+                                                          "--config", TestMedia.path("configs/yolov3_tiny_pgie_config.txt"),
+                                                          "--width", "640", "--height", "360", "--tiler-width", "1280", "--tiler-height", "360",
+                                                          "-o", output],
+                                    timeout: 60, signal: SIGTERM, signalAfter: 4, signalCopies: 2)
+        #expect(!result.timedOut)
+        #expect(result.status == 143, "stderr: \(result.standardError)")
+        #expect(result.standardOutput.contains("End-of-stream"), "the summary is printed: \(result.standardOutput.suffix(400))")
+        #expect(!result.standardError.contains("exiting now"), "\(result.standardError)")
+        let info = try discover(output)
+        #expect(info.contains("H.264") && info.contains("Width: 1280"), "\(info)")
+        #expect(!info.contains("Duration: 0:00:00.000000000"))
+    }
+
+    /// Negative values as the README writes them (`--batched-push-timeout -1`), not only `=-1`.
+    @Test func negativeOptionValuesParse() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let clip = folder.appendingPathComponent("clip.mp4").path
+        try makeShortSampleClip(at: clip, frames: 6)
+        let result = try runProcess(TestMedia.appBinary, ["-i", clip, "--no-detector", "--no-display", "--batched-push-timeout", "-1",
+                                                          "--perf-interval", "-1", "--width", "320", "--height", "240"], timeout: 60)
+        #expect(result.status == 0, "stderr: \(result.standardError)")
+        #expect(result.standardOutput.contains("Frame Number= 5 "), "\(result.standardOutput)")
+        #expect(!result.standardOutput.contains("**PERF"))
+    }
+
+    /// Usage errors (an unknown flag, a value out of range, a missing value) exit 2 like every
+    /// other error in what the user gave, not the parser's 64.
+    @Test(arguments: [["--no-such-flag"], ["--batch-size", "0"], ["--width"], ["--device", "tpu"]])
+    func usageErrorsExitTwo(flags: [String]) throws {
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display"] + flags, timeout: 20)
+        #expect(result.status == 2, "stderr: \(result.standardError)")
+        #expect(result.standardError.contains("Error: "), "\(result.standardError)")
+        #expect(result.standardError.contains("Usage: "), "\(result.standardError)")
+    }
+
     /// The app on the two test inputs (no detector, 320×240 muxer) sharded over two host
     /// pipelines standing in for GPUs (`TRIBUTARY_FAKE_GPU_COUNT`), with `flags`.
     private func runOnTwoHostShards(_ flags: [String], tilerWidth: Int = 320, output: String, timeout: Double,

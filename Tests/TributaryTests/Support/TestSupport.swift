@@ -15,9 +15,13 @@ enum TestMedia {
     static var avi: String { path("media/vtest.avi") }
     static let sampleFrameCount = 795
 
-    /// The app binary of the current build (`swift build` puts it beside the test bundle).
+    /// The app binary of the current build (`swift build` puts it beside the test bundle): the
+    /// one beside this test bundle first, so a build with its own `--scratch-path` tests its own app.
     static var appBinary: String {
-        let candidates = [".build/debug/imagedata-multistream", ".build/release/imagedata-multistream"].map(path)
+        let beside = Bundle.main.executableURL.map {
+            $0.resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("imagedata-multistream").path
+        }
+        let candidates = (beside.map { [$0] } ?? []) + [".build/debug/imagedata-multistream", ".build/release/imagedata-multistream"].map(path)
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
@@ -44,8 +48,10 @@ struct ProcessResult {
     var timedOut: Bool
 }
 
-/// Runs a program with a time limit (killed past it); optionally sends `signal` after `signalAfter` seconds.
-func runProcess(_ executable: String, _ arguments: [String], timeout: Double, signal: Int32? = nil, signalAfter: Double = 0) throws -> ProcessResult {
+/// Runs a program with a time limit (killed past it); optionally sends `signal` after `signalAfter`
+/// seconds, `signalCopies` times (as `timeout` does: the child, then its group).
+func runProcess(_ executable: String, _ arguments: [String], timeout: Double, signal: Int32? = nil, signalAfter: Double = 0,
+                signalCopies: Int = 1) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -62,7 +68,14 @@ func runProcess(_ executable: String, _ arguments: [String], timeout: Double, si
     var timedOut = false
     while process.isRunning {
         let elapsed = Date().timeIntervalSince(start)
-        if let signal, !signalled, elapsed >= signalAfter { kill(process.processIdentifier, signal); signalled = true }
+        if let signal, !signalled, elapsed >= signalAfter {
+            for copy in 0..<signalCopies {
+                // 50 ms apart: copies pending at once merge in the kernel, and each must arrive.
+                if copy > 0 { usleep(50_000) }
+                kill(process.processIdentifier, signal)
+            }
+            signalled = true
+        }
         if elapsed > timeout { timedOut = true; process.terminate(); break }
         usleep(20_000)
     }
