@@ -14,6 +14,7 @@ run: build
 
 test: setup
 	.deps/venv/bin/python tests/python/test_model_vs_opencv.py
+	.deps/venv/bin/python tests/python/test_int8_setup_check.py
 	swift build --build-tests
 	swift test
 

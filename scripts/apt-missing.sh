@@ -7,7 +7,15 @@ apt_install_missing() {
   done
   if ((${#missing[@]})); then
     echo "[setup] installing Debian packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # apt's own chatter (debconf notes and the like) only when it fails.
+    local log
+    log=$(mktemp)
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+      cat "$log" >&2
+      rm -f "$log"
+      echo "[setup] apt-get could not install: ${missing[*]}" >&2
+      return 1
+    fi
+    rm -f "$log"
   fi
 }

@@ -18,19 +18,33 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps gstreamer1.0-rtsp libcairo2-dev fonts-dejavu-core python3-opencv python3-venv
   libffmpeg-nvenc-dev
+  # The window sinks (X11, GL; without them autovideosink falls back to DirectFB, which crashes).
+  gstreamer1.0-x gstreamer1.0-gl
+  # Tests: a real X server for the window, its screenshot, FFmpeg as an RTSP client, valgrind.
+  xvfb x11-apps x11-utils ffmpeg valgrind
 )
 source "$(dirname "$0")/apt-missing.sh"
 apt_install_missing "${APT_PACKAGES[@]}"
 
 # --- 2. Python venv for the model conversion, the ORT library and the reference tests --------------
+# Every package is pinned in scripts/requirements.txt; re-installed whenever that file is newer than
+# the stamp, so the venv follows the pins. No pip cache, so no cached wheel of another version is hit.
 VENV=$DEPS/venv
+REQUIREMENTS=scripts/requirements.txt
+REQUIREMENTS_STAMP=$VENV/.requirements-installed
+if ! grep -qx "onnxruntime==$ORT_VERSION" "$REQUIREMENTS"; then
+  echo "[setup] $REQUIREMENTS must pin onnxruntime==$ORT_VERSION (ORT_VERSION, the C SDK's library)" >&2
+  exit 1
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import numpy, onnx, onnxruntime; assert onnxruntime.__version__ == '$ORT_VERSION'" 2>/dev/null; then
-  log "installing numpy, onnx, onnxruntime==$ORT_VERSION into the venv"
-  "$VENV/bin/pip" install -q "numpy<2.5" onnx "onnxruntime==$ORT_VERSION"
+if [ ! -e "$REQUIREMENTS_STAMP" ] || [ "$REQUIREMENTS_STAMP" -ot "$REQUIREMENTS" ] ||
+   ! "$VENV/bin/python" -c "import numpy, onnx, onnxruntime; assert onnxruntime.__version__ == '$ORT_VERSION'" 2>/dev/null; then
+  log "installing $REQUIREMENTS into the venv"
+  PIP_NO_CACHE_DIR=1 "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQUIREMENTS"
+  touch "$REQUIREMENTS_STAMP"
 fi
 
 # --- 3. ONNX Runtime C SDK: library from the wheel, header from Debian trixie ---------------------
@@ -112,16 +126,32 @@ fi
 cp -n "$DARKNET/coco.names" models/coco_labels.txt 2>/dev/null || true
 
 # --- 6. INT8 model for network-mode=1: ORT static quantisation (QDQ), calibrated on sample frames --
+# Rebuilt when anything it depends on changes, the pinned packages included. quantize_int8.py checks
+# the result against FP32 on held-back frames (int8_agreement.py) and exits non-zero, writing nothing,
+# below the bar.
 INT8_MODEL=models/yolov3-tiny-416-int8.onnx
-if [ ! -e "$INT8_MODEL" ] || [ "$INT8_MODEL" -ot scripts/quantize_int8.py ] || [ "$INT8_MODEL" -ot "$MODEL" ]; then
-  log "quantising $MODEL to INT8 (calibration on sample frames 100 and later)"
+INT8_INPUTS=("$MODEL" scripts/quantize_int8.py scripts/int8_agreement.py tests/python/reference_detector.py
+             "$REQUIREMENTS" "$REQUIREMENTS_STAMP")
+int8_stale=0
+[ -e "$INT8_MODEL" ] || int8_stale=1
+for f in "${INT8_INPUTS[@]}"; do
+  if [ "$INT8_MODEL" -ot "$f" ]; then int8_stale=1; fi
+done
+if [ "$int8_stale" = 1 ]; then
+  log "quantising $MODEL to INT8 (calibration on sample frames 100 and later, checked on frames 0-23)"
   "$VENV/bin/python" scripts/quantize_int8.py --model "$MODEL" --output "$INT8_MODEL"
 fi
 
 # --- 7. NVRTC from PyPI: the GPU path's kernels are compiled by every test run, GPU or not ---------
+# CUDA's runtime compiler (no GPU needed), pinned in scripts/requirements.txt, installed by section 2.
 NVRTC_VERSION=13.5.37
+if ! grep -qx "nvidia-cuda-nvrtc==$NVRTC_VERSION" "$REQUIREMENTS"; then
+  echo "[setup] $REQUIREMENTS must pin nvidia-cuda-nvrtc==$NVRTC_VERSION (NVRTC_VERSION)" >&2
+  exit 1
+fi
 if ! ls "$VENV"/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13 >/dev/null 2>&1; then
-  log "installing nvidia-cuda-nvrtc==$NVRTC_VERSION into the venv (CUDA's runtime compiler; no GPU needed)"
-  "$VENV/bin/pip" install -q --no-deps "nvidia-cuda-nvrtc==$NVRTC_VERSION"
+  log "re-installing nvidia-cuda-nvrtc==$NVRTC_VERSION into the venv (libnvrtc.so.13 missing)"
+  PIP_NO_CACHE_DIR=1 "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps \
+    "nvidia-cuda-nvrtc==$NVRTC_VERSION"
 fi
 log "ready"

@@ -62,6 +62,7 @@ static inline gint64 tb_object_get_integer(gpointer object, const char *name) {
 static inline GstClockTime tb_buffer_pts(GstBuffer *buffer) { return GST_BUFFER_PTS(buffer); }
 static inline void tb_buffer_set_pts(GstBuffer *buffer, GstClockTime pts) { GST_BUFFER_PTS(buffer) = pts; }
 static inline void tb_buffer_set_duration(GstBuffer *buffer, GstClockTime duration) { GST_BUFFER_DURATION(buffer) = duration; }
+static inline GstClockTime tb_buffer_duration(GstBuffer *buffer) { return GST_BUFFER_DURATION(buffer); }
 static inline GstClockTime tb_clock_time_none(void) { return GST_CLOCK_TIME_NONE; }
 static inline GstMessageType tb_message_type(GstMessage *message) { return GST_MESSAGE_TYPE(message); }
 static inline GstObject *tb_message_source(GstMessage *message) { return GST_MESSAGE_SRC(message); }

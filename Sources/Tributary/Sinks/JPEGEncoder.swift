@@ -12,9 +12,9 @@ public final class JPEGEncoder: @unchecked Sendable {
     public let width: Int
     public let height: Int
     public let quality: Int
-    private let pipeline: UnsafeMutablePointer<GstElement>
-    private let appsrc: UnsafeMutablePointer<GstElement>
-    private let appsink: UnsafeMutablePointer<GstElement>
+    private let pipeline: GstOwnedPipeline
+    private let appsrc: GstOwned<GstElement>
+    private let appsink: GstOwned<GstElement>
     /// Guards `frameIndex` and the push/pull pairing.
     private let lock = ConditionLock()
     private var frameIndex: UInt = 0
@@ -34,34 +34,20 @@ public final class JPEGEncoder: @unchecked Sendable {
             caps=video/x-raw,format=RGBA,width=\(width),height=\(height),framerate=0/1,pixel-aspect-ratio=1/1 \
             ! videoconvert ! jpegenc quality=\(quality) ! appsink name=output sync=false enable-last-sample=false
             """
-        let pipeline = try GStreamer.parseLaunch(description)
-        guard let src = GStreamer.child(of: pipeline, named: "input") else {
-            gst_object_unref(pipeline)
+        // Owners drop each reference once, however the init ends.
+        pipeline = try GstOwnedPipeline(launch: description)
+        guard let src = GStreamer.ownedChild(of: pipeline.element, named: "input") else {
             throw PipelineError.pipelineConstruction(description: description, message: "no appsrc")
         }
-        guard let sink = GStreamer.child(of: pipeline, named: "output") else {
-            gst_object_unref(src)
-            gst_object_unref(pipeline)
+        appsrc = src
+        guard let sink = GStreamer.ownedChild(of: pipeline.element, named: "output") else {
             throw PipelineError.pipelineConstruction(description: description, message: "no appsink")
         }
-        if gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
-            let detail = GStreamer.pendingError(pipeline) ?? "state change failed"
-            gst_element_set_state(pipeline, GST_STATE_NULL)
-            gst_object_unref(sink)
-            gst_object_unref(src)
-            gst_object_unref(pipeline)
-            throw PipelineError.sinkFailed(target: "jpegenc \(width)x\(height)", element: "jpeg-encoder", message: detail)
-        }
-        self.pipeline = pipeline
-        appsrc = src
         appsink = sink
-    }
-
-    deinit {
-        gst_element_set_state(pipeline, GST_STATE_NULL)
-        gst_object_unref(appsink)
-        gst_object_unref(appsrc)
-        gst_object_unref(pipeline)
+        if gst_element_set_state(pipeline.element, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
+            throw PipelineError.sinkFailed(target: "jpegenc \(width)x\(height)", element: "jpeg-encoder",
+                                           message: GStreamer.pendingError(pipeline.element) ?? "state change failed")
+        }
     }
 
     /// The JPEG file bytes (FF D8 … FF D9) of `image`, which must be the encoder's size.
@@ -93,11 +79,11 @@ public final class JPEGEncoder: @unchecked Sendable {
                                            message: "image is \(image.width)x\(image.height), encoder is \(width)x\(height)")
         }
         return try lock.withLock {
-            if let error = GStreamer.pendingError(pipeline) {
+            if let error = GStreamer.pendingError(pipeline.element) {
                 throw PipelineError.sinkFailed(target: target, element: "jpeg-encoder", message: error)
             }
             // A sample left over from an earlier timed-out call must not be taken for this image's.
-            while let stale = gst_app_sink_try_pull_sample(tb_app_sink(appsink), 0) { gst_sample_unref(stale) }
+            while let stale = gst_app_sink_try_pull_sample(tb_app_sink(appsink.pointer), 0) { gst_sample_unref(stale) }
 
             let rowBytes = width * 4
             guard let buffer = gst_buffer_new_allocate(nil, gsize(rowBytes * height), nil) else {
@@ -121,13 +107,13 @@ public final class JPEGEncoder: @unchecked Sendable {
             tb_buffer_set_duration(buffer, GstClockTime(Self.frameDuration))
             frameIndex += 1
 
-            let flow = gst_app_src_push_buffer(tb_app_src(appsrc), buffer)  // takes the buffer
+            let flow = gst_app_src_push_buffer(tb_app_src(appsrc.pointer), buffer)  // takes the buffer
             guard flow == GST_FLOW_OK else {
-                let error = GStreamer.pendingError(pipeline) ?? "push failed (flow \(flow.rawValue))"
+                let error = GStreamer.pendingError(pipeline.element) ?? "push failed (flow \(flow.rawValue))"
                 throw PipelineError.sinkFailed(target: target, element: "appsrc", message: error)
             }
-            guard let sample = gst_app_sink_try_pull_sample(tb_app_sink(appsink), 5_000_000_000) else {
-                let error = GStreamer.pendingError(pipeline) ?? "no JPEG within 5 s"
+            guard let sample = gst_app_sink_try_pull_sample(tb_app_sink(appsink.pointer), 5_000_000_000) else {
+                let error = GStreamer.pendingError(pipeline.element) ?? "no JPEG within 5 s"
                 throw PipelineError.sinkFailed(target: target, element: "jpegenc", message: error)
             }
             defer { gst_sample_unref(sample) }

@@ -28,14 +28,17 @@ public final class VideoSink: @unchecked Sendable {
     public let height: Int
     /// The GPU whose memory the frames come in, when they do (`pushDeviceFrame`); nil: host memory.
     package let device: CUDADevice?
-    private let pipeline: UnsafeMutablePointer<GstElement>
-    private let appsrc: UnsafeMutablePointer<GstElement>
+    private let pipeline: GstOwnedPipeline
+    private let appsrc: GstOwned<GstElement>
+    /// The RTSP branch's encoder and UDP sink, when there is one (key interval, clock alignment).
+    private let rtspEncoder: GstOwned<GstElement>?
+    private let rtspOut: GstOwned<GstElement>?
     private var lastPTS: UInt64?
     private var finished = false
     private let logger: Logger
     private var rtspServers: [RTSPServer] = []
     /// Output frames are recycled: a fresh 8 MB allocation per 1080p frame costs page faults.
-    private let pool: UnsafeMutablePointer<GstBufferPool>
+    private let pool: GstOwnedBufferPool
 
     /// The RTSP addresses being served, for the "launched RTSP streaming" line.
     public var rtspURLs: [String] { rtspServers.map(\.url) }
@@ -52,6 +55,31 @@ public final class VideoSink: @unchecked Sendable {
             return "\(nvenc) bitrate=\(bitrate) gop-size=\(keyInterval)\(lowLatency ? " zerolatency=true" : "")"
         }
         return "x264enc speed-preset=superfast\(lowLatency ? " tune=zerolatency" : "") bitrate=\(bitrate) key-int-max=\(keyInterval)"
+    }
+
+    /// The key-frame interval, in frames, that puts a key frame at least once a second at
+    /// `numerator`/`denominator` frames a second: a client joining a stream waits for one.
+    static func keyInterval(numerator: Int, denominator: Int) -> Int {
+        max(1, numerator / max(1, denominator))
+    }
+
+    /// The window sink for the session's display, chosen once when the sink is built rather than
+    /// left to autovideosink, which takes the first video sink that opens — DirectFB's included,
+    /// which crashes under X. `opens` says whether a factory is installed and reaches READY there
+    /// (xvimagesink only with the X server's XVideo adaptors; Xvfb has none).
+    static func displaySink(display: String?, waylandDisplay: String?, opens: (String) -> Bool) throws -> String {
+        if let display, !display.isEmpty {
+            if let sink = ["xvimagesink", "ximagesink"].first(where: opens) { return sink }
+            throw PipelineError.sinkFailed(target: "display", element: "ximagesink",
+                                           message: "no X11 video sink opens DISPLAY=\(display): is gstreamer1.0-x installed?")
+        }
+        if let waylandDisplay, !waylandDisplay.isEmpty {
+            if let sink = ["waylandsink", "glimagesink"].first(where: opens) { return sink }
+            throw PipelineError.sinkFailed(target: "display", element: "waylandsink",
+                                           message: "neither waylandsink nor glimagesink opens WAYLAND_DISPLAY=\(waylandDisplay): "
+                                               + "are gstreamer1.0-plugins-bad and gstreamer1.0-gl installed?")
+        }
+        throw PipelineError.sinkFailed(target: "display", element: "videosink", message: "no display: neither DISPLAY nor WAYLAND_DISPLAY is set")
     }
 
     /// The caps the appsrc offers: RGBA frames of the sink's size, in CUDA memory on the device
@@ -93,24 +121,39 @@ public final class VideoSink: @unchecked Sendable {
                     videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
                     ! \(Self.h264Encoder(bitrate: 8000, keyInterval: 60, lowLatency: false, gpu: gpu))
                     """
-                branches.append("\(encoder) ! h264parse ! mp4mux ! filesink location=\"\(path)\"")
+                // async=false: no preroll to wait for, which beside the RTSP branch's synced sink
+                // (blocked until PLAYING) and x264's look-ahead would never come.
+                branches.append("\(encoder) ! h264parse ! mp4mux ! filesink location=\"\(path)\" async=false")
             case .display:
-                branches.append("videoconvert ! autovideosink sync=false")
+                let sink = try Self.displaySink(display: environment("DISPLAY"), waylandDisplay: environment("WAYLAND_DISPLAY"),
+                                                opens: GStreamer.elementReachesReady)
+                logger.info("display: \(sink)")
+                branches.append("videoconvert ! \(sink) sync=false")
             case .rtsp(let address, let port):
                 // As the sample does: encode here, send RTP to a local UDP port, and let the RTSP
-                // server relay that port to every client.
+                // server relay that port to every client. The server parses the stream again, so a
+                // client's first frame is a key frame with its SPS/PPS (h264parse drops what comes
+                // before them) and the SDP carries them; the jitter buffer keeps the frames' RTP
+                // times (mode=none), where the depayloader alone would stamp arrival times.
                 let udpPort = try freeUDPPort()
                 servers.append(try RTSPServer(address: address, port: port, mountPath: "/ds-test", launch: """
-                    ( udpsrc name=pay0 port=\(udpPort) buffer-size=524288 \
-                    caps="application/x-rtp, media=video, clock-rate=90000, encoding-name=(string)H264, payload=96" )
+                    ( udpsrc port=\(udpPort) buffer-size=524288 \
+                    caps="application/x-rtp, media=video, clock-rate=90000, encoding-name=(string)H264, payload=96" \
+                    ! rtpjitterbuffer mode=none latency=50 ! rtph264depay ! h264parse ! rtph264pay name=pay0 pt=96 )
                     """))
-                let encoder = cudaEncoder.map { "\($0) bitrate=4000 gop-size=30" } ?? """
+                // 30 frames between key frames until the frame rate is known (setFrameRate).
+                let encoder = cudaEncoder.map { "\($0) name=rtsp-encoder bitrate=4000 gop-size=30" } ?? """
                     videoconvert n-threads=\(threads) ! video/x-raw,format=I420 \
-                    ! \(Self.h264Encoder(bitrate: 4000, keyInterval: 30, lowLatency: true, gpu: gpu))
+                    ! \(Self.h264Encoder(bitrate: 4000, keyInterval: 30, lowLatency: true, gpu: gpu)) name=rtsp-encoder
                     """
+                // SPS/PPS with every key frame, inserted by h264parse once an access unit: the
+                // payloader's config-interval=-1 puts them before every IDR slice, splitting the
+                // frames of x264's sliced threads (zerolatency) in two for decoders. sync: a
+                // client gets the stream in real time, not as fast as the pipeline runs (through
+                // the tee this paces every output).
                 branches.append("""
-                    \(encoder) ! video/x-h264,profile=baseline ! rtph264pay config-interval=1 pt=96 \
-                    ! udpsink host=127.0.0.1 port=\(udpPort) sync=false async=false
+                    \(encoder) ! video/x-h264,profile=baseline ! h264parse config-interval=-1 ! rtph264pay pt=96 \
+                    ! udpsink name=rtsp-out host=127.0.0.1 port=\(udpPort) sync=true async=false
                     """)
             }
         }
@@ -143,52 +186,43 @@ public final class VideoSink: @unchecked Sendable {
             appsrc name=input is-live=false block=true format=time max-bytes=\(frameBytes * 3) caps="\(caps)" \
             ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 ! \(tail)
             """
-        pipeline = try GStreamer.parseLaunch(description)
-        tb_set_name(pipeline, "sink-bin")
-        guard let src = GStreamer.child(of: pipeline, named: "input") else {
-            gst_object_unref(pipeline)
+        // Every reference is held by an owner that drops it once: a throw below releases what
+        // was made so far, and the deinit that may follow releases nothing twice.
+        pipeline = try GstOwnedPipeline(launch: description)
+        tb_set_name(pipeline.element, "sink-bin")
+        guard let src = GStreamer.ownedChild(of: pipeline.element, named: "input") else {
             throw PipelineError.pipelineConstruction(description: description, message: "no appsrc")
         }
         appsrc = src
+        rtspEncoder = GStreamer.ownedChild(of: pipeline.element, named: "rtsp-encoder")
+        rtspOut = GStreamer.ownedChild(of: pipeline.element, named: "rtsp-out")
         let target = outputs.map(\.target).joined(separator: ", ")
         // Device frames: CUDA memory in our context, which the encoder is given too (no copy
         // between contexts).
-        if let device { device.shareContext(with: pipeline) }
+        if let device { device.shareContext(with: pipeline.element) }
         let madePool: UnsafeMutablePointer<GstBufferPool>? = if let device { device.makeGStreamerBufferPool() } else { gst_buffer_pool_new() }
-        guard let pool = madePool else {
-            gst_object_unref(appsrc)
-            gst_object_unref(pipeline)
+        guard let madePool else {
             throw PipelineError.sinkFailed(target: target, element: "bufferpool", message: "libgstcuda cannot make a CUDA buffer pool")
         }
-        self.pool = pool
+        pool = GstOwnedBufferPool(taking: madePool)
         let poolCaps = gst_caps_from_string(caps)
-        let poolConfig = gst_buffer_pool_get_config(pool)
+        let poolConfig = gst_buffer_pool_get_config(madePool)
         gst_buffer_pool_config_set_params(poolConfig, poolCaps, guint(frameBytes), 2, 0)
         gst_buffer_pool_config_add_option(poolConfig, "GstBufferPoolOptionVideoMeta")
         gst_caps_unref(poolCaps)
-        if gst_buffer_pool_set_config(pool, poolConfig) == 0 || gst_buffer_pool_set_active(pool, 1) == 0 {
-            gst_object_unref(pool)
-            gst_object_unref(appsrc)
-            gst_object_unref(pipeline)
+        if gst_buffer_pool_set_config(madePool, poolConfig) == 0 || gst_buffer_pool_set_active(madePool, 1) == 0 {
             throw PipelineError.sinkFailed(target: target, element: "bufferpool", message: "cannot set up the output buffer pool")
         }
-        if gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
-            let detail = GStreamer.pendingError(pipeline) ?? "state change failed"
-            gst_element_set_state(pipeline, GST_STATE_NULL)
-            gst_buffer_pool_set_active(pool, 0)
-            gst_object_unref(pool)
-            gst_object_unref(appsrc)
-            gst_object_unref(pipeline)
-            throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: detail)
+        if gst_element_set_state(pipeline.element, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
+            throw PipelineError.sinkFailed(target: target, element: "sink-bin",
+                                           message: GStreamer.pendingError(pipeline.element) ?? "state change failed")
         }
     }
 
     deinit {
-        gst_element_set_state(pipeline, GST_STATE_NULL)
-        gst_buffer_pool_set_active(pool, 0)
-        gst_object_unref(pool)
-        gst_object_unref(appsrc)
-        gst_object_unref(pipeline)
+        // The pipeline stops before the pool it draws from is deactivated; the owners then
+        // drop their references (the pipeline's owner would stop it too).
+        pipeline.stop()
     }
 
     /// Announces the output frame rate (the first source's); call before the first frame. Without
@@ -196,8 +230,20 @@ public final class VideoSink: @unchecked Sendable {
     public func setFrameRate(numerator: Int, denominator: Int) {
         guard lastPTS == nil, numerator > 0, denominator > 0 else { return }
         let caps = gst_caps_from_string(Self.inputCaps(onDevice: device != nil, width: width, height: height, frameRate: (numerator, denominator)))
-        gst_app_src_set_caps(tb_app_src(appsrc), caps)
+        gst_app_src_set_caps(tb_app_src(appsrc.pointer), caps)
         gst_caps_unref(caps)
+        if let encoder = rtspEncoder?.pointer {
+            // x264enc takes no new key interval while playing: the encoder goes to READY and back,
+            // which is safe as no frame has reached it yet.
+            let frames = Self.keyInterval(numerator: numerator, denominator: denominator)
+            gst_element_set_state(encoder, GST_STATE_READY)
+            if tb_object_has_property(encoder, "key-int-max") != 0 {
+                tb_object_set_uint(encoder, "key-int-max", guint(frames))
+            } else if tb_object_has_property(encoder, "gop-size") != 0 {
+                tb_object_set_int(encoder, "gop-size", gint(frames))
+            }
+            gst_element_sync_state_with_parent(encoder)
+        }
     }
 
     /// Hands a fresh output frame in host memory to `body` to fill, then pushes it with
@@ -223,11 +269,11 @@ public final class VideoSink: @unchecked Sendable {
     /// One frame from the pool, mapped with `mapFlags` for `fill` (its address and the row
     /// stride its video meta gives), timestamped and pushed.
     private func push(pts: UInt64?, mapFlags: GstMapFlags, _ fill: (UnsafeMutableRawPointer, Int?) throws -> Void) throws {
-        if let error = GStreamer.pendingError(pipeline) {
+        if let error = GStreamer.pendingError(pipeline.element) {
             throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: error)
         }
         var pooled: UnsafeMutablePointer<GstBuffer>?
-        guard gst_buffer_pool_acquire_buffer(pool, &pooled, nil) == GST_FLOW_OK, let buffer = pooled else {
+        guard gst_buffer_pool_acquire_buffer(pool.pool, &pooled, nil) == GST_FLOW_OK, let buffer = pooled else {
             throw PipelineError.sinkFailed(target: target, element: "appsrc", message: "out of memory")
         }
         var info = GstMapInfo()
@@ -245,25 +291,34 @@ public final class VideoSink: @unchecked Sendable {
         gst_buffer_unmap(buffer, &info)
         var time = pts ?? (lastPTS.map { $0 + 33_333_333 } ?? 0)
         if let last = lastPTS, time <= last { time = last + 1_000_000 }
+        if lastPTS == nil, let rtspOut { startRealTime(at: time, sink: rtspOut.pointer) }
         lastPTS = time
         tb_buffer_set_pts(buffer, GstClockTime(time))
-        let flow = gst_app_src_push_buffer(tb_app_src(appsrc), buffer)  // takes the buffer
+        let flow = gst_app_src_push_buffer(tb_app_src(appsrc.pointer), buffer)  // takes the buffer
         if flow != GST_FLOW_OK && flow != GST_FLOW_FLUSHING {
-            let error = GStreamer.pendingError(pipeline) ?? "flow \(flow.rawValue)"
+            let error = GStreamer.pendingError(pipeline.element) ?? "flow \(flow.rawValue)"
             throw PipelineError.sinkFailed(target: target, element: "appsrc", message: error)
         }
+    }
+
+    /// The RTSP branch's sink plays the first frame now and the rest in real time after it: its
+    /// clock started with the pipeline, which may be seconds before the first frame (sources
+    /// starting, the detector loading), and the frames of those seconds would go out in a burst.
+    private func startRealTime(at firstPTS: UInt64, sink: UnsafeMutablePointer<GstElement>) {
+        let now = gst_element_get_current_running_time(pipeline.element)
+        guard now != tb_clock_time_none() else { return }
+        tb_object_set_int64(sink, "ts-offset", gint64(Int64(bitPattern: UInt64(now)) - Int64(bitPattern: firstPTS)))
     }
 
     /// Ends the stream and waits until the muxer has written its index (the MP4 then plays).
     public func finish() throws {
         guard !finished else { return }
         finished = true
-        gst_app_src_end_of_stream(tb_app_src(appsrc))
-        if let error = GStreamer.waitForEndOfStream(pipeline, timeoutNanoseconds: 60_000_000_000) {
-            gst_element_set_state(pipeline, GST_STATE_NULL)
+        gst_app_src_end_of_stream(tb_app_src(appsrc.pointer))
+        defer { pipeline.stop() }
+        if let error = GStreamer.waitForEndOfStream(pipeline.element, timeoutNanoseconds: 60_000_000_000) {
             throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: error)
         }
-        gst_element_set_state(pipeline, GST_STATE_NULL)
     }
 
 }
@@ -289,6 +344,11 @@ extension SinkKind {
         case .rtsp(let address, let port): return "rtsp://\(address):\(port)/ds-test"
         }
     }
+}
+
+/// An environment variable's value, nil when unset.
+private func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
 }
 
 /// A UDP port nobody is using right now on 127.0.0.1 (the kernel picks it).

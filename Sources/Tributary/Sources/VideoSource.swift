@@ -16,13 +16,15 @@ public final class VideoSource: @unchecked Sendable {
     public let uri: SourceURI
     public let width: Int
     public let height: Int
-    private let pipeline: UnsafeMutablePointer<GstElement>
-    private let appsink: UnsafeMutablePointer<GstElement>
+    private let pipeline: GstOwnedPipeline
+    private let appsink: GstOwned<GstElement>
     private let logger: Logger
     /// Whether the source plays in real time (rtsp, or a pipeline that cannot preroll).
     public private(set) var isLive: Bool
     private let fileLoop: Bool
     private var frameNumber = 0
+    /// The frames' times across `--file-loop` restarts (the source thread's alone).
+    private var timeline = LoopTimeline()
     private let negotiatedRate = Locked<(numerator: Int, denominator: Int)?>(nil)
 
     /// The frame rate the decoder reported (numerator, denominator), once the first frame is out.
@@ -49,21 +51,22 @@ public final class VideoSource: @unchecked Sendable {
         // it was measured with (device memory).
         let description = (device == nil ? Self.decodeGraph(width: width, height: height) : Self.deviceDecodeGraph())
             + " ! appsink name=sink sync=false max-buffers=\(device == nil ? 1 : 2) drop=\(isLive ? "true" : "false") enable-last-sample=false"
-        pipeline = try GStreamer.parseLaunch(description)
-        tb_set_name(pipeline, "source-bin-\(id < 10 ? "0" : "")\(id)")
-        guard let decoder = GStreamer.child(of: pipeline, named: "decoder"),
-              let sink = GStreamer.child(of: pipeline, named: "sink") else {
-            gst_object_unref(pipeline)
+        let pipeline = try GstOwnedPipeline(launch: description)
+        self.pipeline = pipeline
+        tb_set_name(pipeline.element, "source-bin-\(id < 10 ? "0" : "")\(id)")
+        guard let decoderOwner = GStreamer.ownedChild(of: pipeline.element, named: "decoder"),
+              let sinkOwner = GStreamer.ownedChild(of: pipeline.element, named: "sink") else {
             throw PipelineError.pipelineConstruction(description: description, message: "missing decoder or sink")
         }
-        appsink = sink
+        appsink = sinkOwner
+        let decoder = decoderOwner.pointer, sink = sinkOwner.pointer
         if let device {
             if let caps = gst_caps_from_string(DeviceFrameConverter.appsinkCaps) {
                 tb_object_set_caps(sink, "caps", caps)
                 gst_caps_unref(caps)
             }
             // The decoders allocate in the context our kernels and ONNX Runtime use.
-            if !device.shareContext(with: pipeline) {
+            if !device.shareContext(with: pipeline.element) {
                 logger.warning("libgstcuda could not wrap the CUDA context: NVDEC frames may live in another context")
             }
             // nvcodec registers one decoder per GPU, and decodebin would pick the first GPU's for
@@ -76,7 +79,7 @@ public final class VideoSource: @unchecked Sendable {
             _ = tb_signal_connect(decoder, "autoplug-select", unsafeBitCast(select, to: UnsafeMutableRawPointer.self),
                                   UnsafeMutableRawPointer(bitPattern: device.ordinal + 1))
         }
-        if decoderThreads > 0 { Self.limitSoftwareDecoderThreads(in: pipeline, to: decoderThreads) }
+        if decoderThreads > 0 { Self.limitSoftwareDecoderThreads(in: pipeline.element, to: decoderThreads) }
         tb_object_set_string(decoder, "uri", uri.uri)
         // rtspsrc must drop late packets rather than buffer without bound, as the sample sets it.
         let callback: @convention(c) (UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstElement>?, gpointer?) -> Void = { _, source, _ in
@@ -84,7 +87,6 @@ public final class VideoSource: @unchecked Sendable {
             if tb_object_has_property(source, "drop-on-latency") != 0 { tb_object_set_bool(source, "drop-on-latency", 1) }
         }
         _ = tb_signal_connect(decoder, "source-setup", unsafeBitCast(callback, to: UnsafeMutableRawPointer.self), nil)
-        gst_object_unref(decoder)
     }
 
     /// The decode graph of every source, up to (not including) its sink; the benchmark runs the
@@ -148,15 +150,9 @@ public final class VideoSource: @unchecked Sendable {
     /// Whether GStreamer has NVIDIA's H.264 decoder (nvcodec registers it only where NVDEC works).
     public static var hardwareDecoderAvailable: Bool { GStreamer.hasElement("nvh264dec") }
 
-    deinit {
-        gst_element_set_state(pipeline, GST_STATE_NULL)
-        gst_object_unref(appsink)
-        gst_object_unref(pipeline)
-    }
-
     /// Sets the pipeline playing; learns whether it is live. Errors surface through `run`.
     public func start() {
-        let result = gst_element_set_state(pipeline, GST_STATE_PLAYING)
+        let result = gst_element_set_state(pipeline.element, GST_STATE_PLAYING)
         if result == GST_STATE_CHANGE_NO_PREROLL { isLive = true }
     }
 
@@ -170,34 +166,36 @@ public final class VideoSource: @unchecked Sendable {
     /// Pulls frames until end-of-stream or an error, handing each to `deliver` (which may block:
     /// that is the back-pressure). Runs on the caller's thread.
     public func run(ledger: FrameLedger, times: StageTimes? = nil, deliver: (Frame) -> Void) -> SourceEnd {
-        guard let bus = gst_element_get_bus(pipeline) else { return .failed(element: "pipeline", message: "no bus") }
+        guard let bus = gst_element_get_bus(pipeline.element) else { return .failed(element: "pipeline", message: "no bus") }
         defer {
             gst_object_unref(bus)
             // However the run ends, the decoder's threads and buffer pools go now, not at deinit.
-            gst_element_set_state(pipeline, GST_STATE_NULL)
+            pipeline.stop()
         }
         let pollNanoseconds: GstClockTime = 50_000_000
         // appsink keeps the sample it last handed out (it reuses the object), and with it a
         // reference to that frame's buffer until the next pull: a buffer taken at once is shared,
         // so probes would need an 8 MB copy of every 1080p frame. Held back until the next pull
         // (or the end), the buffer is ours alone and maps writable in place. Device frames are
-        // converted at once instead.
-        var held: OpaquePointer?
+        // converted at once instead. Each sample's time is placed on the timeline as it is
+        // pulled, before a loop's restart can move the timeline on.
+        var held: (sample: OpaquePointer, pts: UInt64?)?
         func release() {
-            guard let sample = held else { return }
+            guard let (sample, pts) = held else { return }
             held = nil
-            if let frame = times.measure(.sourceConvert, { makeFrame(consuming: sample) }) {
+            if let frame = times.measure(.sourceConvert, { makeFrame(consuming: sample, pts: pts) }) {
                 ledger.recordDecoded(source: id)
                 times.measure(.sourceDeliver) { deliver(frame) }
             }
         }
-        defer { if let held { gst_sample_unref(held) } }
+        defer { if let held { gst_sample_unref(held.sample) } }
         while true {
             if stopRequested.withValue({ $0 }) { release(); return .endOfStream }
-            if let sample = times.measure(.sourcePull, { gst_app_sink_try_pull_sample(tb_app_sink(appsink), pollNanoseconds) }) {
+            if let sample = times.measure(.sourcePull, { gst_app_sink_try_pull_sample(tb_app_sink(appsink.pointer), pollNanoseconds) }) {
+                let pts = placeOnTimeline(sample)
                 release()
-                if converter == nil { held = sample; continue }
-                if let frame = times.measure(.sourceConvert, { makeFrame(consuming: sample) }) {
+                if converter == nil { held = (sample, pts); continue }
+                if let frame = times.measure(.sourceConvert, { makeFrame(consuming: sample, pts: pts) }) {
                     ledger.recordDecoded(source: id)
                     times.measure(.sourceDeliver) { deliver(frame) }
                 }
@@ -217,23 +215,35 @@ public final class VideoSource: @unchecked Sendable {
                     break  // EOS: the appsink says so below
                 }
             }
-            if gst_app_sink_is_eos(tb_app_sink(appsink)) != 0 {
-                // Looping: the held last frame goes out at the first pull after the seek, when
-                // appsink lets go of its buffer (no copy each time round).
-                if fileLoop && restartFromBeginning() { continue }
+            if gst_app_sink_is_eos(tb_app_sink(appsink.pointer)) != 0 {
+                // The held last frame goes out before any seek: appsink reuses its sample object,
+                // and the next pass's caps set on one still held here is a GStreamer-CRITICAL
+                // (so a looping source copies one frame a pass: appsink still has its buffer).
                 release()
+                if fileLoop && restartFromBeginning() { continue }
                 return .endOfStream
             }
         }
     }
 
-    /// `--file-loop`: seek back to the start; frame numbers keep counting.
+    /// `--file-loop`: seek back to the start; frame numbers keep counting, and so do the frames'
+    /// times (the next pass continues where this one ended).
     private func restartFromBeginning() -> Bool {
         let flags = GstSeekFlags(rawValue: GST_SEEK_FLAG_FLUSH.rawValue | GST_SEEK_FLAG_KEY_UNIT.rawValue)
-        return gst_element_seek_simple(pipeline, GST_FORMAT_TIME, flags, 0) != 0
+        guard gst_element_seek_simple(pipeline.element, GST_FORMAT_TIME, flags, 0) != 0 else { return false }
+        timeline.restarted()
+        return true
     }
 
-    private func makeFrame(consuming sample: OpaquePointer) -> Frame? {
+    /// The sample's presentation time on the source's continuous timeline (nil: it has none).
+    private func placeOnTimeline(_ sample: OpaquePointer) -> UInt64? {
+        guard let buffer = gst_sample_get_buffer(sample) else { return nil }
+        let pts = tb_buffer_pts(buffer), duration = tb_buffer_duration(buffer)
+        return timeline.place(pts: pts == tb_clock_time_none() ? nil : UInt64(pts),
+                              duration: duration == tb_clock_time_none() ? nil : UInt64(duration))
+    }
+
+    private func makeFrame(consuming sample: OpaquePointer, pts: UInt64?) -> Frame? {
         if frameNumber == 0, let caps = gst_sample_get_caps(sample), let structure = gst_caps_get_structure(caps, 0) {
             var numerator: gint = 0, denominator: gint = 0
             if gst_structure_get_fraction(structure, "framerate", &numerator, &denominator) != 0, numerator > 0, denominator > 0 {
@@ -241,7 +251,6 @@ public final class VideoSource: @unchecked Sendable {
             }
         }
         guard let buffer = gst_sample_get_buffer(sample) else { gst_sample_unref(sample); return nil }
-        let pts = tb_buffer_pts(buffer)
         let image: ImageBuffer?
         if let converter {
             do {
@@ -258,7 +267,7 @@ public final class VideoSource: @unchecked Sendable {
         }
         guard let image else { return nil }
         defer { frameNumber += 1 }
-        return Frame(sourceID: id, frameNumber: frameNumber, pts: pts == tb_clock_time_none() ? nil : UInt64(pts), image: image)
+        return Frame(sourceID: id, frameNumber: frameNumber, pts: pts, image: image)
     }
 
     /// The buffer's pixels, mapped in place (zero-copy) when the buffer is ours alone, else a
@@ -269,6 +278,36 @@ public final class VideoSource: @unchecked Sendable {
         guard memory.size >= bytesPerRow * height else { return nil }
         let image = ImageBuffer(width: width, height: height, bytesPerRow: bytesPerRow, storage: .host(memory.data), owner: memory)
         return memory.isWritable ? image : image.hostCopy()
+    }
+}
+
+/// A source's frame times made continuous over `--file-loop`'s passes: after a restart (the file
+/// starts again at 0) each frame is offset so the pass begins where the last one ended. Without
+/// it the times jump back at every restart, and an RTSP client sees time stand still.
+struct LoopTimeline: Sendable, Equatable {
+    private var offset: Int64 = 0
+    /// Where the latest frame placed ends (its time plus its duration), on the continuous timeline.
+    private var end: UInt64 = 0
+    private var lastPlaced: UInt64?
+    /// The latest frame's duration, or the gap before it where frames carry none.
+    private var lastDuration: UInt64 = 0
+    private var restartPending = false
+
+    /// The file restarted from its beginning: the next frame goes where the last one ended.
+    mutating func restarted() { restartPending = true }
+
+    /// A frame's time on the continuous timeline, from its time in the file; nil stays nil.
+    mutating func place(pts: UInt64?, duration: UInt64?) -> UInt64? {
+        guard let pts else { return nil }
+        if restartPending {
+            restartPending = false
+            offset = Int64(bitPattern: end) - Int64(bitPattern: pts)
+        }
+        let placed = UInt64(max(0, Int64(bitPattern: pts) + offset))
+        lastDuration = duration ?? lastPlaced.map { placed > $0 ? placed - $0 : lastDuration } ?? 0
+        lastPlaced = placed
+        end = max(end, placed + lastDuration)
+        return placed
     }
 }
 

@@ -30,6 +30,23 @@ public enum GStreamer {
         gst_bin_get_by_name(tb_bin(bin), name)
     }
 
+    /// A named child of a bin, or nil, in an owner that drops the reference.
+    static func ownedChild(of bin: UnsafeMutablePointer<GstElement>, named name: String) -> GstOwned<GstElement>? {
+        child(of: bin, named: name).map(GstOwned.init(taking:))
+    }
+
+    /// Whether an element of `factory` is installed and reaches READY on its own: a video sink
+    /// then has its display (xvimagesink also needs the X server's XVideo adaptors).
+    static func elementReachesReady(_ factory: String) -> Bool {
+        initialize()
+        guard let element = gst_element_factory_make(factory, nil) else { return false }
+        gst_object_ref_sink(element)
+        defer { gst_object_unref(element) }
+        let reached = gst_element_set_state(element, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE
+        gst_element_set_state(element, GST_STATE_NULL)
+        return reached
+    }
+
     /// Whether an element factory is registered (a plugin is installed).
     public static func hasElement(_ factory: String) -> Bool {
         initialize()
@@ -119,6 +136,51 @@ public enum GStreamer {
             return "\(d.element): \(d.text)"
         }
         return nil
+    }
+}
+
+/// One reference to a GStreamer object (element, bus, …), dropped exactly once, when the owner
+/// goes — the gstreamer-rs way: an init that throws half-way and the deinit that may follow it
+/// (Swift runs it once every stored property is set) cannot both release it.
+final class GstOwned<Object>: @unchecked Sendable {  // GStreamer's reference counts are atomic
+    let pointer: UnsafeMutablePointer<Object>
+
+    /// Takes over a reference the caller owns (a "transfer full" return).
+    init(taking pointer: UnsafeMutablePointer<Object>) { self.pointer = pointer }
+
+    deinit { gst_object_unref(pointer) }
+}
+
+/// A top-level pipeline, set to NULL (streaming threads joined, files closed) before its
+/// reference goes.
+final class GstOwnedPipeline: @unchecked Sendable {
+    let element: UnsafeMutablePointer<GstElement>
+
+    init(taking element: UnsafeMutablePointer<GstElement>) { self.element = element }
+
+    /// `gst_parse_launch` of `description`, owned.
+    convenience init(launch description: String) throws {
+        self.init(taking: try GStreamer.parseLaunch(description))
+    }
+
+    /// Sets the pipeline to NULL; harmless when it already is.
+    func stop() { gst_element_set_state(element, GST_STATE_NULL) }
+
+    deinit {
+        stop()
+        gst_object_unref(element)
+    }
+}
+
+/// A buffer pool, deactivated (its free buffers released) before its reference goes.
+final class GstOwnedBufferPool: @unchecked Sendable {
+    let pool: UnsafeMutablePointer<GstBufferPool>
+
+    init(taking pool: UnsafeMutablePointer<GstBufferPool>) { self.pool = pool }
+
+    deinit {
+        gst_buffer_pool_set_active(pool, 0)  // a no-op on a pool never activated
+        gst_object_unref(pool)
     }
 }
 
