@@ -294,7 +294,7 @@ struct ImageDataMultistream: ParsableCommand {
         print("End-of-stream")
         let finished = outcomes.withValue { $0 }.sorted { $0.key < $1.key }.map(\.value)
         for (outcome, entry) in zip(finished, pipelines) {
-            for line in outcome.ledger.summaryLines(uris: entry.inputs, firstSourceID: entry.shard.sources.first ?? 0) { print(line) }
+            for line in outcome.ledger.summaryLines(firstSourceID: entry.shard.sources.first ?? 0, uri: { entry.inputs[$0] }) { print(line) }
             let stages = entry.pipeline.stageReport()
             if !stages.isEmpty {
                 print(plan.shards.count > 1 ? "Stage times, GPU \(entry.shard.gpuID):" : "Stage times:")

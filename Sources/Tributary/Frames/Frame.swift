@@ -22,6 +22,9 @@ public struct FrameBatch: Sendable {
     public var batchID: Int
     public var frames: [Frame]
     public var meta: BatchMeta
+    /// The sources the tiled output shows when this batch is tiled (ascending): the sources present
+    /// as it left the muxer. Empty: the tiler keeps its grid.
+    public var sourcesPresent: [Int] = []
 
     public init(batchID: Int, frames: [Frame]) {
         self.batchID = batchID

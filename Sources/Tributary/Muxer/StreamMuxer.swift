@@ -13,20 +13,41 @@ public struct StreamMuxerConfiguration: Sendable, Equatable {
     /// Batches formed but not yet taken downstream. Beyond it file sources wait and a live
     /// muxer drops its oldest batch: memory stays flat when the consumer is slower than decoding.
     public var maxPendingBatches: Int = 1
+    /// Whether sources may be added while it runs (`addSource`) until `closeInput`. Off, the muxer
+    /// finishes when its initial sources have ended; on, it waits even with no source at all.
+    public var acceptsNewSources: Bool
 
     public init(batchSize: Int, width: Int = 1920, height: Int = 1080, batchedPushTimeoutMicroseconds: Int = 33_000,
-                queueCapacityPerSource: Int = 1) {
+                queueCapacityPerSource: Int = 1, acceptsNewSources: Bool = false) {
         self.batchSize = batchSize
         self.width = width
         self.height = height
         self.batchedPushTimeoutMicroseconds = batchedPushTimeoutMicroseconds
         self.queueCapacityPerSource = queueCapacityPerSource
+        self.acceptsNewSources = acceptsNewSources
+    }
+}
+
+/// Why `StreamMuxer.addSource` refused a source.
+public enum StreamMuxerError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// The muxer takes no new sources: configured without `acceptsNewSources`, closed, or aborted.
+    case inputClosed(sourceID: Int)
+    /// Source ids only grow within a run, so that none is reused (the ledger and frame numbers key on it).
+    case sourceIDNotNew(Int, highestSoFar: Int)
+
+    public var description: String {
+        switch self {
+        case .inputClosed(let id): return "cannot add source \(id): the muxer takes no new sources"
+        case .sourceIDNotNew(let id, let highest): return "cannot add source \(id): ids only grow, and \(highest) was already used"
+        }
     }
 }
 
 /// The muxer's driver: owns the lock and the waits around `StreamMuxerStateMachine`. Source threads
-/// call `push` and `sourceEnded`; one consumer thread calls `nextBatch` until it returns nil.
+/// call `push` and `sourceEnded`; one consumer thread calls `nextBatch` until it returns nil. Any
+/// thread may add and remove sources, change the batch size or close the input while batches flow.
 public final class StreamMuxer: @unchecked Sendable {
+    /// As constructed; `batchSize` reads the current batch size.
     public let configuration: StreamMuxerConfiguration
     private let lock = ConditionLock()
     private var machine: StreamMuxerStateMachine<Frame>
@@ -44,8 +65,14 @@ public final class StreamMuxer: @unchecked Sendable {
         self.ledger = ledger
         machine = StreamMuxerStateMachine(configuration: .init(
             sourceCount: sourceCount, batchSize: configuration.batchSize,
-            pushTimeoutMicroseconds: configuration.batchedPushTimeoutMicroseconds))
+            pushTimeoutMicroseconds: configuration.batchedPushTimeoutMicroseconds,
+            acceptsNewSources: configuration.acceptsNewSources))
+        finished = machine.isFinished  // closed and no sources: nothing will ever come
     }
+
+    public var batchSize: Int { lock.withLock { machine.configuration.batchSize } }
+    /// The sources running (including those draining), ascending.
+    public var sourceIDs: [Int] { lock.withLock { machine.sourceIDs } }
 
     private var pendingBatches: Int { ready.count }
 
@@ -54,7 +81,9 @@ public final class StreamMuxer: @unchecked Sendable {
     /// and a live muxer its oldest pending batch, counted in the ledger.
     public func push(_ frame: Frame, live: Bool) {
         lock.withLock {
-            while !stopping && (machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource
+            // A source removed while its producer waits here stops waiting and drops the frame below.
+            while !stopping && !machine.hasEnded(frame.sourceID)
+                    && (machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource
                                 || pendingBatches >= configuration.maxPendingBatches) {
                 if live {
                     if machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource,
@@ -67,7 +96,9 @@ public final class StreamMuxer: @unchecked Sendable {
                 }
             }
             if stopping || machine.hasEnded(frame.sourceID) {
-                ledger.recordDropped(source: frame.sourceID, reason: .shutdown)
+                // A frame after its source's end can only follow a removal (end-of-stream is the
+                // producer's own last word).
+                ledger.recordDropped(source: frame.sourceID, reason: stopping ? .shutdown : .sourceRemoved)
                 return
             }
             apply(machine.frameArrived(frame, from: frame.sourceID, at: clock.now()))
@@ -87,16 +118,55 @@ public final class StreamMuxer: @unchecked Sendable {
         }
     }
 
+    /// A new source joins; a batch already waiting waits for its frame too (within its timeout).
+    /// Its id must be above every id used so far (a counter), and its frames numbered from 0
+    /// (a new `VideoSource` does that).
+    public func addSource(id: Int) throws {
+        try lock.withLock {
+            guard !stopping && machine.isAcceptingSources else { throw StreamMuxerError.inputClosed(sourceID: id) }
+            guard id > machine.highestSourceID else {
+                throw StreamMuxerError.sourceIDNotNew(id, highestSoFar: machine.highestSourceID)
+            }
+            apply(machine.sourceAdded(id, at: clock.now()))
+        }
+    }
+
+    /// The source leaves: `.drain` lets its queued frames go out, `.drop` discards them, counted in
+    /// the ledger as `reason`. Its later pushes are dropped as after end-of-stream. Returns the
+    /// number of frames dropped; removing a source already gone does nothing.
+    @discardableResult
+    public func removeSource(id: Int, policy: SourceRemovalPolicy, droppedAs reason: DropReason = .sourceRemoved) -> Int {
+        lock.withLock {
+            let decision = machine.sourceRemoved(id, policy: policy, at: clock.now())
+            if !decision.dropped.isEmpty { ledger.recordDropped(source: id, reason: reason, count: decision.dropped.count) }
+            apply(decision)  // its broadcast wakes this source's producer if it waits in `push`
+            return decision.dropped.count
+        }
+    }
+
+    /// A waiting batch may become full at the new size and go at once.
+    public func setBatchSize(_ batchSize: Int) {
+        lock.withLock { apply(machine.setBatchSize(batchSize, at: clock.now())) }
+    }
+
+    /// No more sources will be added: `nextBatch` returns nil once the running ones have ended and
+    /// their batches were taken.
+    public func closeInput() {
+        lock.withLock { apply(machine.closeInput(at: clock.now())) }
+    }
+
     /// Unblocks every waiting producer, drops what is queued; `nextBatch` then returns the batches
     /// already formed and nil.
     public func abort() {
         lock.withLock {
             stopping = true
-            for s in 0..<machine.configuration.sourceCount {
-                while machine.dropOldest(of: s) != nil { ledger.recordDropped(source: s, reason: .shutdown) }
-                if !machine.hasEnded(s) { apply(machine.sourceEnded(s, at: clock.now())) }
+            let now = clock.now()
+            for id in machine.sourceIDs {
+                let decision = machine.sourceRemoved(id, policy: .drop, at: now)
+                if !decision.dropped.isEmpty { ledger.recordDropped(source: id, reason: .shutdown, count: decision.dropped.count) }
+                apply(decision)
             }
-            lock.broadcast()
+            apply(machine.closeInput(at: now))  // an open muxer with no sources left finishes too
         }
     }
 

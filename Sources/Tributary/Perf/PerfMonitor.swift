@@ -1,6 +1,6 @@
 /// Per-stream frame rates as the sample's `GETFPS` computes them: a stream's clock starts at its
 /// first frame; each report divides the frames counted since the last report by the time since
-/// then, and restarts the count.
+/// then, and restarts the count. Streams are keyed by source id and come and go with the sources.
 public final class PerfMonitor: @unchecked Sendable {
     private struct Stream {
         var isFirst = true
@@ -9,44 +9,63 @@ public final class PerfMonitor: @unchecked Sendable {
     }
 
     private let clock: TimeSource
-    private let streams: Locked<[Stream]>
+    /// Ascending by source id (the `**PERF` block's order).
+    private let streams: Locked<[(id: Int, stream: Stream)]>
 
+    /// Streams `0..<streamCount`.
     public init(streamCount: Int, clock: TimeSource = MonotonicClock()) {
         self.clock = clock
         let now = clock.now()
-        streams = Locked(Array(repeating: Stream(start: now), count: streamCount))
+        streams = Locked((0..<streamCount).map { ($0, Stream(start: now)) })
     }
 
-    /// Counts one frame of `stream`.
+    /// A new stream, reported from the next `takeRates` on (at 0 until its frames come).
+    public func addStream(_ id: Int) {
+        let now = clock.now()
+        streams.withValue { s in
+            guard !s.contains(where: { $0.id == id }) else { return }
+            s.append((id, Stream(start: now)))
+            s.sort { $0.id < $1.id }
+        }
+    }
+
+    /// The stream is no longer reported.
+    public func removeStream(_ id: Int) {
+        streams.withValue { $0.removeAll { $0.id == id } }
+    }
+
+    /// Counts one frame of `stream` (a stream not reported, removed say, is ignored).
     public func frameArrived(stream: Int) {
         let now = clock.now()
         streams.withValue { s in
-            if s[stream].isFirst {
-                s[stream].isFirst = false
-                s[stream].start = now
+            guard let i = s.firstIndex(where: { $0.id == stream }) else { return }
+            if s[i].stream.isFirst {
+                s[i].stream.isFirst = false
+                s[i].stream.start = now
             } else {
-                s[stream].frameCount += 1
+                s[i].stream.frameCount += 1
             }
         }
     }
 
-    /// Frames per second of every stream since the last call, and restarts the counts.
-    public func takeRates() -> [Double] {
+    /// Frames per second of every stream since the last call, ascending by stream id, and
+    /// restarts the counts.
+    public func takeRates() -> [(stream: Int, fps: Double)] {
         let now = clock.now()
         return streams.withValue { s in
             s.indices.map { i in
-                let seconds = Double(now.nanoseconds(since: s[i].start)) / 1e9
-                let fps = seconds > 0 ? Double(s[i].frameCount) / seconds : 0
-                s[i].frameCount = 0
-                s[i].start = now
-                return fps
+                let seconds = Double(now.nanoseconds(since: s[i].stream.start)) / 1e9
+                let fps = seconds > 0 ? Double(s[i].stream.frameCount) / seconds : 0
+                s[i].stream.frameCount = 0
+                s[i].stream.start = now
+                return (s[i].id, fps)
             }
         }
     }
 
     /// The sample's line: `**PERF:  {'stream0': 29.97, 'stream1': 30.0} `.
-    public static func perfLine(_ rates: [Double]) -> String {
-        let entries = rates.enumerated().map { "'stream\($0.offset)': \(pythonRounded($0.element))" }
+    public static func perfLine(_ rates: [(stream: Int, fps: Double)]) -> String {
+        let entries = rates.map { "'stream\($0.stream)': \(pythonRounded($0.fps))" }
         return "**PERF:  {" + entries.joined(separator: ", ") + "} "
     }
 

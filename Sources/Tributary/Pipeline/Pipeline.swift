@@ -26,6 +26,9 @@ public struct PipelineConfiguration: Sendable {
     /// launches, output copies, parsing — overlaps the other's GPU work), 1 on the CPU (ONNX
     /// Runtime already uses every core there).
     public var detectionWorkers: Int?
+    /// The muxer's batch size follows the number of sources present (at least 1) as sources are
+    /// added and removed, as the app's default batch size is the number of inputs.
+    public var batchSizeFollowsSources = false
 
     public init(inputs: [SourceURI], muxer: StreamMuxerConfiguration, tilerWidth: Int = 1920, tilerHeight: Int = 1080,
                 outputs: [SinkKind] = [.discard], osd: Bool = true, saveFramesFolder: String? = nil, fileLoop: Bool = false,
@@ -80,7 +83,11 @@ public final class Pipeline: @unchecked Sendable {
     public let configuration: PipelineConfiguration
     public let ledger: FrameLedger
     private let logger: Logger
-    private let sources: [VideoSource]
+    /// The sources present, by id, and how they came (`addSource`, `removeSource`).
+    private let sources = Locked(SourceTable())
+    /// Serialises `addSource` (a new source is built outside the table's lock).
+    private let addLock = ConditionLock()
+    private let sourceFailures = Locked<[(source: Int, uri: String, element: String, message: String)]>([])
     private let muxer: StreamMuxer
     private let tiler: Tiler
     private let sink: VideoSink
@@ -93,6 +100,7 @@ public final class Pipeline: @unchecked Sendable {
     private let deviceTiler: DeviceTiler?
     private let deviceOSD: DeviceOSD?
     private let interruption = Locked<Int32?>(nil)
+    private let cudaDevice: CUDADevice?
     private let stageTimes: StageTimes?
     private let runSeconds = Locked(0.0)
 
@@ -117,17 +125,24 @@ public final class Pipeline: @unchecked Sendable {
     /// - Parameter detector: the primary detector run on every batch (per its interval); nil runs
     ///   the pipeline without one (decode → mux → tile → sink).
     public init(configuration: PipelineConfiguration, detector: Detector? = nil, logger: Logger) throws {
-        guard !configuration.inputs.isEmpty else { throw PipelineError.invalidArgument("no inputs given") }
+        guard !configuration.inputs.isEmpty || configuration.muxer.acceptsNewSources else {
+            throw PipelineError.invalidArgument("no inputs given")
+        }
         self.configuration = configuration
         self.logger = logger
         let count = configuration.inputs.count
         ledger = FrameLedger(sourceCount: count)
         let cudaDevice: CUDADevice?
         if case .cuda(let gpuID) = configuration.device { cudaDevice = try CUDADevice.open(gpuID) } else { cudaDevice = nil }
-        sources = try configuration.inputs.enumerated().map { index, uri in
+        self.cudaDevice = cudaDevice
+        let initial = try configuration.inputs.enumerated().map { index, uri in
             try VideoSource(id: index, uri: uri, width: configuration.muxer.width, height: configuration.muxer.height,
                             fileLoop: configuration.fileLoop, device: cudaDevice,
                             decoderThreads: VideoSource.softwareDecoderThreads(streams: count), logger: logger)
+        }
+        sources.withValue { table in
+            for source in initial { table.insert(source, cameraID: nil) }
+            table.inputClosed = !configuration.muxer.acceptsNewSources
         }
         var muxerConfiguration = configuration.muxer
         if cudaDevice != nil {
@@ -166,7 +181,7 @@ public final class Pipeline: @unchecked Sendable {
     /// Where the threads spent the last run's time, one line per stage (`measureStages`); empty
     /// when not measured. On the CPU path "sink" includes the compositing done in its buffer.
     public func stageReport() -> [String] {
-        stageTimes?.report(wallSeconds: runSeconds.withValue { $0 }, sourceThreads: sources.count,
+        stageTimes?.report(wallSeconds: runSeconds.withValue { $0 }, sourceThreads: ledger.sourceIDs.count,
                            detectionThreads: max(1, detectors.count)) ?? []
     }
 
@@ -181,27 +196,113 @@ public final class Pipeline: @unchecked Sendable {
             return value == nil
         }
         guard first else { return }
-        for source in sources { source.requestStop() }
+        stopSources()
     }
 
-    /// Runs until every source has ended (or failed) and the sink has finished.
+    /// Every source stops pulling as at end-of-stream, and no source is added after: the run ends
+    /// once their queued frames went out.
+    private func stopSources() {
+        let present = sources.withValue { table in
+            table.inputClosed = true
+            return Array(table.sources.values)
+        }
+        for source in present { source.requestStop() }
+        muxer.closeInput()
+    }
+
+    /// No source will be added any more: a pipeline that takes new sources
+    /// (`StreamMuxerConfiguration.acceptsNewSources`) ends once the sources present have ended.
+    public func closeInput() {
+        sources.withValue { $0.inputClosed = true }
+        muxer.closeInput()
+    }
+
+    /// A new source, from any thread, before or while the pipeline runs: its frames join the
+    /// batches from its first decoded frame; the tiler's grid, the `**PERF` block and the ledger
+    /// gain an entry. Source ids count up and are never reused; `cameraID` (DeepStream's
+    /// `camera_id`) names it, one source at a time.
+    /// - Returns: the new source's id.
+    @discardableResult
+    public func addSource(_ uri: SourceURI, cameraID: String? = nil) throws -> Int {
+        try addLock.withLock {
+            let (id, closed, taken) = sources.withValue { ($0.nextID, $0.inputClosed, cameraID.flatMap($0.sourceID(ofCamera:))) }
+            if closed { throw SourceChangeError.inputClosed(uri: uri.original) }
+            if let cameraID, let taken { throw SourceChangeError.cameraPresent(cameraID: cameraID, sourceID: taken) }
+            let source = try VideoSource(id: id, uri: uri, width: configuration.muxer.width, height: configuration.muxer.height,
+                                         fileLoop: configuration.fileLoop, device: cudaDevice,
+                                         decoderThreads: VideoSource.softwareDecoderThreads(streams: sources.withValue { $0.sources.count + 1 }),
+                                         logger: logger)
+            try frameSaver?.addSource(id)
+            ledger.addSource(id)
+            perf.addStream(id)
+            do { try muxer.addSource(id: id) } catch { throw SourceChangeError.inputClosed(uri: uri.original) }
+            let (running, count) = sources.withValue { table in
+                table.insert(source, cameraID: cameraID)
+                return (table.running, table.sources.count)
+            }
+            if configuration.batchSizeFollowsSources { muxer.setBatchSize(max(1, count)) }
+            if running { startThread(of: source) }
+            logger.info("source \(id) added: \(uri.original)\(cameraID.map { " (camera \($0))" } ?? "")")
+            return id
+        }
+    }
+
+    /// Removes a source, from any thread, while batches flow: it stops decoding at once;
+    /// `.drain` lets the frames it already queued go out, `.drop` discards them (counted in the
+    /// ledger as "source removed"). The grid, the `**PERF` block and the camera id let it go.
+    /// Returns when its thread has ended (its GStreamer pipeline is then stopped).
+    /// - Returns: how many queued frames were dropped; nil when no such source is present.
+    @discardableResult
+    public func removeSource(_ id: Int, policy: SourceRemovalPolicy = .drain) -> Int? {
+        guard let (source, thread) = sources.withValue({ $0.remove(id) }) else { return nil }
+        source.requestStop()
+        let dropped = muxer.removeSource(id: id, policy: policy)
+        perf.removeStream(id)
+        if configuration.batchSizeFollowsSources {
+            muxer.setBatchSize(max(1, sources.withValue { $0.sources.count }))
+        }
+        thread?.join()
+        logger.info("source \(id) removed (\(policy == .drain ? "drained" : "dropped \(dropped) queued frames"))")
+        return dropped
+    }
+
+    /// The source a camera id names, while it is present.
+    public func sourceID(ofCamera cameraID: String) -> Int? { sources.withValue { $0.sourceID(ofCamera: cameraID) } }
+
+    /// The ids of the sources present, ascending.
+    public var sourceIDs: [Int] { sources.withValue { $0.presentIDs } }
+
+    /// The URI a source was given as (the user's spelling), for every source the run has had.
+    public func uri(ofSource id: Int) -> String? { sources.withValue { $0.uris[id] } }
+
+    /// The source's thread: pulls its frames into the muxer until end-of-stream, failure or removal.
+    private func startThread(of source: VideoSource) {
+        source.start()
+        if source.isLive && !sources.withValue({ $0.anyLive }) {
+            sources.withValue { $0.anyLive = true }
+            print("Atleast one of the sources is live"); flushStandardOutput()
+        }
+        let thread = WorkerThread(name: "source-\(source.id)") { [muxer, ledger, stageTimes, sourceFailures] in
+            let end = source.run(ledger: ledger, times: stageTimes) { frame in muxer.push(frame, live: source.isLive) }
+            if case .failed(let element, let message) = end {
+                printError("Error: \(element): \(message) (source \(source.id): \(source.uri.original))")
+                sourceFailures.withValue { $0.append((source.id, source.uri.original, element, message)) }
+            }
+            muxer.sourceEnded(source.id)
+        }
+        sources.withValue { $0.threads[source.id] = thread }
+    }
+
+    /// Runs until every source has ended (or failed) and the sink has finished; with
+    /// `acceptsNewSources`, until `closeInput` or a stop as well.
     public func run() -> PipelineOutcome {
-        let failures = Locked<[(source: Int, uri: String, element: String, message: String)]>([])
         let clock = MonotonicClock(), started = clock.now()
         defer { runSeconds.withValue { $0 = clock.now().seconds - started.seconds } }
-        for source in sources { source.start() }
-        let anyLive = sources.contains { $0.isLive }
-        if anyLive { print("Atleast one of the sources is live"); flushStandardOutput() }
-        let threads = sources.map { source in
-            WorkerThread(name: "source-\(source.id)") { [muxer, ledger, stageTimes] in
-                let end = source.run(ledger: ledger, times: stageTimes) { frame in muxer.push(frame, live: source.isLive) }
-                if case .failed(let element, let message) = end {
-                    printError("Error: \(element): \(message) (source \(source.id): \(source.uri.original))")
-                    failures.withValue { $0.append((source.id, source.uri.original, element, message)) }
-                }
-                muxer.sourceEnded(source.id)
-            }
+        let initial = sources.withValue { table in
+            table.running = true
+            return table.presentIDs.compactMap { table.sources[$0] }
         }
+        for source in initial { startThread(of: source) }
         let perfTask = configuration.perfIntervalNanoseconds > 0
             ? PeriodicTask(name: "perf", intervalNanoseconds: configuration.perfIntervalNanoseconds) { [perf, onPerfLine] in
                 onPerfLine(PerfMonitor.perfLine(perf.takeRates()))
@@ -219,7 +320,7 @@ public final class Pipeline: @unchecked Sendable {
             var first = true
             while let batch = stageTimes.measure(.outputWait, { outputQueue.pop() }) {
                 guard sinkFailure.withValue({ $0 == nil }) else { continue }  // keep draining so sources finish
-                if first, let rate = sources[batch.frames[0].sourceID].frameRate {
+                if first, let rate = frameRate(of: batch) {
                     sink.setFrameRate(numerator: rate.numerator, denominator: rate.denominator)
                 }
                 first = false
@@ -246,8 +347,13 @@ public final class Pipeline: @unchecked Sendable {
                 // A batch and its place in the stream are taken together.
                 while let (sequence, taken) = stageTimes.measure(.batchWait, {
                     nextSequence.withValue { next -> (Int, FrameBatch)? in
-                        guard let batch = muxer.nextBatch() else { return nil }
+                        guard var batch = muxer.nextBatch() else { return nil }
                         defer { next += 1 }
+                        // The grid this batch is tiled in: the sources present now, and a
+                        // removed one whose drained frames are in it.
+                        let present = sources.withValue { $0.presentIDs }
+                        let extra = batch.frames.map(\.sourceID).filter { !present.contains($0) }
+                        batch.sourcesPresent = extra.isEmpty ? present : (present + extra).sorted()
                         return (next, batch)
                     }
                 }) {
@@ -280,26 +386,36 @@ public final class Pipeline: @unchecked Sendable {
                 stageTimes.measure(.batchHandOff) { outputQueue.push(batch) }
                 continue
             }
-            if batches == 1, let rate = sources[batch.frames[0].sourceID].frameRate { shared.stage.offerFrameRate(rate) }
+            if batches == 1, let rate = frameRate(of: batch) { shared.stage.offerFrameRate(rate) }
             stageTimes.measure(.batchHandOff) { shared.stage.push(batch, shard: shared.shard) }
             if shared.stage.hasFailed && sinkFailure.withValue({ $0 == nil }) {
                 sinkFailure.withValue { $0 = "shared output failed" }  // the shared stage said why
-                for source in sources { source.requestStop() }
+                stopSources()
             }
         }
         for worker in workers { worker.join() }
         if let shared { shared.stage.shardFinished(shared.shard) }
         outputQueue.close()
         outputThread?.join()
+        let threads = sources.withValue { table in
+            defer { table.threads = [:]; table.inputClosed = true }
+            return Array(table.threads.values)
+        }
         for thread in threads { thread.join() }
         perfTask?.stop()
         // Callbacks often capture the pipeline (to stop it); dropping them here breaks that cycle.
         probe = nil
         onBatch = nil
         onTiledFrame = nil
-        return PipelineOutcome(sourceFailures: failures.withValue { $0 }, sinkFailure: sinkFailure.withValue { $0 },
+        return PipelineOutcome(sourceFailures: sourceFailures.withValue { $0 }, sinkFailure: sinkFailure.withValue { $0 },
                                detectorFailure: detectorFailure.withValue { $0 },
-                               interruptedBy: interruption.withValue { $0 }, ledger: ledger, batches: batches, anyLive: anyLive)
+                               interruptedBy: interruption.withValue { $0 }, ledger: ledger, batches: batches,
+                               anyLive: sources.withValue { $0.anyLive })
+    }
+
+    /// The frame rate of the batch's first source, as its decoder reported it.
+    private func frameRate(of batch: FrameBatch) -> (numerator: Int, denominator: Int)? {
+        batch.frames.first.flatMap { frame in sources.withValue { $0.everStarted[frame.sourceID] }?.frameRate }
     }
 
     /// The output stage for one batch: tiler → OSD → sink. On the GPU path the tiled frame is
@@ -307,6 +423,8 @@ public final class Pipeline: @unchecked Sendable {
     /// a tap needs its pixels.
     private func output(_ batch: FrameBatch) throws {
         let pts = batch.frames.compactMap(\.pts).min()
+        tiler.follow(sourceIDs: batch.sourcesPresent)
+        deviceTiler?.follow(sourceIDs: batch.sourcesPresent)
         let muxerWidth = configuration.muxer.width, muxerHeight = configuration.muxer.height
         guard let deviceTiler else {
             // Host frames are composited straight into the sink's buffer (so the sink's time
@@ -371,6 +489,57 @@ public final class Pipeline: @unchecked Sendable {
         }
         guard first else { return }
         printError("Error: \(error)")
-        for source in sources { source.requestStop() }
+        stopSources()
+    }
+}
+
+/// Why `Pipeline.addSource` refused a source.
+public enum SourceChangeError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// The pipeline takes no more sources (it was built for fixed inputs, closed or stopped).
+    case inputClosed(uri: String)
+    /// Another source present has that camera id.
+    case cameraPresent(cameraID: String, sourceID: Int)
+
+    public var description: String {
+        switch self {
+        case .inputClosed(let uri): return "cannot add \(uri): the pipeline takes no new sources"
+        case .cameraPresent(let camera, let id): return "camera \(camera) is already present as source \(id)"
+        }
+    }
+}
+
+/// The pipeline's sources by id: those present, their camera ids and threads. Ids count up from
+/// the initial inputs' `0..<N` and are never reused.
+private struct SourceTable {
+    var sources: [Int: VideoSource] = [:]
+    /// The present sources' ids, ascending (the grid's order).
+    private(set) var presentIDs: [Int] = []
+    /// Every source started in this run, removed or not (frame rates, the summary's URIs).
+    var everStarted: [Int: VideoSource] = [:]
+    var uris: [Int: String] = [:]
+    var cameras: [String: Int] = [:]
+    var threads: [Int: WorkerThread] = [:]
+    var nextID = 0
+    var running = false
+    var inputClosed = false
+    var anyLive = false
+
+    func sourceID(ofCamera cameraID: String) -> Int? { cameras[cameraID] }
+
+    mutating func insert(_ source: VideoSource, cameraID: String?) {
+        sources[source.id] = source
+        everStarted[source.id] = source
+        uris[source.id] = source.uri.original
+        presentIDs.append(source.id)  // the greatest id so far: the order holds
+        if let cameraID { cameras[cameraID] = source.id }
+        nextID = source.id + 1
+    }
+
+    /// Takes a source out; its thread, if started, is the caller's to join.
+    mutating func remove(_ id: Int) -> (VideoSource, WorkerThread?)? {
+        guard let source = sources.removeValue(forKey: id) else { return nil }
+        presentIDs.removeAll { $0 == id }
+        cameras = cameras.filter { $0.value != id }
+        return (source, threads.removeValue(forKey: id))
     }
 }

@@ -14,7 +14,8 @@ public final class FrameSaver: @unchecked Sendable {
     public static let everyNthFrame = 30
 
     public let folder: String
-    private var frameCounts: [Int]
+    /// Frames seen per source id (the batch thread's alone).
+    private var frameCounts: [Int: Int] = [:]
     private var encoder: JPEGEncoder?
     private let osd = OSDRenderer(borderWidth: 2, fontSize: 14)
     /// Files written, for the summary and tests.
@@ -30,18 +31,24 @@ public final class FrameSaver: @unchecked Sendable {
         guard mkdir(folder, 0o755) == 0 else {
             throw PipelineError.invalidArgument("cannot create the output folder \(folder): \(String(cString: strerror(errno)))")
         }
-        for index in 0..<sourceCount where mkdir("\(folder)/stream_\(index)", 0o755) != 0 {
-            throw PipelineError.invalidArgument("cannot create \(folder)/stream_\(index): \(String(cString: strerror(errno)))")
-        }
         self.folder = folder
-        frameCounts = Array(repeating: 0, count: sourceCount)
+        for id in 0..<sourceCount { try addSource(id) }
+    }
+
+    /// The `stream_<id>` folder of a source (one added while the pipeline runs, from any thread:
+    /// it touches no state of the batch thread's).
+    public func addSource(_ id: Int) throws {
+        guard mkdir("\(folder)/stream_\(id)", 0o755) == 0 else {
+            throw PipelineError.invalidArgument("cannot create \(folder)/stream_\(id): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Looks at every frame of the batch (after the probe: the saved frames show its edit).
     public func process(_ batch: FrameBatch) throws {
         for (frame, meta) in zip(batch.frames, batch.meta.frames) {
-            defer { frameCounts[frame.sourceID] += 1 }
-            guard frameCounts[frame.sourceID] % Self.everyNthFrame == 0 else { continue }
+            let seen = frameCounts[frame.sourceID, default: 0]
+            frameCounts[frame.sourceID] = seen + 1
+            guard seen % Self.everyNthFrame == 0 else { continue }
             let chosen = meta.objects.filter { $0.confidence > Self.minimumConfidence && $0.confidence < Self.maximumConfidence }
             guard !chosen.isEmpty else { continue }
             // A private copy to draw on: a download for device frames.

@@ -2,7 +2,8 @@
 /// device output frame by one kernel launch per frame; uncovered tiles and margins are filled
 /// black. Every output pixel is written once.
 package final class DeviceTiler: @unchecked Sendable {
-    package let layout: TileLayout
+    /// The grid; it follows the sources present (`follow(sourceIDs:)`), at the same output size.
+    package private(set) var layout: TileLayout
     package let device: CUDADevice
     package let stream: CUDAStream
     private let kernel: CUDAFunction
@@ -16,6 +17,12 @@ package final class DeviceTiler: @unchecked Sendable {
         stream = try device.makeStream()
         kernel = try device.function(named: "tile_frame", source: CUDAKernels.tile)
         output = try device.allocatePitched(widthBytes: layout.width * 4, height: layout.height)
+    }
+
+    /// Lays the grid out for these sources; the output frame keeps its size.
+    package func follow(sourceIDs: [Int]) {
+        guard sourceIDs != layout.sourceIDs else { return }
+        layout = TileLayout(sourceIDs: sourceIDs, width: layout.width, height: layout.height)
     }
 
     /// Composites `batch` into `output` (queued on `stream`; not waited for).

@@ -2,14 +2,23 @@
 /// once per geometry) into its tile; tiles with no frame in the batch are black. Every output
 /// pixel is written exactly once.
 public final class Tiler: @unchecked Sendable {
-    public let layout: TileLayout
-    private var cachedSourceSize: (width: Int, height: Int)?
+    /// The grid; it follows the sources present (`follow(sourceIDs:)`), at the same output size.
+    public private(set) var layout: TileLayout
+    /// The source and tile sizes the tables were built for.
+    private var cachedSizes: (sourceWidth: Int, sourceHeight: Int, tileWidth: Int, tileHeight: Int)?
     /// For each tile column, the byte offset of the source pixel in a source row.
     private var columnOffsets: [Int] = []
     /// For each tile row, the source row.
     private var rowIndex: [Int] = []
 
     public init(layout: TileLayout) { self.layout = layout }
+
+    /// Lays the grid out for these sources (a source added or removed); nothing when they are the
+    /// grid's already.
+    public func follow(sourceIDs: [Int]) {
+        guard sourceIDs != layout.sourceIDs else { return }
+        layout = TileLayout(sourceIDs: sourceIDs, width: layout.width, height: layout.height)
+    }
 
     package func composite(_ batch: FrameBatch, into output: MutableImageView) {
         precondition(output.width == layout.width && output.height == layout.height, "output size differs from the tiler's")
@@ -30,8 +39,8 @@ public final class Tiler: @unchecked Sendable {
     }
 
     private func prepareTables(sourceWidth: Int, sourceHeight: Int) {
-        if let cached = cachedSourceSize, cached == (sourceWidth, sourceHeight) { return }
-        cachedSourceSize = (sourceWidth, sourceHeight)
+        if let cached = cachedSizes, cached == (sourceWidth, sourceHeight, layout.tileWidth, layout.tileHeight) { return }
+        cachedSizes = (sourceWidth, sourceHeight, layout.tileWidth, layout.tileHeight)
         // Sample at pixel centres: src = floor((dst + 0.5) * srcSize / dstSize).
         columnOffsets = (0..<layout.tileWidth).map { x in min(sourceWidth - 1, (2 * x + 1) * sourceWidth / (2 * layout.tileWidth)) * 4 }
         rowIndex = (0..<layout.tileHeight).map { y in min(sourceHeight - 1, (2 * y + 1) * sourceHeight / (2 * layout.tileHeight)) }

@@ -132,4 +132,181 @@ import Testing
         let d = m.frameArrived("b0", from: 1, at: clock.now())
         #expect(d.batches.map(contents) == [["a1", "b0"]])
     }
+
+    // MARK: Sources that come and go
+
+    /// A machine whose input is open: sources may be added until `closeInput`.
+    func openMachine(sources: Int, batchSize: Int, timeoutMicroseconds: Int = 33_000) -> Machine {
+        Machine(configuration: .init(sourceCount: sources, batchSize: batchSize, pushTimeoutMicroseconds: timeoutMicroseconds,
+                                     acceptsNewSources: true))
+    }
+
+    @Test func aSourceAddedMidBatchIsWaitedForWithinTheSameDeadline() {
+        var m = openMachine(sources: 2, batchSize: 3)
+        let start = clock.now()
+        _ = m.frameArrived("a0", from: 0, at: start)
+        clock.advance(byMicroseconds: 10_000)
+        let added = m.sourceAdded(2, at: clock.now())
+        #expect(added.batches.isEmpty)
+        #expect(added.deadline == start.advanced(byNanoseconds: 33_000_000), "adding never makes the batch wait longer")
+        let second = m.frameArrived("b0", from: 1, at: clock.now())
+        #expect(second.batches.isEmpty, "two of the three sources now running: not full")
+        let full = m.frameArrived("c0", from: 2, at: clock.now())
+        #expect(full.batches.map(contents) == [["a0", "b0", "c0"]])
+        #expect(full.batches[0].entries.map(\.sourceID) == [0, 1, 2])
+
+        // A fourth source, and the batch size follows: when it is late, the batch goes partial at
+        // the deadline of its first frame.
+        _ = m.frameArrived("a1", from: 0, at: clock.now())
+        clock.advance(byMicroseconds: 1000)
+        _ = m.sourceAdded(3, at: clock.now())
+        _ = m.setBatchSize(4, at: clock.now())
+        _ = m.frameArrived("b1", from: 1, at: clock.now())
+        #expect(m.frameArrived("c1", from: 2, at: clock.now()).batches.isEmpty, "three of four")
+        clock.advance(byMicroseconds: 31_999)
+        #expect(m.timeoutExpired(at: clock.now()).batches.isEmpty)
+        clock.advance(byMicroseconds: 1)
+        #expect(m.timeoutExpired(at: clock.now()).batches.map(contents) == [["a1", "b1", "c1"]])
+    }
+
+    @Test func removingTheSourceABatchWaitsForLetsTheBatchGoNow() {
+        for policy in [SourceRemovalPolicy.drain, .drop] {
+            var m = machine(sources: 3, timeoutMicroseconds: -1)
+            _ = m.frameArrived("a0", from: 0, at: clock.now())
+            _ = m.frameArrived("b0", from: 1, at: clock.now())
+            let d = m.sourceRemoved(2, policy: policy, at: clock.now())
+            #expect(d.batches.map(contents) == [["a0", "b0"]], "\(policy): source 2 sent nothing and is gone")
+            #expect(d.dropped.isEmpty)
+            #expect(m.sourceIDs == [0, 1])
+            #expect(m.hasEnded(2))
+        }
+    }
+
+    @Test func removingWithDropReturnsTheQueuedFramesAndStopsCountingTheSource() {
+        var m = machine(sources: 3, timeoutMicroseconds: -1)
+        _ = m.frameArrived("a0", from: 0, at: clock.now())
+        _ = m.frameArrived("b0", from: 1, at: clock.now())
+        _ = m.frameArrived("b1", from: 1, at: clock.now())
+        let removed = m.sourceRemoved(1, policy: .drop, at: clock.now())
+        #expect(removed.dropped == ["b0", "b1"])
+        #expect(removed.batches.isEmpty, "still waiting for source 2")
+        #expect(m.queuedCount(of: 1) == 0 && m.totalQueued == 1)
+        let full = m.frameArrived("c0", from: 2, at: clock.now())
+        #expect(full.batches.map(contents) == [["a0", "c0"]])
+        #expect(full.batches[0].entries.map(\.sourceID) == [0, 2])
+    }
+
+    @Test func removingWithDrainLetsQueuedFramesGoOutThenForgetsTheSource() {
+        var m = machine(sources: 2, timeoutMicroseconds: -1)
+        _ = m.frameArrived("a0", from: 0, at: clock.now())
+        _ = m.frameArrived("a1", from: 0, at: clock.now())
+        let removed = m.sourceRemoved(0, policy: .drain, at: clock.now())
+        #expect(removed.dropped.isEmpty && removed.batches.isEmpty, "its frames still count; source 1 is still awaited")
+        #expect(m.hasEnded(0))
+        #expect(m.frameArrived("b0", from: 1, at: clock.now()).batches.map(contents) == [["a0", "b0"]])
+        #expect(m.sourceIDs == [0, 1], "source 0 still has a1 to send")
+        #expect(m.frameArrived("b1", from: 1, at: clock.now()).batches.map(contents) == [["a1", "b1"]])
+        #expect(m.sourceIDs == [1])
+        #expect(m.frameArrived("b2", from: 1, at: clock.now()).batches.map(contents) == [["b2"]], "source 0 no longer counts")
+    }
+
+    @Test func aDroppedFirstFrameDoesNotRestartTheWait() {
+        var m = machine(sources: 3, timeoutMicroseconds: 33_000)
+        let start = clock.now()
+        _ = m.frameArrived("a0", from: 0, at: start)
+        clock.advance(byMicroseconds: 10_000)
+        _ = m.frameArrived("b0", from: 1, at: clock.now())
+        clock.advance(byMicroseconds: 10_000)
+        let removed = m.sourceRemoved(0, policy: .drop, at: clock.now())
+        #expect(removed.dropped == ["a0"])
+        #expect(removed.deadline == start.advanced(byNanoseconds: 33_000_000))
+        clock.advance(byMicroseconds: 13_000)
+        #expect(m.timeoutExpired(at: clock.now()).batches.map(contents) == [["b0"]])
+    }
+
+    @Test func theLastSourceRemovedLeavesAnOpenMachineWaitingForANewOne() {
+        var m = openMachine(sources: 1, batchSize: 1)
+        #expect(m.frameArrived("a0", from: 0, at: clock.now()).batches.map(contents) == [["a0"]])
+        _ = m.frameArrived("a1", from: 0, at: clock.now())  // a batch of one goes at once: nothing left
+        let removed = m.sourceRemoved(0, policy: .drop, at: clock.now())
+        #expect(removed.dropped.isEmpty && !removed.isFinished && removed.deadline == nil)
+        #expect(m.sourceIDs.isEmpty && !m.isFinished)
+        clock.advance(byMicroseconds: 3_600_000_000)
+        #expect(!m.timeoutExpired(at: clock.now()).isFinished)
+
+        // The camera comes back under a new id; the old one is never reused.
+        #expect(m.highestSourceID == 0)
+        _ = m.sourceAdded(1, at: clock.now())
+        let back = m.frameArrived("x0", from: 1, at: clock.now())
+        #expect(back.batches.map(contents) == [["x0"]])
+        #expect(back.batches[0].entries.map(\.sourceID) == [1])
+        #expect(back.batches[0].batchID == 2, "batch ids keep counting across the gap")
+        #expect(!m.closeInput(at: clock.now()).isFinished, "source 1 still runs")
+        #expect(m.sourceEnded(1, at: clock.now()).isFinished)
+    }
+
+    @Test func anOpenEmptyMachineWaitsAndFinishesAfterClose() {
+        var m = openMachine(sources: 0, batchSize: 4)
+        #expect(!m.isFinished)
+        clock.advance(byMicroseconds: 3_600_000_000)
+        let waited = m.timeoutExpired(at: clock.now())
+        #expect(waited.batches.isEmpty && !waited.isFinished && waited.deadline == nil)
+        #expect(m.closeInput(at: clock.now()).isFinished)
+        #expect(m.isFinished && !m.isAcceptingSources)
+
+        // Closed from the start (today's fixed inputs) with no source: nothing to wait for.
+        #expect(machine(sources: 0, batchSize: 1).isFinished)
+    }
+
+    @Test func closingWaitsForTheFramesStillQueued() {
+        var m = openMachine(sources: 2, batchSize: 2, timeoutMicroseconds: -1)
+        _ = m.frameArrived("a0", from: 0, at: clock.now())
+        _ = m.sourceEnded(0, at: clock.now())
+        #expect(!m.closeInput(at: clock.now()).isFinished, "a0 is queued and source 1 runs")
+        let last = m.sourceRemoved(1, policy: .drain, at: clock.now())
+        #expect(last.batches.map(contents) == [["a0"]])
+        #expect(last.isFinished)
+    }
+
+    @Test func batchSizeGrowingAndShrinking() {
+        var m = machine(sources: 3, batchSize: 2, timeoutMicroseconds: -1)
+        _ = m.setBatchSize(3, at: clock.now())
+        _ = m.frameArrived("a0", from: 0, at: clock.now())
+        #expect(m.frameArrived("b0", from: 1, at: clock.now()).batches.isEmpty, "grown to 3: two frames are not full")
+        let shrunk = m.setBatchSize(2, at: clock.now())
+        #expect(shrunk.batches.map(contents) == [["a0", "b0"]], "the waiting batch is full at the new size")
+        #expect(m.configuration.batchSize == 2)
+        _ = m.setBatchSize(3, at: clock.now())
+        _ = m.frameArrived("a1", from: 0, at: clock.now())
+        _ = m.frameArrived("b1", from: 1, at: clock.now())
+        #expect(m.frameArrived("c0", from: 2, at: clock.now()).batches.map(contents) == [["a1", "b1", "c0"]])
+    }
+
+    @Test func roundRobinFollowsIDsAcrossGapsAndRemovals() {
+        var m = openMachine(sources: 0, batchSize: 4, timeoutMicroseconds: -1)
+        for id in [3, 7, 12, 20] { _ = m.sourceAdded(id, at: clock.now()) }
+        // Three of four ready, then a batch of two: served from the round-robin start.
+        _ = m.frameArrived("p0", from: 3, at: clock.now())
+        _ = m.frameArrived("q0", from: 7, at: clock.now())
+        _ = m.frameArrived("r0", from: 12, at: clock.now())
+        let first = m.setBatchSize(2, at: clock.now())
+        #expect(first.batches.map(contents) == [["p0", "q0"]])
+        // Source 3 leaves and 25 joins: the start moves on by id to 7, the source after 3, not
+        // to whatever now sits where 7 used to be in the list.
+        _ = m.sourceRemoved(3, policy: .drop, at: clock.now())
+        _ = m.sourceAdded(25, at: clock.now())
+        _ = m.setBatchSize(4, at: clock.now())
+        _ = m.frameArrived("q1", from: 7, at: clock.now())
+        _ = m.frameArrived("s0", from: 20, at: clock.now())
+        let second = m.setBatchSize(2, at: clock.now())
+        #expect(second.batches.map(contents) == [["q1", "r0"]])
+        #expect(second.batches[0].entries.map(\.sourceID) == [7, 12])
+        // Next the start is past 7: 12 has nothing, so 20 and 25 go before 7.
+        _ = m.setBatchSize(4, at: clock.now())
+        _ = m.frameArrived("q2", from: 7, at: clock.now())
+        _ = m.frameArrived("t0", from: 25, at: clock.now())
+        let third = m.setBatchSize(2, at: clock.now())
+        #expect(third.batches.map(contents) == [["s0", "t0"]])
+        #expect(m.queuedCount(of: 7) == 1)
+    }
 }

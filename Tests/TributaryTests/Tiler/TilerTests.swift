@@ -11,6 +11,28 @@ import Testing
         #expect(layout.tileHeight == 1080 / rows)
     }
 
+    @Test func theGridOfTheSourcesPresentHasNoGapsForRemovedIDs() {
+        // Sources 0, 1, 2, 4 and 5 came; 1 and 4 left: three present, in one row.
+        let layout = TileLayout(sourceIDs: [5, 0, 2], width: 300, height: 100)
+        #expect(layout.sourceIDs == [0, 2, 5] && layout.rows == 1 && layout.columns == 3)
+        #expect(layout.tile(of: 0) == (0, 0, 100, 100))
+        #expect(layout.tile(of: 2) == (100, 0, 100, 100))
+        #expect(layout.tile(of: 5) == (200, 0, 100, 100))
+        #expect(layout.uncoveredRegions(sourcesPresent: [5]).map(\.x) == [0, 100], "the tiles of 0 and 2")
+        // No source yet: one black tile.
+        let empty = TileLayout(sourceIDs: [], width: 300, height: 100)
+        #expect(empty.sourceCount == 0 && empty.rows == 1 && empty.columns == 1)
+        #expect(empty.uncoveredRegions(sourcesPresent: []).count == 1)
+    }
+
+    @Test func theTilerFollowsTheSourcesPresent() {
+        let tiler = Tiler(layout: TileLayout(sourceCount: 2, width: 300, height: 100))
+        tiler.follow(sourceIDs: [0, 1, 2])
+        #expect(tiler.layout.columns == 3 && tiler.layout.tileWidth == 100 && tiler.layout.width == 300)
+        tiler.follow(sourceIDs: [1, 2])
+        #expect(tiler.layout.tile(of: 2) == (150, 0, 150, 100))
+    }
+
     @Test func tilesAreRowMajorBySourceID() {
         let layout = TileLayout(sourceCount: 5, width: 1200, height: 600)  // 2 rows × 3 columns of 400×300
         #expect(layout.tile(of: 0) == (0, 0, 400, 300))
