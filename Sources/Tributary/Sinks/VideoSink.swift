@@ -66,10 +66,16 @@ public final class VideoSink: @unchecked Sendable {
     /// The window sink for the session's display, chosen once when the sink is built rather than
     /// left to autovideosink, which takes the first video sink that opens — DirectFB's included,
     /// which crashes under X. `opens` says whether a factory is installed and reaches READY there
-    /// (xvimagesink only with the X server's XVideo adaptors; Xvfb has none).
+    /// (xvimagesink only with the X server's XVideo adaptors; Xvfb has none). Under X, ximagesink
+    /// (which every X server takes) is tried first, though xvimagesink is preferred: the caller
+    /// holds each probe's connection open until the sink has its own, and a bare X server (Xvfb)
+    /// with no other client resets when its last client leaves — a connection made during the
+    /// reset is refused ("Connection reset by peer"), as xvimagesink's failed probe caused.
     static func displaySink(display: String?, waylandDisplay: String?, opens: (String) -> Bool) throws -> String {
         if let display, !display.isEmpty {
-            if let sink = ["xvimagesink", "ximagesink"].first(where: opens) { return sink }
+            let preferred = ["xvimagesink", "ximagesink"]
+            let working = Set(preferred.reversed().filter(opens))
+            if let sink = preferred.first(where: working.contains) { return sink }
             throw PipelineError.sinkFailed(target: "display", element: "ximagesink",
                                            message: "no X11 video sink opens DISPLAY=\(display): is gstreamer1.0-x installed?")
         }
@@ -111,6 +117,10 @@ public final class VideoSink: @unchecked Sendable {
         }()
         var branches: [String] = []
         var servers: [RTSPServer] = []
+        // The display probes, held at READY (their display connections open) until the sink's
+        // pipeline plays: see `displaySink`.
+        var displayProbes: [GstOwnedPipeline] = []
+        defer { withExtendedLifetime(displayProbes) {} }
         for output in outputs {
             switch output {
             case .discard:
@@ -126,7 +136,11 @@ public final class VideoSink: @unchecked Sendable {
                 branches.append("\(encoder) ! h264parse ! mp4mux ! filesink location=\"\(path)\" async=false")
             case .display:
                 let sink = try Self.displaySink(display: environment("DISPLAY"), waylandDisplay: environment("WAYLAND_DISPLAY"),
-                                                opens: GStreamer.elementReachesReady)
+                                                opens: { factory in
+                                                    guard let probe = GStreamer.elementAtReady(factory) else { return false }
+                                                    displayProbes.append(probe)
+                                                    return true
+                                                })
                 logger.info("display: \(sink)")
                 branches.append("videoconvert ! \(sink) sync=false")
             case .rtsp(let address, let port):

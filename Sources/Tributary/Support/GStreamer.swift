@@ -35,16 +35,14 @@ public enum GStreamer {
         child(of: bin, named: name).map(GstOwned.init(taking:))
     }
 
-    /// Whether an element of `factory` is installed and reaches READY on its own: a video sink
-    /// then has its display (xvimagesink also needs the X server's XVideo adaptors).
-    static func elementReachesReady(_ factory: String) -> Bool {
+    /// An element of `factory` at READY, or nil when it is not installed or does not reach READY
+    /// on its own: a video sink then has its display open (xvimagesink also needs the X server's
+    /// XVideo adaptors). The owner sets it to NULL when it goes.
+    static func elementAtReady(_ factory: String) -> GstOwnedPipeline? {
         initialize()
-        guard let element = gst_element_factory_make(factory, nil) else { return false }
-        gst_object_ref_sink(element)
-        defer { gst_object_unref(element) }
-        let reached = gst_element_set_state(element, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE
-        gst_element_set_state(element, GST_STATE_NULL)
-        return reached
+        guard let element = gst_element_factory_make(factory, nil) else { return nil }
+        let owned = GstOwnedPipeline(taking: gst_object_ref_sink(element).assumingMemoryBound(to: GstElement.self))
+        return gst_element_set_state(element, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE ? owned : nil
     }
 
     /// Whether an element factory is registered (a plugin is installed).
@@ -151,8 +149,8 @@ final class GstOwned<Object>: @unchecked Sendable {  // GStreamer's reference co
     deinit { gst_object_unref(pointer) }
 }
 
-/// A top-level pipeline, set to NULL (streaming threads joined, files closed) before its
-/// reference goes.
+/// A top-level pipeline (or a lone element), set to NULL (streaming threads joined, files and
+/// displays closed) before its reference goes.
 final class GstOwnedPipeline: @unchecked Sendable {
     let element: UnsafeMutablePointer<GstElement>
 

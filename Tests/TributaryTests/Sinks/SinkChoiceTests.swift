@@ -35,8 +35,20 @@ struct SinkChoiceTests {
 
     /// The real probe opens installed elements only.
     @Test func theProbeOpensInstalledElementsOnly() {
-        #expect(!GStreamer.elementReachesReady("no-such-sink"))
-        #expect(GStreamer.elementReachesReady("fakesink"))
+        #expect(GStreamer.elementAtReady("no-such-sink") == nil)
+        #expect(GStreamer.elementAtReady("fakesink") != nil)
+    }
+
+    /// ximagesink is probed before xvimagesink (its held connection keeps a bare X server from
+    /// resetting when xvimagesink's failed probe disconnects), and xvimagesink still wins.
+    @Test func underXTheSinkEveryServerTakesIsProbedFirst() throws {
+        var probed: [String] = []
+        let sink = try VideoSink.displaySink(display: ":0", waylandDisplay: nil) { factory in
+            probed.append(factory)
+            return true
+        }
+        #expect(probed == ["ximagesink", "xvimagesink"])
+        #expect(sink == "xvimagesink")
     }
 
     @Test func keyFramesAtLeastOnceASecond() {
