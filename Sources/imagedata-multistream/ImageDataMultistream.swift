@@ -215,7 +215,6 @@ struct ImageDataMultistream: ParsableCommand {
                     throw Self.reported(error)
                 }
             }
-            if shareOutput { outputs = [.discard] }  // the shard's own output stays unused
             let shardURIs = shard.sources.map { uris[$0] }
             var configuration = PipelineConfiguration(
                 inputs: shardURIs,
@@ -238,8 +237,8 @@ struct ImageDataMultistream: ParsableCommand {
                     detector = try Detector.load(configuration: inferConfiguration, logger: logger)
                     detector?.filtersOutputsOnDevice = !hostOutputParsing
                 }
-                let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
-                if let sharedOutput { pipeline.sendBatches(to: sharedOutput, shard: index) }
+                let pipeline = try Pipeline(configuration: configuration, detector: detector,
+                                            sharedOutput: sharedOutput.map { ($0, index) }, logger: logger)
                 pipelines.append((pipeline, shard.sources.map { inputs[$0] }, shard))
             } catch {
                 throw Self.reported(error)

@@ -89,20 +89,21 @@ public final class Pipeline: @unchecked Sendable {
     private let addLock = ConditionLock()
     private let sourceFailures = Locked<[(source: Int, uri: String, element: String, message: String)]>([])
     private let muxer: StreamMuxer
-    private let tiler: Tiler
-    private let sink: VideoSink
     private let perf: PerfMonitor
     /// One per detection worker (empty without a detector).
     private let detectors: [Detector]
-    private let osd: OSDRenderer?
-    private let frameSaver: FrameSaver?
-    /// The GPU path's output stages (nil on the CPU path).
-    private let deviceTiler: DeviceTiler?
-    private let deviceOSD: DeviceOSD?
+    /// The stages after the detector, in order (the frame saver, `append`ed ones); the probe
+    /// and the tap run first.
+    private var stages: [any BatchStage] = []
+    /// Tiler → OSD → sink, or a shard of a shared output; chosen once, here.
+    private let output: any OutputStage
     private let interruption = Locked<Int32?>(nil)
     private let cudaDevice: CUDADevice?
     private let stageTimes: StageTimes?
     private let runSeconds = Locked(0.0)
+    /// The first failure of the output side and of the detector.
+    private let sinkFailure = Locked<String?>(nil)
+    private let detectorFailure = Locked<String?>(nil)
 
     /// The user's probe: every batch, after the detector and before the tiler, with its metadata
     /// and in-place access to its pixels.
@@ -110,21 +111,25 @@ public final class Pipeline: @unchecked Sendable {
     /// Called for every batch on the batch thread right before the probe (stages and tests).
     package var onBatch: ((inout FrameBatch) -> Void)?
     /// Called with every tiled frame before it goes to the sink (tests and frame taps read it here).
-    package var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
-    /// `--single-output`: the shared stage this pipeline's batches go to instead of its own
-    /// tiler → OSD → sink, and this pipeline's shard number there.
-    private var sharedOutput: (stage: SharedOutput, shard: Int)?
+    package var onTiledFrame: ((FrameBatch, ImageView) -> Void)? {
+        get { output.onTiledFrame }
+        set { output.onTiledFrame = newValue }
+    }
 
-    /// Sends this pipeline's batches to `stage` (as shard `shard`) instead of its own output.
+    /// A stage after the probe and the frame saver, for every batch from the next run on.
     /// Call before `run`.
-    public func sendBatches(to stage: SharedOutput, shard: Int) { sharedOutput = (stage, shard) }
+    public func append(_ stage: any BatchStage) { stages.append(stage) }
 
     /// Called with each `**PERF` line; prints it by default.
     public var onPerfLine: @Sendable (String) -> Void = { line in print("\n\(line)\n"); flushStandardOutput() }
 
-    /// - Parameter detector: the primary detector run on every batch (per its interval); nil runs
-    ///   the pipeline without one (decode → mux → tile → sink).
-    public init(configuration: PipelineConfiguration, detector: Detector? = nil, logger: Logger) throws {
+    /// - Parameters:
+    ///   - detector: the primary detector run on every batch (per its interval); nil runs the
+    ///     pipeline without one (decode → mux → tile → sink).
+    ///   - sharedOutput: `--single-output`: the shared stage this pipeline's batches go to (as shard
+    ///     `shard`) instead of a tiler → OSD → sink of its own.
+    public init(configuration: PipelineConfiguration, detector: Detector? = nil,
+                sharedOutput: (stage: SharedOutput, shard: Int)? = nil, logger: Logger) throws {
         guard !configuration.inputs.isEmpty || configuration.muxer.acceptsNewSources else {
             throw PipelineError.invalidArgument("no inputs given")
         }
@@ -152,30 +157,41 @@ public final class Pipeline: @unchecked Sendable {
             muxerConfiguration.maxPendingBatches = max(2, muxerConfiguration.maxPendingBatches)
         }
         muxer = StreamMuxer(configuration: muxerConfiguration, sourceCount: count, ledger: ledger)
-        let layout = TileLayout(sourceCount: count, width: configuration.tilerWidth, height: configuration.tilerHeight)
-        tiler = Tiler(layout: layout)
-        deviceTiler = try cudaDevice.map { try DeviceTiler(device: $0, layout: layout) }
-        sink = try VideoSink(outputs: configuration.outputs, width: configuration.tilerWidth, height: configuration.tilerHeight,
-                             gpu: cudaDevice?.ordinal ?? 0, device: cudaDevice, logger: logger)
         perf = PerfMonitor(streamCount: count)
         let stageTimes = configuration.measureStages ? StageTimes() : nil
         self.stageTimes = stageTimes
-        var detectors: [Detector] = []
-        if let detector {
-            detector.stageTimes = stageTimes
-            detectors = [detector]
-            let workers = configuration.detectionWorkers ?? (configuration.device == .cpu ? 1 : 2)
-            for _ in 1..<max(1, workers) {
-                let sibling = try detector.sibling()
-                try sibling.warmUp(batchSize: configuration.muxer.batchSize)
-                detectors.append(sibling)
-            }
-        }
-        self.detectors = detectors
+        detectors = try Self.detectionWorkers(detector, configuration: configuration, times: stageTimes)
+        output = try sharedOutput.map { SharedOutputShard($0.stage, shard: $0.shard) }
+            ?? Self.makeOutputStage(configuration: configuration, device: cudaDevice, times: stageTimes, logger: logger)
+        if let folder = configuration.saveFramesFolder { stages.append(try FrameSaver(folder: folder, sourceCount: count)) }
+    }
+
+    /// The output stage for where the frames live, chosen once.
+    private static func makeOutputStage(configuration: PipelineConfiguration, device: CUDADevice?, times: StageTimes?,
+                                        logger: Logger) throws -> any OutputStage {
+        let layout = TileLayout(sourceCount: configuration.inputs.count, width: configuration.tilerWidth, height: configuration.tilerHeight)
+        let sink = try VideoSink(outputs: configuration.outputs, width: configuration.tilerWidth, height: configuration.tilerHeight,
+                                 gpu: device?.ordinal ?? 0, device: device, logger: logger)
         let osd = configuration.osd ? OSDRenderer() : nil
-        self.osd = osd
-        deviceOSD = try cudaDevice.flatMap { device in try osd.map { try DeviceOSD(device: device, renderer: $0) } }
-        frameSaver = try configuration.saveFramesFolder.map { try FrameSaver(folder: $0, sourceCount: count) }
+        let geometry = OutputGeometry(muxerWidth: configuration.muxer.width, muxerHeight: configuration.muxer.height)
+        guard let device else { return HostOutput(layout: layout, osd: osd, sink: sink, geometry: geometry, times: times) }
+        return try DeviceOutput(device: device, layout: layout, osd: osd, sink: sink, discards: configuration.outputs == [.discard],
+                                geometry: geometry, times: times)
+    }
+
+    /// The detector and its siblings, one a detection worker: each with its own ONNX Runtime
+    /// session and buffers (2 on a GPU, 1 on the CPU unless configured).
+    private static func detectionWorkers(_ detector: Detector?, configuration: PipelineConfiguration, times: StageTimes?) throws -> [Detector] {
+        guard let detector else { return [] }
+        detector.stageTimes = times
+        var detectors = [detector]
+        let workers = configuration.detectionWorkers ?? (configuration.device == .cpu ? 1 : 2)
+        for _ in 1..<max(1, workers) {
+            let sibling = try detector.sibling()
+            try sibling.warmUp(batchSize: configuration.muxer.batchSize)
+            detectors.append(sibling)
+        }
+        return detectors
     }
 
     /// Where the threads spent the last run's time, one line per stage (`measureStages`); empty
@@ -186,7 +202,7 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     /// The RTSP addresses the output is served at (`--rtsp-port`).
-    public var rtspURLs: [String] { sink.rtspURLs }
+    public var rtspURLs: [String] { output.rtspURLs }
 
     /// Stops the run cleanly from any thread (a signal handler's queue): every source stops
     /// pulling as at end-of-stream, frames already queued still flow, and the output is finalised.
@@ -232,7 +248,7 @@ public final class Pipeline: @unchecked Sendable {
                                          fileLoop: configuration.fileLoop, device: cudaDevice,
                                          decoderThreads: VideoSource.softwareDecoderThreads(streams: sources.withValue { $0.sources.count + 1 }),
                                          logger: logger)
-            try frameSaver?.addSource(id)
+            for case let saver as FrameSaver in stages { try saver.addSource(id) }
             ledger.addSource(id)
             perf.addStream(id)
             do { try muxer.addSource(id: id) } catch { throw SourceChangeError.inputClosed(uri: uri.original) }
@@ -294,7 +310,8 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     /// Runs until every source has ended (or failed) and the sink has finished; with
-    /// `acceptsNewSources`, until `closeInput` or a stop as well.
+    /// `acceptsNewSources`, until `closeInput` or a stop as well. Threads: one per source, the
+    /// detection workers, this one (the batch stages, in order) and the output's.
     public func run() -> PipelineOutcome {
         let clock = MonotonicClock(), started = clock.now()
         defer { runSeconds.withValue { $0 = clock.now().seconds - started.seconds } }
@@ -308,95 +325,31 @@ public final class Pipeline: @unchecked Sendable {
                 onPerfLine(PerfMonitor.perfLine(perf.takeRates()))
             }
             : nil
-
-        // The output stage (tiler → OSD → sink, the encoder behind it) runs on its own thread, so
-        // the next batch's inference overlaps this batch's tiling and encoding.
-        // One batch on the CPU path: enough to overlap, and each more holds a 1080p RGBA frame of
-        // every stream in host memory; two on the GPU path (device memory, as measured there).
-        let outputQueue = BoundedQueue<FrameBatch>(capacity: deviceTiler == nil ? 1 : 2)
-        let sinkFailure = Locked<String?>(nil)
-        let shared = sharedOutput
-        let outputThread = shared != nil ? nil : WorkerThread(name: "output") { [self] in
-            var first = true
-            while let batch = stageTimes.measure(.outputWait, { outputQueue.pop() }) {
-                guard sinkFailure.withValue({ $0 == nil }) else { continue }  // keep draining so sources finish
-                if first, let rate = frameRate(of: batch) {
-                    sink.setFrameRate(numerator: rate.numerator, denominator: rate.denominator)
-                }
-                first = false
-                do {
-                    try output(batch)
-                } catch {
-                    fail(sinkFailure, error)
-                }
-            }
-            if sinkFailure.withValue({ $0 == nil }) {
-                do { try sink.finish() } catch { fail(sinkFailure, error) }
-            }
-        }
-
-        // Detection workers take batches from the muxer in turn, each with its own detector, and
-        // hand them back in order to this thread (probe, frame saver, output).
+        // One batch on the CPU path: enough for the next batch's inference to overlap this one's
+        // tiling and encoding, and each more holds a 1080p RGBA frame of every stream in host
+        // memory; two on the GPU path (device memory, as measured there).
+        let outputQueue = BoundedQueue<FrameBatch>(capacity: cudaDevice == nil ? 1 : 2)
+        let outputThread = WorkerThread(name: "output") { [self] in runOutput(outputQueue) }
         let workerCount = max(1, detectors.count)
         let detected = ReorderBuffer<FrameBatch>(window: workerCount, producers: workerCount)
-        let nextSequence = Locked(0)
-        let detectorFailure = Locked<String?>(nil)
-        let workers = (0..<workerCount).map { index in
-            WorkerThread(name: "detect-\(index)") { [self] in
-                defer { detected.producerFinished() }
-                // A batch and its place in the stream are taken together.
-                while let (sequence, taken) = stageTimes.measure(.batchWait, {
-                    nextSequence.withValue { next -> (Int, FrameBatch)? in
-                        guard var batch = muxer.nextBatch() else { return nil }
-                        defer { next += 1 }
-                        // The grid this batch is tiled in: the sources present now, and a
-                        // removed one whose drained frames are in it.
-                        let present = sources.withValue { $0.presentIDs }
-                        let extra = batch.frames.map(\.sourceID).filter { !present.contains($0) }
-                        batch.sourcesPresent = extra.isEmpty ? present : (present + extra).sorted()
-                        return (next, batch)
-                    }
-                }) {
-                    var batch = taken
-                    if index < detectors.count, detectorFailure.withValue({ $0 == nil }) {
-                        do {
-                            try stageTimes.measure(.detect) { try detectors[index].process(&batch, sequence: sequence) }
-                        } catch {
-                            fail(detectorFailure, error)
-                        }
-                    }
-                    detected.put(batch, sequence: sequence)
-                }
-            }
-        }
+        let workers = startDetectionWorkers(count: workerCount, into: detected)
+        var stageList: [any BatchStage] = []
+        if let onBatch { stageList.append(ClosureStage(onBatch)) }
+        if let probe { stageList.append(ProbeStage(probe, times: stageTimes)) }
+        stageList += stages
         var batches = 0
         while var batch = stageTimes.measure(.batchInOrder, { detected.next() }) {
             batches += 1
             for frame in batch.frames { perf.frameArrived(stream: frame.sourceID) }
-            onBatch?(&batch)
-            if let probe {
-                var probeBatch = ProbeBatch(batch)
-                stageTimes.measure(.probe) { probe(&probeBatch) }
-                batch.meta = probeBatch.meta
+            for stage in stageList where sinkFailure.withValue({ $0 == nil }) {
+                do { try stage.process(&batch) } catch { fail(sinkFailure, error) }
             }
-            if let frameSaver, sinkFailure.withValue({ $0 == nil }) {
-                do { try frameSaver.process(batch) } catch { fail(sinkFailure, error) }
-            }
-            guard let shared else {
-                stageTimes.measure(.batchHandOff) { outputQueue.push(batch) }
-                continue
-            }
-            if batches == 1, let rate = frameRate(of: batch) { shared.stage.offerFrameRate(rate) }
-            stageTimes.measure(.batchHandOff) { shared.stage.push(batch, shard: shared.shard) }
-            if shared.stage.hasFailed && sinkFailure.withValue({ $0 == nil }) {
-                sinkFailure.withValue { $0 = "shared output failed" }  // the shared stage said why
-                stopSources()
-            }
+            stageTimes.measure(.batchHandOff) { outputQueue.push(batch) }
         }
         for worker in workers { worker.join() }
-        if let shared { shared.stage.shardFinished(shared.shard) }
         outputQueue.close()
-        outputThread?.join()
+        outputThread.join()
+        for stage in stageList { do { try stage.finish() } catch { fail(sinkFailure, error) } }
         let threads = sources.withValue { table in
             defer { table.threads = [:]; table.inputClosed = true }
             return Array(table.threads.values)
@@ -413,71 +366,60 @@ public final class Pipeline: @unchecked Sendable {
                                anyLive: sources.withValue { $0.anyLive })
     }
 
+    /// The output thread: every batch through the output stage, in order; after a failure the
+    /// batches are still taken (so the sources finish) but go nowhere.
+    private func runOutput(_ queue: BoundedQueue<FrameBatch>) {
+        var first = true
+        while let batch = stageTimes.measure(.outputWait, { queue.pop() }) {
+            guard sinkFailure.withValue({ $0 == nil }) else { continue }
+            if first { output.start(frameRate: frameRate(of: batch)) }
+            first = false
+            do { try output.output(batch) } catch { fail(sinkFailure, error) }
+        }
+        do { try output.finish(failed: sinkFailure.withValue { $0 != nil }) } catch { fail(sinkFailure, error) }
+    }
+
+    /// Detection workers take batches from the muxer in turn, each with its own detector, and
+    /// hand them back in order (`detected`).
+    private func startDetectionWorkers(count: Int, into detected: ReorderBuffer<FrameBatch>) -> [WorkerThread] {
+        let nextSequence = Locked(0)
+        return (0..<count).map { index in
+            WorkerThread(name: "detect-\(index)") { [self] in
+                defer { detected.producerFinished() }
+                // A batch and its place in the stream are taken together.
+                while let (sequence, taken) = stageTimes.measure(.batchWait, {
+                    nextSequence.withValue { next -> (Int, FrameBatch)? in
+                        guard let batch = muxer.nextBatch() else { return nil }
+                        defer { next += 1 }
+                        return (next, batch)
+                    }
+                }) {
+                    var batch = taken
+                    batch.sourcesPresent = sourcesShown(with: batch)
+                    if index < detectors.count, detectorFailure.withValue({ $0 == nil }) {
+                        do {
+                            try stageTimes.measure(.detect) { try detectors[index].process(&batch, sequence: sequence) }
+                        } catch {
+                            fail(detectorFailure, error)
+                        }
+                    }
+                    detected.put(batch, sequence: sequence)
+                }
+            }
+        }
+    }
+
+    /// The grid a batch is tiled in: the sources present as it leaves the muxer, and a removed
+    /// one whose drained frames are in it.
+    private func sourcesShown(with batch: FrameBatch) -> [Int] {
+        let present = sources.withValue { $0.presentIDs }
+        let extra = batch.frames.map(\.sourceID).filter { !present.contains($0) }
+        return extra.isEmpty ? present : Array(Set(present + extra)).sorted()
+    }
+
     /// The frame rate of the batch's first source, as its decoder reported it.
     private func frameRate(of batch: FrameBatch) -> (numerator: Int, denominator: Int)? {
         batch.frames.first.flatMap { frame in sources.withValue { $0.everStarted[frame.sourceID] }?.frameRate }
-    }
-
-    /// The output stage for one batch: tiler → OSD → sink. On the GPU path the tiled frame is
-    /// composited on the device and comes down once, into the sink's buffer, only when a sink or
-    /// a tap needs its pixels.
-    private func output(_ batch: FrameBatch) throws {
-        let pts = batch.frames.compactMap(\.pts).min()
-        tiler.follow(sourceIDs: batch.sourcesPresent)
-        deviceTiler?.follow(sourceIDs: batch.sourcesPresent)
-        let muxerWidth = configuration.muxer.width, muxerHeight = configuration.muxer.height
-        guard let deviceTiler else {
-            // Host frames are composited straight into the sink's buffer (so the sink's time
-            // includes the compositing).
-            try stageTimes.measure(.outputSink) {
-                try sink.pushFrame(pts: pts) { output in
-                    stageTimes.measure(.outputComposite) {
-                        tiler.composite(batch, osd: osd, muxerWidth: muxerWidth, muxerHeight: muxerHeight, into: output)
-                    }
-                    onTiledFrame?(batch, output.readOnly)
-                }
-            }
-            return
-        }
-        if sink.takesDeviceFrames {
-            // NVENC takes the frame in CUDA memory: composite straight into the sink's buffer.
-            try stageTimes.measure(.outputSink) {
-                try sink.pushDeviceFrame(pts: pts) { address, pitch in
-                    try stageTimes.measure(.outputComposite) {
-                        try deviceTiler.composite(batch, into: address, pitch: pitch)
-                        try deviceOSD?.draw(batch.meta, layout: tiler.layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: address,
-                                            bytesPerRow: pitch, width: tiler.layout.width, height: tiler.layout.height, stream: deviceTiler.stream)
-                        try deviceTiler.stream.synchronize()
-                    }
-                    if let onTiledFrame {
-                        let copy = ImageBuffer.allocateHost(width: tiler.layout.width, height: tiler.layout.height)
-                        try copy.withMutableHostView { try deviceTiler.download(from: address, pitch: pitch, into: $0) }
-                        copy.withHostView { onTiledFrame(batch, $0) }
-                    }
-                }
-            }
-            return
-        }
-        let output = deviceTiler.output
-        let nothingReadsPixels = configuration.outputs == [.discard] && onTiledFrame == nil
-        try stageTimes.measure(.outputComposite) {
-            try deviceTiler.composite(batch)
-            try deviceOSD?.draw(batch.meta, layout: tiler.layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight, on: output.address,
-                                bytesPerRow: output.pitch, width: tiler.layout.width, height: tiler.layout.height, stream: deviceTiler.stream)
-            // Nothing reads the pixels: wait for the kernels (the batch's frames go back to the
-            // decoders' pool after this) and skip the download, as DeepStream's fakesink does.
-            if nothingReadsPixels { try deviceTiler.stream.synchronize() }
-        }
-        try stageTimes.measure(.outputSink) {
-            if nothingReadsPixels {
-                try sink.pushFrame(pts: pts) { _ in }
-                return
-            }
-            try sink.pushFrame(pts: pts) { output in
-                try deviceTiler.download(into: output)
-                onTiledFrame?(batch, output.readOnly)
-            }
-        }
     }
 
     /// Records the first failure of a stage, says it, and stops the sources so the run ends.
@@ -488,7 +430,7 @@ public final class Pipeline: @unchecked Sendable {
             return true
         }
         guard first else { return }
-        printError("Error: \(error)")
+        if !(error is SharedOutputFailed) { printError("Error: \(error)") }  // the shared output said it
         stopSources()
     }
 }

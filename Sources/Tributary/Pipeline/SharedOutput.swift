@@ -9,11 +9,8 @@ import Logging
 /// costs a download of every frame; one output per GPU (the default) keeps them on their GPU.
 public final class SharedOutput: @unchecked Sendable {
     private let shardSources: [[Int]]
-    private let muxerWidth: Int
-    private let muxerHeight: Int
-    private let tiler: Tiler
-    private let osd: OSDRenderer?
-    private let sink: VideoSink
+    /// The run's whole grid, on the host, on this stage's thread.
+    private let output: HostOutput
     private let lock = ConditionLock()
     private var waiting: [Deque<FrameBatch>]
     private var finished: [Bool]
@@ -21,12 +18,14 @@ public final class SharedOutput: @unchecked Sendable {
     private var batchCount = 0
     private var thread: WorkerThread?
     private var frameRate: (numerator: Int, denominator: Int)?
-    private var frameRateSet = false
     /// Batches a shard may have waiting before it blocks (its pace is the slowest shard's).
     private let depth = 1
 
-    /// Called with every merged tiled frame before the sink (tests read it here).
-    package var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
+    /// Called with every merged tiled frame before the sink (tests read it here). Set before `start`.
+    package var onTiledFrame: ((FrameBatch, ImageView) -> Void)? {
+        get { output.onTiledFrame }
+        set { output.onTiledFrame = newValue }
+    }
 
     /// - Parameter shardSources: for each shard, the global ids of its sources in its order.
     public init(shardSources: [[Int]], tilerWidth: Int, tilerHeight: Int, muxerWidth: Int, muxerHeight: Int,
@@ -34,19 +33,18 @@ public final class SharedOutput: @unchecked Sendable {
         let total = shardSources.reduce(0) { $0 + $1.count }
         guard total > 0 else { throw PipelineError.invalidArgument("a shared output needs sources") }
         self.shardSources = shardSources
-        tiler = Tiler(layout: TileLayout(sourceCount: total, width: tilerWidth, height: tilerHeight))
-        self.osd = osd ? OSDRenderer() : nil
-        self.muxerWidth = muxerWidth
-        self.muxerHeight = muxerHeight
-        sink = try VideoSink(outputs: outputs, width: tilerWidth, height: tilerHeight, logger: logger)
+        output = HostOutput(layout: TileLayout(sourceCount: total, width: tilerWidth, height: tilerHeight),
+                            osd: osd ? OSDRenderer() : nil,
+                            sink: try VideoSink(outputs: outputs, width: tilerWidth, height: tilerHeight, logger: logger),
+                            geometry: OutputGeometry(muxerWidth: muxerWidth, muxerHeight: muxerHeight), times: nil)
         waiting = Array(repeating: [], count: shardSources.count)
         finished = Array(repeating: false, count: shardSources.count)
     }
 
     /// The run's whole grid.
-    public var layout: TileLayout { tiler.layout }
+    public var layout: TileLayout { output.layout }
 
-    public var rtspURLs: [String] { sink.rtspURLs }
+    public var rtspURLs: [String] { output.rtspURLs }
 
     /// Starts the output thread (before the shards run).
     public func start() {
@@ -117,32 +115,27 @@ public final class SharedOutput: @unchecked Sendable {
     }
 
     private func run() {
+        var started = false
         while let batch = nextMerged() {
             guard lock.withLock({ failure == nil }) else { continue }
             do {
-                let frames = try batch.frames.map { frame in
+                if !started {
+                    output.start(frameRate: lock.withLock { frameRate })
+                    started = true
+                }
+                var hostBatch = batch
+                hostBatch.frames = try batch.frames.map { frame in
                     var host = frame
                     host.image = try frame.image.onHost()
                     return host
                 }
-                var hostBatch = batch
-                hostBatch.frames = frames
-                let pts = frames.compactMap(\.pts).min()
-                if !frameRateSet, let rate = lock.withLock({ frameRate }) {
-                    sink.setFrameRate(numerator: rate.numerator, denominator: rate.denominator)
-                    frameRateSet = true
-                }
-                try sink.pushFrame(pts: pts) { output in
-                    tiler.composite(hostBatch, osd: osd, muxerWidth: muxerWidth, muxerHeight: muxerHeight, into: output)
-                    onTiledFrame?(hostBatch, output.readOnly)
-                }
+                try output.output(hostBatch)
             } catch {
                 fail(error)
             }
         }
-        if lock.withLock({ failure == nil }) {
-            do { try sink.finish() } catch { fail(error) }
-        }
+        let failed = lock.withLock { failure != nil }
+        do { try output.finish(failed: failed) } catch { fail(error) }
     }
 
     private func fail(_ error: Error) {

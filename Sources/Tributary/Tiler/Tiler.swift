@@ -14,9 +14,9 @@ public final class Tiler: @unchecked Sendable {
     public init(layout: TileLayout) { self.layout = layout }
 
     /// Lays the grid out for these sources (a source added or removed); nothing when they are the
-    /// grid's already.
+    /// grid's already, or not given (empty).
     public func follow(sourceIDs: [Int]) {
-        guard sourceIDs != layout.sourceIDs else { return }
+        guard !sourceIDs.isEmpty, sourceIDs != layout.sourceIDs else { return }  // empty: unknown, keep the grid
         layout = TileLayout(sourceIDs: sourceIDs, width: layout.width, height: layout.height)
     }
 

@@ -36,9 +36,7 @@ import Testing
                 inputs: shard.sources.map { uris[$0] },
                 muxer: StreamMuxerConfiguration(batchSize: shard.sources.count, width: 160, height: 120, batchedPushTimeoutMicroseconds: -1),
                 tilerWidth: 320, tilerHeight: 240, outputs: [.discard], osd: false, perfIntervalNanoseconds: 0)
-            let pipeline = try Pipeline(configuration: configuration, logger: logger)
-            pipeline.sendBatches(to: shared, shard: index)
-            return pipeline
+            return try Pipeline(configuration: configuration, sharedOutput: (shared, index), logger: logger)
         }
         shared.start()
         let runs = pipelines.map { BackgroundRun($0) }

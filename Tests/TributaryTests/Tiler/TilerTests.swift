@@ -31,6 +31,8 @@ import Testing
         #expect(tiler.layout.columns == 3 && tiler.layout.tileWidth == 100 && tiler.layout.width == 300)
         tiler.follow(sourceIDs: [1, 2])
         #expect(tiler.layout.tile(of: 2) == (150, 0, 150, 100))
+        tiler.follow(sourceIDs: [])
+        #expect(tiler.layout.sourceIDs == [1, 2], "a batch that does not say keeps the grid")
     }
 
     @Test func tilesAreRowMajorBySourceID() {
