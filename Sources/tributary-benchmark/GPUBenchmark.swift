@@ -181,6 +181,7 @@ extension TributaryBenchmark {
         gpuConfiguration.executionProvider = .cuda
         gpuConfiguration.batchSize = count
         let gpuDetector = try Detector.load(configuration: gpuConfiguration, logger: logger)
+        try gpuDetector.bind(to: device)
         let onDevice = gpuDetector.engine.inputDeviceID == device.ordinal
         report("ONNX Runtime CUDA provider with device input binding", onDevice, "provider \(gpuDetector.engine.executionProviderName)")
         let expected = try cpuDetector.detect(hostFrames)

@@ -129,9 +129,10 @@ public enum CUDAKernels {
         }
         """
 
-    /// Every kernel of the GPU path, by name (CI compiles each one).
+    /// Every kernel of the framework's GPU path, by name (CI compiles each one; user kernels such as
+    /// the sample's edit are the caller's).
     public static var all: [(name: String, source: String)] {
-        [("nv12_to_rgba", nv12ToRGBA), ("letterbox_preprocess", preprocess), ("tile_frame", tile), ("halve_red", SampleEdit.halveRedKernel.source),
+        [("nv12_to_rgba", nv12ToRGBA), ("letterbox_preprocess", preprocess), ("tile_frame", tile),
          ("osd_fill_rects", osdFillRects), ("osd_draw_glyphs", osdDrawGlyphs),
          ("dense_detection_candidates", denseDetectionCandidates)]
     }

@@ -9,17 +9,20 @@ public final class Detector: @unchecked Sendable {
     public let configuration: InferConfiguration
     public let engine: InferenceEngine
     public let preprocessor: Preprocessor
-    private var input: [Float] = []
-    private var devicePreprocessor: DevicePreprocessor?
-    private var deviceFilter: DeviceDetectionFilter?
     private var batchesSeen = 0
     private let logger: Logger
-    /// Where `detect` spends its time (pre-processing, inference, parsing), when measured.
+    /// Where `detect` spends its time (pre-processing, inference, parsing), when measured. Set
+    /// before `bind(to:)`.
     var stageTimes: StageTimes?
     /// On the GPU path with a `yolo` or `yolov8` parser: pick each box's class and apply the
     /// pre-cluster thresholds on the GPU, so only the kept boxes come down (the default); false
-    /// downloads the whole output and parses it on the host, as DeepStream's nvinfer does.
+    /// downloads the whole output and parses it on the host, as DeepStream's nvinfer does. Set
+    /// before `bind(to:)`.
     public var filtersOutputsOnDevice = true
+    /// Pre-processing and inference for where the frames live: host until `bind(to:)` says a GPU.
+    private var backend: DetectionBackend
+    /// The GPU whose frames `bind(to:)` chose, if any.
+    private var framesDevice: CUDADevice?
 
     public init(configuration: InferConfiguration, engine: InferenceEngine, logger: Logger) throws {
         let shape = engine.inputShape
@@ -35,10 +38,25 @@ public final class Detector: @unchecked Sendable {
         self.configuration = configuration
         self.engine = engine
         self.logger = logger
-        preprocessor = Preprocessor(parameters: PreprocessParameters(
+        let preprocessor = Preprocessor(parameters: PreprocessParameters(
             networkWidth: shape[3], networkHeight: shape[2], colorFormat: configuration.modelColorFormat,
             scaleFactor: configuration.netScaleFactor, offsets: configuration.offsets,
             maintainAspectRatio: configuration.maintainAspectRatio, symmetricPadding: configuration.symmetricPadding))
+        self.preprocessor = preprocessor
+        backend = HostDetectionBackend(preprocessor: preprocessor, engine: engine, times: nil)
+    }
+
+    /// Chooses, once, how the frames are pre-processed and run: host frames (`nil`), or frames in
+    /// `device`'s memory (pre-processed there; read in place by the CUDA provider on that GPU).
+    /// A grey model's pre-processing runs on the CPU only, so its device frames come down.
+    public func bind(to device: CUDADevice?) throws {
+        framesDevice = device
+        guard let device, preprocessor.parameters.channels == 3 else {
+            backend = HostDetectionBackend(preprocessor: preprocessor, engine: engine, times: stageTimes)
+            return
+        }
+        backend = try DeviceDetectionBackend(device: device, parameters: preprocessor.parameters, engine: engine,
+                                             configuration: configuration, filtersOutputs: filtersOutputsOnDevice, times: stageTimes)
     }
 
     /// The model's declared outputs against the configured parser, when the session is made: a
@@ -92,6 +110,7 @@ public final class Detector: @unchecked Sendable {
         let sibling = try Detector.load(configuration: configuration, logger: logger)
         sibling.stageTimes = stageTimes
         sibling.filtersOutputsOnDevice = filtersOutputsOnDevice
+        try sibling.bind(to: framesDevice)
         return sibling
     }
 
@@ -114,19 +133,6 @@ public final class Detector: @unchecked Sendable {
         }
     }
 
-    /// Fills the reused host input buffer (exactly the tensor of `shape`) with `fill` and runs the
-    /// engine on it.
-    private func runOnHost(shape: [Int], fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) throws -> [Tensor] {
-        let elements = shape.reduce(1, *)
-        if input.count < elements { input = [Float](repeating: 0, count: elements) }
-        try stageTimes.measure(.detectPreprocess) {
-            try input.withUnsafeMutableBufferPointer { try fill(UnsafeMutableBufferPointer(rebasing: $0[0..<elements])) }
-        }
-        return try stageTimes.measure(.detectInference) {
-            try input.withUnsafeBufferPointer { try engine.run(shape: shape, data: UnsafeBufferPointer(rebasing: $0[0..<elements])) }
-        }
-    }
-
     public func label(of classID: Int) -> String {
         classID >= 0 && classID < configuration.labels.count ? configuration.labels[classID] : "class\(classID)"
     }
@@ -140,56 +146,11 @@ public final class Detector: @unchecked Sendable {
         let transform = preprocessor.prepare(sourceWidth: width, sourceHeight: height)
         let configuration = self.configuration
         let attributes: @Sendable (Int) -> ClassAttributes = { configuration.attributes(forClass: $0) }
-        var outputs: [Tensor] = []
-        // Per frame, before clustering, when the GPU filtered the outputs.
-        var filtered: [[Detection]]?
-        if case .cuda(let deviceID) = frames[0].image.location, p.channels == 3 {
-            // GPU path: pre-process on the device; the engine reads the tensor there (CUDA
-            // provider), or it comes down once when the engine runs on the CPU.
-            if devicePreprocessor?.device.ordinal != deviceID {
-                devicePreprocessor = try DevicePreprocessor(device: CUDADevice.open(deviceID), parameters: p)
-            }
-            let devicePreprocessor = devicePreprocessor!
-            let tensor = try stageTimes.measure(.detectPreprocess) { try devicePreprocessor.process(frames, transform: transform) }
-            if engine.inputDeviceID == deviceID {
-                if filtersOutputsOnDevice, configuration.outputParser != .ssd, engine.outputNames.count == 1 {
-                    if deviceFilter?.device.ordinal != deviceID {
-                        let device = devicePreprocessor.device
-                        deviceFilter = try DeviceDetectionFilter(device: device, stream: device.makeStream())
-                    }
-                    let filter = deviceFilter!
-                    filtered = try stageTimes.measure(.detectInference) {
-                        try engine.withDeviceOutputs(shape: shape, deviceInput: tensor) { deviceOutputs in
-                            let output = deviceOutputs[0]
-                            let layout = try OutputParsers.denseLayout(configuration.outputParser, name: output.name, shape: output.shape,
-                                                                       classCount: configuration.numDetectedClasses)!
-                            guard layout.batch == count else {
-                                throw OutputParserError(message: "output '\(output.name)' has batch \(layout.batch) for \(count) frames")
-                            }
-                            let thresholds = (0..<layout.classes).map { attributes($0).preClusterThreshold }
-                            return try filter.detections(in: output, layout: layout, thresholds: thresholds)
-                        }
-                    }
-                }
-                if filtered == nil {
-                    outputs = try stageTimes.measure(.detectInference) { try engine.run(shape: shape, deviceInput: tensor) }
-                }
-            } else {
-                outputs = try runOnHost(shape: shape) { host in
-                    let bytes = host.count * MemoryLayout<Float>.size
-                    try devicePreprocessor.device.copy(byteCount: bytes, from: .device(tensor), to: .host(UnsafeMutableRawPointer(host.baseAddress!)))
-                }
-            }
-        } else {
-            // Host frames (or a grey model, whose pre-processing runs on the CPU only).
-            let hostFrames = try frames.map { frame in
-                var copy = frame
-                copy.image = try frame.image.onHost()
-                return copy
-            }
-            outputs = try runOnHost(shape: shape) { preprocessor.process(hostFrames, into: $0) }
+        let (kept, hostOutputs): ([[Detection]]?, [Tensor])
+        switch try backend.infer(frames, shape: shape, transform: transform) {
+        case .tensors(let tensors): (kept, hostOutputs) = (nil, tensors)
+        case .kept(let detections): (kept, hostOutputs) = (detections, [])
         }
-        let (kept, hostOutputs) = (filtered, outputs)
         // Frames parse independently: in parallel (64 streams on a GPU make this the batch
         // thread's largest CPU cost).
         @Sendable func parse(_ index: Int) throws -> [Detection] {

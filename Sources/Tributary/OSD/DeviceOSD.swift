@@ -1,6 +1,6 @@
 /// The OSD on the GPU (nvdsosd on device memory): the same boxes and labels as `OSDRenderer`,
 /// painted by two kernels into a pitched RGBA device image. Per call the host lays the objects
-/// out with the CPU renderer's layout (`OSDRenderer.Layout`), turns the result into a small draw
+/// out with the CPU renderer's layout (`OSDLayout.Sizes`), turns the result into a small draw
 /// list (`OSDDrawList`), uploads it into buffers that are reused and grown, and launches
 /// `osd_fill_rects` (borders, label backgrounds) then `osd_draw_glyphs` (label text from the glyph
 /// atlas, uploaded once). The result is the CPU OSD's, pixel for pixel, for printable ASCII
@@ -155,15 +155,15 @@ package struct OSDDrawList {
     /// `OSDRenderer.drawObjects` would paint there).
     package init(_ meta: BatchMeta, layout: TileLayout, muxerWidth: Int, muxerHeight: Int, imageWidth: Int, imageHeight: Int,
                  renderer: OSDRenderer, atlas: GlyphAtlas) {
-        let items = OSDRenderer.items(of: meta, layout: layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight,
+        let items = OSDLayout.items(of: meta, layout: layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight,
                                       imageWidth: imageWidth, imageHeight: imageHeight)
-        let osdLayout = OSDRenderer.Layout(renderer: renderer, ascent: atlas.ascent, descent: atlas.descent)
+        let osdLayout = OSDLayout.Sizes(renderer: renderer, ascent: atlas.ascent, descent: atlas.descent)
         self.init(items.map { item in osdLayout.place(item) { atlas.textWidth($0) } }, atlas: atlas)
     }
 
     /// The draw list of items placed by the shared layout, in drawing order.
-    init(_ placements: [OSDRenderer.Placement], atlas: GlyphAtlas) {
-        typealias PixelRect = OSDRenderer.PixelRect
+    init(_ placements: [OSDLayout.Placement], atlas: GlyphAtlas) {
+        typealias PixelRect = OSDLayout.PixelRect
         // Each item's painted rects and their extent, for the cuts below.
         var painted: [[PixelRect]] = []
         var extents: [PixelRect?] = []
@@ -232,7 +232,7 @@ package struct OSDDrawList {
     }
 }
 
-extension OSDRenderer.PixelRect {
+extension OSDLayout.PixelRect {
     /// This rect less `other`: up to four disjoint rects (bands above and below, sides between).
     func subtracting(_ other: Self) -> [Self] {
         let cut = intersection(other)

@@ -160,7 +160,7 @@ public final class Pipeline: @unchecked Sendable {
         perf = PerfMonitor(streamCount: count)
         let stageTimes = configuration.measureStages ? StageTimes() : nil
         self.stageTimes = stageTimes
-        detectors = try Self.detectionWorkers(detector, configuration: configuration, times: stageTimes)
+        detectors = try Self.detectionWorkers(detector, configuration: configuration, device: cudaDevice, times: stageTimes)
         output = try sharedOutput.map { SharedOutputShard($0.stage, shard: $0.shard) }
             ?? Self.makeOutputStage(configuration: configuration, device: cudaDevice, times: stageTimes, logger: logger)
         if let folder = configuration.saveFramesFolder { stages.append(try FrameSaver(folder: folder, sourceCount: count)) }
@@ -180,10 +180,13 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     /// The detector and its siblings, one a detection worker: each with its own ONNX Runtime
-    /// session and buffers (2 on a GPU, 1 on the CPU unless configured).
-    private static func detectionWorkers(_ detector: Detector?, configuration: PipelineConfiguration, times: StageTimes?) throws -> [Detector] {
+    /// session and buffers (2 on a GPU, 1 on the CPU unless configured), bound to where the
+    /// frames live.
+    private static func detectionWorkers(_ detector: Detector?, configuration: PipelineConfiguration, device: CUDADevice?,
+                                         times: StageTimes?) throws -> [Detector] {
         guard let detector else { return [] }
         detector.stageTimes = times
+        try detector.bind(to: device)
         var detectors = [detector]
         let workers = configuration.detectionWorkers ?? (configuration.device == .cpu ? 1 : 2)
         for _ in 1..<max(1, workers) {

@@ -55,7 +55,7 @@ public final class FrameSaver: @unchecked Sendable {
             let copy = frame.image.isHost ? frame.image.hostCopy() : try frame.image.onHost()
             copy.withMutableHostView { target in
                 for object in chosen {
-                    osd.drawBox(object.rect, label: Self.caption(for: object), colour: OSDRenderer.colour(forClass: object.classID), on: target)
+                    osd.drawBox(object.rect, label: Self.caption(for: object), colour: OSDLayout.colour(forClass: object.classID), on: target)
                 }
             }
             if encoder == nil { encoder = try JPEGEncoder(width: copy.width, height: copy.height) }

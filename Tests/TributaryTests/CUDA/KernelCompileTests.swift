@@ -16,7 +16,8 @@ import Testing
     func everyKernelCompiles(architecture: String) throws {
         let nvrtc = try #require(Self.nvrtc, "NVRTC missing: run scripts/setup.sh")
         #expect(nvrtc.version.major >= 12)
-        for kernel in CUDAKernels.all {
+        // The framework's kernels, and the sample's edit (an elementwise kernel of the app's).
+        for kernel in CUDAKernels.all + [("halve_red", SampleEdit.halveRedKernel.source)] {
             let ptx = try nvrtc.compile(kernel.source, name: kernel.name + ".cu", architecture: architecture)
             #expect(ptx.contains(".entry \(kernel.name)"), "\(kernel.name): no entry point in the PTX")
             #expect(ptx.contains(".target sm_\(architecture.dropFirst("compute_".count))"))

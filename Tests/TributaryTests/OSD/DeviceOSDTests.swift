@@ -94,9 +94,9 @@ import Testing
     }
 
     /// The label backgrounds as the shared layout places them, inside their tiles.
-    func labelRects() -> [OSDRenderer.PixelRect] {
-        let layout = OSDRenderer.Layout(renderer: Self.renderer, ascent: Self.atlas.ascent, descent: Self.atlas.descent)
-        return OSDRenderer.items(of: Self.meta, layout: Self.layout, muxerWidth: Self.muxerWidth, muxerHeight: Self.muxerHeight,
+    func labelRects() -> [OSDLayout.PixelRect] {
+        let layout = OSDLayout.Sizes(renderer: Self.renderer, ascent: Self.atlas.ascent, descent: Self.atlas.descent)
+        return OSDLayout.items(of: Self.meta, layout: Self.layout, muxerWidth: Self.muxerWidth, muxerHeight: Self.muxerHeight,
                                  imageWidth: Self.width, imageHeight: Self.height)
             .map { layout.place($0) { Self.atlas.textWidth($0) }.textClip }
     }
@@ -212,7 +212,7 @@ import Testing
     }
 
     @Test func subtractingLeavesDisjointPartsOutsideTheCut() {
-        typealias PixelRect = OSDRenderer.PixelRect
+        typealias PixelRect = OSDLayout.PixelRect
         let rect = PixelRect(x0: 0, y0: 0, x1: 10, y1: 10)
         let parts = rect.subtracting(PixelRect(x0: 3, y0: 4, x1: 6, y1: 20))
         #expect(parts.map(\.area).reduce(0, +) == 100 - 3 * 6)

@@ -38,7 +38,7 @@ import Testing
 
     @Test func labelSitsAboveTheBoxWithBackgroundAndText() {
         let image = greyImage()
-        let colour = OSDRenderer.colour(forClass: 0)
+        let colour = OSDLayout.colour(forClass: 0)
         let renderer = OSDRenderer()
         image.withMutableHostView { renderer.drawBox(Rect(left: 100, top: 100, width: 80, height: 60), label: "person 0.87", colour: colour, on: $0) }
         image.withHostView { view in
@@ -116,7 +116,7 @@ import Testing
             FrameMeta(sourceID: 1, batchID: 0, frameNumber: 0, pts: nil, objects: [person]),
         ])
         output.withMutableHostView { OSDRenderer().drawObjects(of: meta, layout: layout, muxerWidth: 640, muxerHeight: 480, on: $0) }
-        let red = OSDRenderer.colour(forClass: 0), blue = OSDRenderer.colour(forClass: 2)
+        let red = OSDLayout.colour(forClass: 0), blue = OSDLayout.colour(forClass: 2)
         output.withHostView { view in
             // Muxer (320, 240, 100, 100) → tile 1 at x 320: (480, 120, 50, 50).
             #expect(view.pixel(x: 480, y: 145) == red, "left border")
@@ -139,17 +139,17 @@ import Testing
         func object(_ label: String, _ confidence: Float) -> ObjectMeta {
             ObjectMeta(classID: 0, label: label, confidence: confidence, rect: Rect(left: 0, top: 0, width: 1, height: 1), detectorID: 1)
         }
-        #expect(OSDRenderer.labelText(for: object("person", 0.8712)) == "person 0.87")
-        #expect(OSDRenderer.labelText(for: object("car", 0.05)) == "car 0.05")
-        #expect(OSDRenderer.labelText(for: object("car", 0.999)) == "car 1.00")
-        #expect(OSDRenderer.labelText(for: object("bus", 0.5)) == "bus 0.50")
+        #expect(OSDLayout.labelText(for: object("person", 0.8712)) == "person 0.87")
+        #expect(OSDLayout.labelText(for: object("car", 0.05)) == "car 0.05")
+        #expect(OSDLayout.labelText(for: object("car", 0.999)) == "car 1.00")
+        #expect(OSDLayout.labelText(for: object("bus", 0.5)) == "bus 0.50")
     }
 
     @Test func paletteColoursDifferForTheFirstTenClasses() {
-        let colours = (0..<10).map { OSDRenderer.colour(forClass: $0) }
+        let colours = (0..<10).map { OSDLayout.colour(forClass: $0) }
         #expect(Set(colours.map(\.packed)).count == 10)
         #expect(colours.allSatisfy { $0.a == 255 })
-        #expect(OSDRenderer.colour(forClass: 0) != OSDRenderer.colour(forClass: 2), "person and car")
-        #expect(OSDRenderer.colour(forClass: -1) == OSDRenderer.colour(forClass: -1), "negative ids do not trap")
+        #expect(OSDLayout.colour(forClass: 0) != OSDLayout.colour(forClass: 2), "person and car")
+        #expect(OSDLayout.colour(forClass: -1) == OSDLayout.colour(forClass: -1), "negative ids do not trap")
     }
 }
