@@ -163,7 +163,7 @@ struct ImageDataMultistream: ParsableCommand {
         let gpuCount = fakeGPUCount ?? CUDADevice.count()
         // auto: the GPU path where there is a GPU and GStreamer can decode on it.
         let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0 && VideoSource.hardwareDecoderAvailable)
-        if useCUDA && gpuCount == 0 { throw Self.reported(PipelineError.invalidArgument("--device cuda: no NVIDIA GPU found (is the driver loaded?)")) }
+        if useCUDA && gpuCount == 0 { throw Self.reported(PipelineError.failed(what: "--device cuda", message: "no NVIDIA GPU found (is the driver loaded?)")) }
         if let gpus, gpus > gpuCount { throw Self.reported(PipelineError.invalidArgument("--gpus \(gpus): only \(gpuCount) GPU(s) found")) }
         let requestedGPUs = gpus.map { Array(0..<($0 == 0 ? gpuCount : $0)) }
         let gpuIDs: [Int] = useCUDA ? requestedGPUs ?? [inferConfiguration?.gpuID ?? 0] : (fakeGPUCount != nil ? requestedGPUs ?? [-1] : [-1])

@@ -171,7 +171,7 @@ struct TributaryBenchmark: ParsableCommand {
             WorkerThread(name: "benchmark-run") { if !pipeline.run().succeeded { succeeded.withValue { $0 = false } } }
         }
         for thread in threads { thread.join() }
-        guard succeeded.withValue({ $0 }) else { throw PipelineError.invalidArgument("benchmark run failed") }
+        guard succeeded.withValue({ $0 }) else { throw PipelineError.failed(what: "benchmark", message: "a pipeline run failed") }
         return try rate.framesPerSecond()
     }
 
@@ -196,7 +196,7 @@ struct TributaryBenchmark: ParsableCommand {
     func timedLaunch(_ description: String, sinks: Int, frames: Int, decoderThreads: Int = 0) throws -> Double {
         var error: UnsafeMutablePointer<GError>?
         guard let pipeline = gst_parse_launch(description, &error), error == nil else {
-            throw PipelineError.invalidArgument("cannot build the pipeline \(description.prefix(80))…")
+            throw PipelineError.failed(what: "benchmark", message: "cannot build the pipeline \(description.prefix(80))…")
         }
         defer { gst_object_unref(pipeline) }
         if decoderThreads > 0 { VideoSource.limitSoftwareDecoderThreads(in: pipeline, to: decoderThreads) }
@@ -206,7 +206,7 @@ struct TributaryBenchmark: ParsableCommand {
         }
         for index in 0..<sinks {
             guard let sink = gst_bin_get_by_name(tb_bin(pipeline), "counted\(index)") else {
-                throw PipelineError.invalidArgument("no counted\(index) in \(description.prefix(80))…")
+                throw PipelineError.failed(what: "benchmark", message: "no counted\(index) in \(description.prefix(80))…")
             }
             _ = tb_signal_connect(sink, "handoff", unsafeBitCast(handoff, to: UnsafeMutableRawPointer.self),
                                   Unmanaged.passUnretained(rate).toOpaque())
@@ -223,7 +223,7 @@ struct TributaryBenchmark: ParsableCommand {
             gst_message_unref(message)
         }
         gst_element_set_state(pipeline, GST_STATE_NULL)
-        if let failure { throw PipelineError.invalidArgument("\(description.prefix(80))…: \(failure)") }
+        if let failure { throw PipelineError.failed(what: "benchmark", message: "\(description.prefix(80))…: \(failure)") }
         return try withExtendedLifetime(rate) { try rate.framesPerSecond() }
     }
 

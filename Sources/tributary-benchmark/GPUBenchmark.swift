@@ -94,13 +94,13 @@ extension TributaryBenchmark {
             for child in children { _ = child.wait() }
         }
         for (gpu, child) in children.enumerated() where child.readLine() != "ready" {
-            throw PipelineError.invalidArgument("the child process for GPU \(gpu) did not start")
+            throw PipelineError.failed(what: "GPU benchmark", message: "the child process for GPU \(gpu) did not start")
         }
         for child in children { child.send("go") }
         released = true
         return try children.enumerated().reduce(0) { total, entry in
             guard let line = entry.element.readLine(), line.hasPrefix("rate "), let rate = Double(line.dropFirst(5)) else {
-                throw PipelineError.invalidArgument("the child process for GPU \(entry.offset) failed")
+                throw PipelineError.failed(what: "GPU benchmark", message: "the child process for GPU \(entry.offset) failed")
             }
             return total + rate
         }
@@ -313,7 +313,7 @@ extension TributaryBenchmark {
             print("SKIP  NVENC from CUDA memory: \(device.name) has no NVENC (nvcudah264enc not registered)")
         }
 
-        if !failures.isEmpty { throw PipelineError.invalidArgument("GPU checks failed: \(failures.joined(separator: "; "))") }
+        if !failures.isEmpty { throw PipelineError.failed(what: "GPU benchmark", message: "GPU checks failed: \(failures.joined(separator: "; "))") }
     }
 
     /// A raw RGBA frame written by `filesink`, rows of `size / height` bytes; nil if missing.
@@ -343,7 +343,7 @@ extension TributaryBenchmark {
         let pipeline = try Pipeline(configuration: configuration, logger: logger)
         let frames = Locked(0)
         pipeline.onBatch = { batch in frames.withValue { $0 += batch.frames.count } }
-        guard pipeline.run().succeeded else { throw PipelineError.invalidArgument("\(uri.original) does not decode") }
+        guard pipeline.run().succeeded else { throw PipelineError.failed(what: "GPU benchmark", message: "\(uri.original) does not decode") }
         return frames.withValue { $0 }
     }
 
@@ -367,9 +367,9 @@ extension TributaryBenchmark {
             pipeline.requestStop(signal: 0)
         }
         let outcome = pipeline.run()
-        guard outcome.succeeded else { throw PipelineError.invalidArgument("decode run on \(device) failed") }
+        guard outcome.succeeded else { throw PipelineError.failed(what: "GPU benchmark", message: "decode run on \(device) failed") }
         let frames = captured.withValue { $0 }
-        guard frames.count == k else { throw PipelineError.invalidArgument("decode run on \(device) gave \(frames.count) frames") }
+        guard frames.count == k else { throw PipelineError.failed(what: "GPU benchmark", message: "decode run on \(device) gave \(frames.count) frames") }
         return frames
     }
 

@@ -34,7 +34,7 @@ final class SteadyRate: @unchecked Sendable {
     func framesPerSecond() throws -> Double {
         try state.withValue { s in
             guard let warm = s.warmTime, let last = s.lastTime, last > warm, s.count > s.warmCount else {
-                throw PipelineError.invalidArgument("too few frames after the warm-up (\(s.count) counted, warm-up \(warmupFrames))")
+                throw PipelineError.failed(what: "benchmark", message: "too few frames after the warm-up (\(s.count) counted, warm-up \(warmupFrames))")
             }
             return Double(s.count - s.warmCount) / (Double(last.nanoseconds(since: warm)) / 1e9)
         }

@@ -59,14 +59,23 @@ public enum ComputeDevice: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// A source that failed, with the element and message GStreamer gave.
+public struct SourceFailure: Error, Sendable, CustomStringConvertible {
+    public var source: Int
+    public var uri: String
+    public var element: String
+    public var message: String
+
+    public var description: String { "\(element): \(message) (source \(source): \(uri))" }
+}
+
 /// How a run ended.
 public struct PipelineOutcome: Sendable {
-    /// Sources that failed, with the element and message GStreamer gave.
-    public var sourceFailures: [(source: Int, uri: String, element: String, message: String)]
-    /// An error of the output side (encoder, file), if any.
-    public var sinkFailure: String?
-    /// An error of the detector (a model that fails to run), if any.
-    public var detectorFailure: String?
+    public var sourceFailures: [SourceFailure]
+    /// The first error of the output side (a batch stage, the encoder, the file), if any.
+    public var sinkFailure: (any Error)?
+    /// The first error of the detector (a model that fails to run), if any.
+    public var detectorFailure: (any Error)?
     /// The signal that stopped the run, if one did.
     public var interruptedBy: Int32?
     public var ledger: FrameLedger
@@ -87,7 +96,7 @@ public final class Pipeline: @unchecked Sendable {
     private let sources = Locked(SourceTable())
     /// Serialises `addSource` (a new source is built outside the table's lock).
     private let addLock = ConditionLock()
-    private let sourceFailures = Locked<[(source: Int, uri: String, element: String, message: String)]>([])
+    private let sourceFailures = Locked<[SourceFailure]>([])
     private let muxer: StreamMuxer
     private let perf: PerfMonitor
     /// One per detection worker (empty without a detector).
@@ -102,8 +111,8 @@ public final class Pipeline: @unchecked Sendable {
     private let stageTimes: StageTimes?
     private let runSeconds = Locked(0.0)
     /// The first failure of the output side and of the detector.
-    private let sinkFailure = Locked<String?>(nil)
-    private let detectorFailure = Locked<String?>(nil)
+    private let sinkFailure = Locked<(any Error)?>(nil)
+    private let detectorFailure = Locked<(any Error)?>(nil)
 
     /// The user's probe: every batch, after the detector and before the tiler, with its metadata
     /// and in-place access to its pixels.
@@ -304,8 +313,9 @@ public final class Pipeline: @unchecked Sendable {
         let thread = WorkerThread(name: "source-\(source.id)") { [muxer, ledger, stageTimes, sourceFailures] in
             let end = source.run(ledger: ledger, times: stageTimes) { frame in muxer.push(frame, live: source.isLive) }
             if case .failed(let element, let message) = end {
-                printError("Error: \(element): \(message) (source \(source.id): \(source.uri.original))")
-                sourceFailures.withValue { $0.append((source.id, source.uri.original, element, message)) }
+                let failure = SourceFailure(source: source.id, uri: source.uri.original, element: element, message: message)
+                printError("Error: \(failure)")
+                sourceFailures.withValue { $0.append(failure) }
             }
             muxer.sourceEnded(source.id)
         }
@@ -426,10 +436,10 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     /// Records the first failure of a stage, says it, and stops the sources so the run ends.
-    private func fail(_ slot: Locked<String?>, _ error: Error) {
+    private func fail(_ slot: Locked<(any Error)?>, _ error: any Error) {
         let first = slot.withValue { value -> Bool in
             guard value == nil else { return false }
-            value = "\(error)"
+            value = error
             return true
         }
         guard first else { return }

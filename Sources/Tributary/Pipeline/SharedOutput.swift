@@ -14,7 +14,7 @@ public final class SharedOutput: @unchecked Sendable {
     private let lock = ConditionLock()
     private var waiting: [Deque<FrameBatch>]
     private var finished: [Bool]
-    private var failure: String?
+    private var failure: (any Error)?
     private var batchCount = 0
     private var thread: WorkerThread?
     private var frameRate: (numerator: Int, denominator: Int)?
@@ -81,7 +81,7 @@ public final class SharedOutput: @unchecked Sendable {
 
     /// Waits for the output to finish (every shard finished, the sink finalised); the first error
     /// of the output side, if any.
-    public func finish() -> String? {
+    public func finish() -> (any Error)? {
         thread?.join()
         return lock.withLock { failure }
     }
@@ -141,7 +141,7 @@ public final class SharedOutput: @unchecked Sendable {
     private func fail(_ error: Error) {
         let first = lock.withLock { () -> Bool in
             guard failure == nil else { return false }
-            failure = "\(error)"
+            failure = error
             lock.broadcast()
             return true
         }

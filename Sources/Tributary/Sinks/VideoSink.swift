@@ -368,7 +368,7 @@ private func environment(_ name: String) -> String? {
 /// A UDP port nobody is using right now on 127.0.0.1 (the kernel picks it).
 func freeUDPPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-    guard fd >= 0 else { throw PipelineError.invalidArgument("cannot open a UDP socket") }
+    guard fd >= 0 else { throw PipelineError.failed(what: "UDP socket", message: "cannot open one: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -378,6 +378,6 @@ func freeUDPPort() throws -> Int {
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
     }
-    guard bound else { throw PipelineError.invalidArgument("cannot bind a UDP socket on 127.0.0.1") }
+    guard bound else { throw PipelineError.failed(what: "UDP socket", message: "cannot bind one on 127.0.0.1: \(String(cString: strerror(errno)))") }
     return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -33,7 +33,7 @@ final class DeviceFrameConverter: @unchecked Sendable {
         } else {
             // No meta: the caps' default layout (tight rows, UV plane right after luma).
             var info = GstVideoInfo()
-            guard let caps, gst_video_info_from_caps(&info, caps) != 0 else { throw PipelineError.invalidArgument("decoder output has no video layout") }
+            guard let caps, gst_video_info_from_caps(&info, caps) != 0 else { throw PipelineError.failed(what: "decoder output", message: "no video layout in its caps") }
             sourceWidth = Int(info.width)
             sourceHeight = Int(info.height)
             lumaOffset = Int(info.offset.0)
@@ -42,7 +42,7 @@ final class DeviceFrameConverter: @unchecked Sendable {
         }
         var map = GstMapInfo()
         guard gst_buffer_map(buffer, &map, tb_map_cuda_read()) != 0 else {
-            throw PipelineError.invalidArgument("decoder output is not CUDA memory")
+            throw PipelineError.failed(what: "decoder output", message: "not CUDA memory")
         }
         defer { gst_buffer_unmap(buffer, &map) }
         let base = UInt64(UInt(bitPattern: map.data))

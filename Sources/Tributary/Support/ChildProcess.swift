@@ -17,7 +17,7 @@ public final class ChildProcess: @unchecked Sendable {
     public static func currentExecutable() throws -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard length > 0 else { throw PipelineError.invalidArgument("cannot read /proc/self/exe") }
+        guard length > 0 else { throw PipelineError.failed(what: "/proc/self/exe", message: "cannot read the link") }
         return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
@@ -27,10 +27,10 @@ public final class ChildProcess: @unchecked Sendable {
     public init(executable: String, arguments: [String], pipes: Bool, newProcessGroup: Bool = false) throws {
         var input: [Int32] = [-1, -1], output: [Int32] = [-1, -1]
         if pipes {
-            guard pipe(&input) == 0 else { throw PipelineError.invalidArgument("pipe failed") }
+            guard pipe(&input) == 0 else { throw PipelineError.failed(what: "pipe", message: String(cString: strerror(errno))) }
             guard pipe(&output) == 0 else {
                 close(input[0]); close(input[1])
-                throw PipelineError.invalidArgument("pipe failed")
+                throw PipelineError.failed(what: "pipe", message: String(cString: strerror(errno)))
             }
             // Close-on-exec, so that no child inherits another child's ends (dup2 clears it for 0 and 1).
             for fd in input + output { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
@@ -68,7 +68,7 @@ public final class ChildProcess: @unchecked Sendable {
         }
         guard result == 0 else {
             if pipes { close(input[1]); close(output[0]) }
-            throw PipelineError.invalidArgument("cannot start \(executable): \(String(cString: strerror(result)))")
+            throw PipelineError.failed(what: executable, message: "cannot start: \(String(cString: strerror(result)))")
         }
         pid = child
         toChild = pipes ? input[1] : nil

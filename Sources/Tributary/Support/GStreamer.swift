@@ -190,7 +190,11 @@ public enum PipelineError: Error, CustomStringConvertible, Sendable {
     case fileNotFound(uri: String, path: String)
     case sourceFailed(uri: String, element: String, message: String)
     case sinkFailed(target: String, element: String, message: String)
+    /// What the user gave is not usable (a value, a path, a folder that exists): exit 2.
     case invalidArgument(String)
+    /// The machine or the run failed at `what` (a system call, a child process, the decoder's
+    /// output, a run of the benchmark), not what the user gave: exit 1.
+    case failed(what: String, message: String)
 
     public var description: String {
         switch self {
@@ -201,6 +205,7 @@ public enum PipelineError: Error, CustomStringConvertible, Sendable {
         case .sourceFailed(let u, let e, let m): return "\(e): \(m) (source \(u))"
         case .sinkFailed(let t, let e, let m): return "\(e): \(m) (output \(t))"
         case .invalidArgument(let m): return m
+        case .failed(let what, let m): return "\(what): \(m)"
         }
     }
 }
