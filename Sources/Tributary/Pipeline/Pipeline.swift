@@ -93,7 +93,7 @@ public final class Pipeline: @unchecked Sendable {
     public let ledger: FrameLedger
     private let logger: Logger
     /// The sources present, by id, and how they came (`addSource`, `removeSource`).
-    private let sources = Locked(SourceTable())
+    private let sources: Locked<SourceTable>
     /// Serialises `addSource` (a new source is built outside the table's lock).
     private let addLock = ConditionLock()
     private let sourceFailures = Locked<[SourceFailure]>([])
@@ -108,6 +108,7 @@ public final class Pipeline: @unchecked Sendable {
     private let output: any OutputStage
     private let interruption = Locked<Int32?>(nil)
     private let cudaDevice: CUDADevice?
+    private let makeSource: SourceFactory
     private let stageTimes: StageTimes?
     private let runSeconds = Locked(0.0)
     /// The first failure of the output side and of the detector.
@@ -137,8 +138,20 @@ public final class Pipeline: @unchecked Sendable {
     ///     pipeline without one (decode → mux → tile → sink).
     ///   - sharedOutput: `--single-output`: the shared stage this pipeline's batches go to (as shard
     ///     `shard`) instead of a tiler → OSD → sink of its own.
-    public init(configuration: PipelineConfiguration, detector: Detector? = nil,
-                sharedOutput: (stage: SharedOutput, shard: Int)? = nil, logger: Logger) throws {
+    public convenience init(configuration: PipelineConfiguration, detector: Detector? = nil,
+                            sharedOutput: (stage: SharedOutput, shard: Int)? = nil, logger: Logger) throws {
+        try self.init(configuration: configuration, detector: detector, logger: logger, sources: nil,
+                      output: sharedOutput.map { SharedOutputShard($0.stage, shard: $0.shard) })
+    }
+
+    /// Makes a pipeline's source `id` of `uri`.
+    package typealias SourceFactory = @Sendable (_ id: Int, _ uri: SourceURI) throws -> any FrameSource
+
+    /// The seam for tests: `sources` makes every source (initial and added; nil: a `VideoSource`
+    /// per input), `output` takes the batches (nil: the output stage for the configured device and
+    /// outputs).
+    package init(configuration: PipelineConfiguration, detector: Detector? = nil, logger: Logger,
+                 sources makeSource: SourceFactory?, output: (any OutputStage)?) throws {
         guard !configuration.inputs.isEmpty || configuration.muxer.acceptsNewSources else {
             throw PipelineError.invalidArgument("no inputs given")
         }
@@ -149,11 +162,17 @@ public final class Pipeline: @unchecked Sendable {
         let cudaDevice: CUDADevice?
         if case .cuda(let gpuID) = configuration.device { cudaDevice = try CUDADevice.open(gpuID) } else { cudaDevice = nil }
         self.cudaDevice = cudaDevice
-        let initial = try configuration.inputs.enumerated().map { index, uri in
-            try VideoSource(id: index, uri: uri, width: configuration.muxer.width, height: configuration.muxer.height,
-                            fileLoop: configuration.fileLoop, device: cudaDevice,
-                            decoderThreads: VideoSource.softwareDecoderThreads(streams: count), logger: logger)
+        let sources = Locked(SourceTable())
+        self.sources = sources
+        let makeSource = makeSource ?? { id, uri in
+            // Decoder threads for the sources present with this one (one each once streams ≥ cores).
+            let streams = max(count, sources.withValue { $0.sources.count + 1 })
+            return try VideoSource(id: id, uri: uri, width: configuration.muxer.width, height: configuration.muxer.height,
+                                   fileLoop: configuration.fileLoop, device: cudaDevice,
+                                   decoderThreads: VideoSource.softwareDecoderThreads(streams: streams), logger: logger)
         }
+        self.makeSource = makeSource
+        let initial = try configuration.inputs.enumerated().map { try makeSource($0, $1) }
         sources.withValue { table in
             for source in initial { table.insert(source, cameraID: nil) }
             table.inputClosed = !configuration.muxer.acceptsNewSources
@@ -170,8 +189,7 @@ public final class Pipeline: @unchecked Sendable {
         let stageTimes = configuration.measureStages ? StageTimes() : nil
         self.stageTimes = stageTimes
         detectors = try Self.detectionWorkers(detector, configuration: configuration, device: cudaDevice, times: stageTimes)
-        output = try sharedOutput.map { SharedOutputShard($0.stage, shard: $0.shard) }
-            ?? Self.makeOutputStage(configuration: configuration, device: cudaDevice, times: stageTimes, logger: logger)
+        self.output = try output ?? Self.makeOutputStage(configuration: configuration, device: cudaDevice, times: stageTimes, logger: logger)
         if let folder = configuration.saveFramesFolder { stages.append(try FrameSaver(folder: folder, sourceCount: count)) }
     }
 
@@ -256,10 +274,7 @@ public final class Pipeline: @unchecked Sendable {
             let (id, closed, taken) = sources.withValue { ($0.nextID, $0.inputClosed, cameraID.flatMap($0.sourceID(ofCamera:))) }
             if closed { throw SourceChangeError.inputClosed(uri: uri.original) }
             if let cameraID, let taken { throw SourceChangeError.cameraPresent(cameraID: cameraID, sourceID: taken) }
-            let source = try VideoSource(id: id, uri: uri, width: configuration.muxer.width, height: configuration.muxer.height,
-                                         fileLoop: configuration.fileLoop, device: cudaDevice,
-                                         decoderThreads: VideoSource.softwareDecoderThreads(streams: sources.withValue { $0.sources.count + 1 }),
-                                         logger: logger)
+            let source = try makeSource(id, uri)
             for case let saver as FrameSaver in stages { try saver.addSource(id) }
             ledger.addSource(id)
             perf.addStream(id)
@@ -304,7 +319,7 @@ public final class Pipeline: @unchecked Sendable {
     public func uri(ofSource id: Int) -> String? { sources.withValue { $0.uris[id] } }
 
     /// The source's thread: pulls its frames into the muxer until end-of-stream, failure or removal.
-    private func startThread(of source: VideoSource) {
+    private func startThread(of source: any FrameSource) {
         source.start()
         if source.isLive && !sources.withValue({ $0.anyLive }) {
             sources.withValue { $0.anyLive = true }
@@ -466,11 +481,11 @@ public enum SourceChangeError: Error, Equatable, CustomStringConvertible, Sendab
 /// The pipeline's sources by id: those present, their camera ids and threads. Ids count up from
 /// the initial inputs' `0..<N` and are never reused.
 private struct SourceTable {
-    var sources: [Int: VideoSource] = [:]
+    var sources: [Int: any FrameSource] = [:]
     /// The present sources' ids, ascending (the grid's order).
     private(set) var presentIDs: [Int] = []
     /// Every source started in this run, removed or not (frame rates, the summary's URIs).
-    var everStarted: [Int: VideoSource] = [:]
+    var everStarted: [Int: any FrameSource] = [:]
     var uris: [Int: String] = [:]
     var cameras: [String: Int] = [:]
     var threads: [Int: WorkerThread] = [:]
@@ -481,7 +496,7 @@ private struct SourceTable {
 
     func sourceID(ofCamera cameraID: String) -> Int? { cameras[cameraID] }
 
-    mutating func insert(_ source: VideoSource, cameraID: String?) {
+    mutating func insert(_ source: any FrameSource, cameraID: String?) {
         sources[source.id] = source
         everStarted[source.id] = source
         uris[source.id] = source.uri.original
@@ -491,7 +506,7 @@ private struct SourceTable {
     }
 
     /// Takes a source out; its thread, if started, is the caller's to join.
-    mutating func remove(_ id: Int) -> (VideoSource, WorkerThread?)? {
+    mutating func remove(_ id: Int) -> (any FrameSource, WorkerThread?)? {
         guard let source = sources.removeValue(forKey: id) else { return nil }
         presentIDs.removeAll { $0 == id }
         cameras = cameras.filter { $0.value != id }

@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+import Testing
+@testable import Tributary
+
+/// A source of frames made in memory: `frames` solid frames (then end-of-stream, or a failure
+/// after `failAfter`), or endless until stopped. No GStreamer, no media.
+final class InMemorySource: FrameSource, @unchecked Sendable {
+    let id: Int
+    let uri: SourceURI
+    let isLive = false
+    var frameRate: (numerator: Int, denominator: Int)? { (30, 1) }
+    private let frames: Int?
+    private let failAfter: Int?
+    private let stopped = Locked(false)
+    private let started = Locked(false)
+
+    init(id: Int, uri: SourceURI, frames: Int?, failAfter: Int? = nil) {
+        self.id = id
+        self.uri = uri
+        self.frames = frames
+        self.failAfter = failAfter
+    }
+
+    func start() { started.withValue { $0 = true } }
+    func requestStop() { stopped.withValue { $0 = true } }
+
+    func run(ledger: FrameLedger, times: StageTimes?, deliver: (Frame) -> Void) -> SourceEnd {
+        precondition(started.withValue { $0 }, "run before start")
+        var number = 0
+        while frames.map({ number < $0 }) ?? true, !stopped.withValue({ $0 }) {
+            if let failAfter, number == failAfter { return .failed(element: "in-memory", message: "failed after \(failAfter) frames") }
+            let image = ImageBuffer.allocateHost(width: 8, height: 4)
+            image.withMutableHostView { $0.fill(RGBA(r: UInt8(id * 40 % 256), g: 0, b: 0)) }
+            ledger.recordDecoded(source: id)
+            deliver(Frame(sourceID: id, frameNumber: number, pts: UInt64(number) * 33_333_333, image: image))
+            number += 1
+            if frames == nil { usleep(1000) }  // endless: about a frame a millisecond
+        }
+        return .endOfStream
+    }
+}
+
+/// An output stage that records what reaches it, and can fail at a given batch.
+final class RecordingOutput: OutputStage, @unchecked Sendable {
+    struct Recorded: Equatable { let sources: [Int]; let frameNumbers: [Int]; let shown: [Int] }
+    let batches = Locked<[Recorded]>([])
+    let frameRates = Locked<[Int]>([])
+    let finished = Locked<[Bool]>([])
+    var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
+    var rtspURLs: [String] { [] }
+    private let failAt: Int?
+
+    struct Failure: Error, Equatable { let batch: Int }
+
+    init(failAt: Int? = nil) { self.failAt = failAt }
+
+    func start(frameRate: (numerator: Int, denominator: Int)?) { frameRates.withValue { $0.append(frameRate?.numerator ?? 0) } }
+
+    func output(_ batch: FrameBatch) throws {
+        let count = batches.withValue { recorded -> Int in
+            recorded.append(Recorded(sources: batch.frames.map(\.sourceID), frameNumbers: batch.frames.map(\.frameNumber),
+                                     shown: batch.sourcesPresent))
+            return recorded.count
+        }
+        if let failAt, count == failAt { throw Failure(batch: count) }
+    }
+
+    func finish(failed: Bool) throws { finished.withValue { $0.append(failed) } }
+}
+
+/// The pipeline with its sources and output replaced (the seam): ordering, failures, sources
+/// that come and go, and stop — without GStreamer, media or a model.
+@Suite struct PipelineSeamTests {
+    let logger = Logger(label: "test")
+
+    /// A URI for a source whose frames are made in memory: only a name (it must exist to parse).
+    static func placeholderURI() throws -> SourceURI { try SourceURI("/dev/null") }
+
+    func configuration(inputs: Int, batchSize: Int, open: Bool = false) throws -> PipelineConfiguration {
+        var configuration = PipelineConfiguration(
+            inputs: try (0..<inputs).map { _ in try Self.placeholderURI() },
+            muxer: StreamMuxerConfiguration(batchSize: batchSize, width: 8, height: 4, batchedPushTimeoutMicroseconds: -1,
+                                            acceptsNewSources: open),
+            outputs: [.discard], perfIntervalNanoseconds: 0)
+        configuration.batchSizeFollowsSources = open
+        return configuration
+    }
+
+    func pipeline(_ configuration: PipelineConfiguration, output: RecordingOutput,
+                  source: @escaping @Sendable (Int, SourceURI) -> InMemorySource) throws -> Pipeline {
+        try Pipeline(configuration: configuration, logger: logger, sources: { source($0, $1) }, output: output)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func everyFrameReachesTheOutputOnceInOrder() throws {
+        let output = RecordingOutput()
+        let pipeline = try pipeline(configuration(inputs: 3, batchSize: 3), output: output) { InMemorySource(id: $0, uri: $1, frames: 50) }
+        let outcome = pipeline.run()
+        #expect(outcome.succeeded && outcome.batches == 50)
+        let batches = output.batches.withValue { $0 }
+        #expect(batches.count == 50)
+        #expect(batches.allSatisfy { $0.sources == [0, 1, 2] && $0.shown == [0, 1, 2] })
+        #expect(batches.enumerated().allSatisfy { index, batch in batch.frameNumbers == [index, index, index] })
+        #expect(output.frameRates.withValue { $0 } == [30], "the frame rate reaches the output once, before its first batch")
+        #expect(output.finished.withValue { $0 } == [false])
+        for id in 0..<3 { #expect(outcome.ledger.counts(of: id) == FrameLedger.SourceCounts(decoded: 50, delivered: 50)) }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFailingSourceEndsAloneAndTheOthersFinish() throws {
+        let output = RecordingOutput()
+        let pipeline = try pipeline(configuration(inputs: 2, batchSize: 2), output: output) { id, uri in
+            InMemorySource(id: id, uri: uri, frames: 30, failAfter: id == 1 ? 5 : nil)
+        }
+        let outcome = pipeline.run()
+        #expect(outcome.sourceFailures.map(\.source) == [1])
+        #expect(outcome.sourceFailures.first?.description == "in-memory: failed after 5 frames (source 1: /dev/null)")
+        #expect(outcome.ledger.counts(of: 0).delivered == 30, "source 0 loses nothing")
+        #expect(outcome.ledger.counts(of: 1).delivered == 5)
+        #expect(output.batches.withValue { $0 }.flatMap(\.sources).filter { $0 == 0 }.count == 30)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func anOutputFailureStopsTheSourcesAndIsTheOutcomesError() throws {
+        let output = RecordingOutput(failAt: 3)
+        let pipeline = try pipeline(configuration(inputs: 2, batchSize: 2), output: output) { InMemorySource(id: $0, uri: $1, frames: nil) }
+        let outcome = pipeline.run()  // endless sources: only the failure ends the run
+        #expect(outcome.sinkFailure as? RecordingOutput.Failure == RecordingOutput.Failure(batch: 3))
+        #expect(!outcome.succeeded && outcome.sourceFailures.isEmpty)
+        #expect(output.batches.withValue { $0.count } == 3, "nothing reaches the output after its failure")
+        #expect(output.finished.withValue { $0 } == [true])
+        for id in 0..<2 { #expect(outcome.ledger.counts(of: id).unaccounted == 0, "\(outcome.ledger.counts(of: id))") }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func sourcesAddedAndRemovedChangeTheBatchesAndTheGrid() throws {
+        let output = RecordingOutput()
+        let pipeline = try pipeline(configuration(inputs: 0, batchSize: 1, open: true), output: output) { InMemorySource(id: $0, uri: $1, frames: nil) }
+        let run = BackgroundRun(pipeline)
+        func batchesNow() -> Int { output.batches.withValue { $0.count } }
+        let a = try pipeline.addSource(try Self.placeholderURI(), cameraID: "a")
+        #expect(BackgroundRun.waitFor(timeout: 10) { batchesNow() > 10 })
+        let b = try pipeline.addSource(try Self.placeholderURI(), cameraID: "b")
+        #expect(BackgroundRun.waitFor(timeout: 10) { output.batches.withValue { $0.last?.sources == [a, b] } })
+        pipeline.removeSource(a, policy: .drop)
+        let afterRemoval = batchesNow()
+        #expect(BackgroundRun.waitFor(timeout: 10) { batchesNow() > afterRemoval + 10 })
+        pipeline.removeSource(b)
+        pipeline.closeInput()
+        let outcome = try #require(run.finish(timeout: 20))
+        #expect(outcome.succeeded && outcome.interruptedBy == nil)
+
+        let batches = output.batches.withValue { $0 }
+        var grids: [[Int]] = []
+        for batch in batches where grids.last != batch.shown { grids.append(batch.shown) }
+        #expect(grids == [[a], [a, b], [b]], "\(grids)")
+        #expect(batches.contains { $0.sources == [a, b] }, "the batch size followed to 2")
+        #expect(batches.suffix(5).allSatisfy { $0.sources == [b] })
+        for id in [a, b] { #expect(outcome.ledger.counts(of: id).unaccounted == 0, "\(outcome.ledger.counts(of: id))") }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aStopEndsEndlessSourcesWithEveryFrameAccountedFor() throws {
+        let output = RecordingOutput()
+        let pipeline = try pipeline(configuration(inputs: 3, batchSize: 3), output: output) { InMemorySource(id: $0, uri: $1, frames: nil) }
+        let run = BackgroundRun(pipeline)
+        #expect(BackgroundRun.waitFor(timeout: 10) { output.batches.withValue { $0.count } > 20 })
+        pipeline.requestStop(signal: SIGTERM)
+        let outcome = try #require(run.finish(timeout: 20))
+        #expect(outcome.interruptedBy == SIGTERM && outcome.sourceFailures.isEmpty)
+        #expect(output.finished.withValue { $0 } == [false], "the output is finalised after a stop")
+        for id in 0..<3 { #expect(outcome.ledger.counts(of: id).unaccounted == 0, "\(outcome.ledger.counts(of: id))") }
+    }
+}
