@@ -133,44 +133,19 @@ struct ImageDataMultistream: ParsableCommand {
         // Listening from the start: a signal while the model loads stops the run once it is built
         // (the handler reaches the pipelines through this box, emptied at the end: it is released
         // on its own thread and must not be what tears a pipeline down while the process exits).
-        let running = Locked<(pipelines: [Pipeline], stopSignal: Int32?)>(([], nil))
+        let running = Locked<(group: PipelineGroup?, stopSignal: Int32?)>((nil, nil))
         let signals = SignalStopper(signals: [SIGINT, SIGTERM]) { signal in
-            let pipelines = running.withValue { state -> [Pipeline] in
+            let group = running.withValue { state -> PipelineGroup? in
                 if state.stopSignal == nil { state.stopSignal = signal }
-                return state.pipelines
+                return state.group
             }
-            for pipeline in pipelines { pipeline.requestStop(signal: signal) }
+            group?.requestStop(signal: signal)
         }
         defer { signals.cancel() }
 
-        let uris: [SourceURI]
-        do { uris = try inputs.map(SourceURI.init) } catch {
-            throw Self.reported(error)
-        }
-        var inferConfiguration: InferConfiguration?
-        if !noDetector {
-            do {
-                inferConfiguration = try InferConfiguration.load(path: config)
-                for warning in inferConfiguration!.warnings { printError("Warning: \(warning)") }
-            } catch {
-                throw Self.reported(error)
-            }
-        }
-        // One shard per GPU (the CPU path is one shard). For tests of the sharding where there
-        // is no GPU: with --device cpu, TRIBUTARY_FAKE_GPU_COUNT=N lets --gpus shard the inputs
-        // over N host pipelines as if each had a GPU.
-        let fakeGPUCount = device == "cpu" ? getenv("TRIBUTARY_FAKE_GPU_COUNT").flatMap { Int(String(cString: $0)) } : nil
-        let gpuCount = fakeGPUCount ?? CUDADevice.count()
-        // auto: the GPU path where there is a GPU and GStreamer can decode on it.
-        let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0 && VideoSource.hardwareDecoderAvailable)
-        if useCUDA && gpuCount == 0 { throw Self.reported(PipelineError.failed(what: "--device cuda", message: "no NVIDIA GPU found (is the driver loaded?)")) }
-        if let gpus, gpus > gpuCount { throw Self.reported(PipelineError.invalidArgument("--gpus \(gpus): only \(gpuCount) GPU(s) found")) }
-        let requestedGPUs = gpus.map { Array(0..<($0 == 0 ? gpuCount : $0)) }
-        let gpuIDs: [Int] = useCUDA ? requestedGPUs ?? [inferConfiguration?.gpuID ?? 0] : (fakeGPUCount != nil ? requestedGPUs ?? [-1] : [-1])
-        if useCUDA, let bad = gpuIDs.first(where: { $0 >= gpuCount }) {
-            throw Self.reported(PipelineError.invalidArgument("gpu-id \(bad): only \(gpuCount) GPU(s) found"))
-        }
-        let plan = ShardPlan(sourceCount: uris.count, gpuIDs: gpuIDs)
+        let uris = try Self.reporting { try inputs.map(SourceURI.init) }
+        var inferConfiguration = try Self.reporting { try loadInferConfiguration() }
+        let (useCUDA, plan) = try Self.reporting { try shardPlan(sourceCount: uris.count, gpuID: inferConfiguration?.gpuID) }
         if processPerGPU && shardProcess == nil && plan.shards.count > 1 {
             signals.cancel()  // the parent passes every signal on instead
             let status = Self.runProcessPerShard(shardCount: plan.shards.count)
@@ -189,31 +164,84 @@ struct ImageDataMultistream: ParsableCommand {
            let message = inferConfiguration?.overrideBatchSize(sourceCount: shardSize) {
             print(message)
         }
+        var group: PipelineGroup? = try Self.reporting {
+            try buildGroup(uris: uris, plan: plan, shards: ownShards, useCUDA: useCUDA, detector: inferConfiguration, logger: logger)
+        }
+        let editFailed = installSampleProbes(on: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1)
+        let earlySignal = running.withValue { state -> Int32? in
+            state.group = group
+            return state.stopSignal
+        }
+        if let earlySignal { group!.requestStop(signal: earlySignal) }
+        let (finished, sharedFailure) = group!.run()
+        signals.cancel()
+        printSummary(finished, group: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1)
+        // Tear every pipeline down here, on this thread, before exit runs the libraries' own
+        // teardown (the CUDA driver's, GStreamer's).
+        running.withValue { $0.group = nil }
+        group = nil
+        var status: Int32 = 0
+        if let signal = finished.compactMap(\.interruptedBy).first {
+            status = 128 + signal
+        } else if editFailed.withValue({ $0 }) || !finished.allSatisfy(\.succeeded) || sharedFailure != nil {
+            status = 1
+        }
+        // Every output is finished: on the GPU path, skip the CUDA libraries' exit-time teardown.
+        if useCUDA { exitWithoutLibraryTeardown(status) }
+        if status != 0 { throw ExitCode(status) }
+    }
 
+    /// The detector's config (nil with `--no-detector`); its warnings said.
+    func loadInferConfiguration() throws -> InferConfiguration? {
+        guard !noDetector else { return nil }
+        let configuration = try InferConfiguration.load(path: config)
+        for warning in configuration.warnings { printError("Warning: \(warning)") }
+        return configuration
+    }
+
+    /// Whether frames live on GPUs, and the inputs' shards: one per GPU (the CPU path is one).
+    /// For tests of the sharding where there is no GPU: with --device cpu,
+    /// TRIBUTARY_FAKE_GPU_COUNT=N lets --gpus shard the inputs over N host pipelines.
+    func shardPlan(sourceCount: Int, gpuID configuredGPU: Int?) throws -> (useCUDA: Bool, plan: ShardPlan) {
+        let fakeGPUCount = device == "cpu" ? getenv("TRIBUTARY_FAKE_GPU_COUNT").flatMap { Int(String(cString: $0)) } : nil
+        let gpuCount = fakeGPUCount ?? CUDADevice.count()
+        // auto: the GPU path where there is a GPU and GStreamer can decode on it.
+        let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0 && VideoSource.hardwareDecoderAvailable)
+        if useCUDA && gpuCount == 0 { throw PipelineError.failed(what: "--device cuda", message: "no NVIDIA GPU found (is the driver loaded?)") }
+        if let gpus, gpus > gpuCount { throw PipelineError.invalidArgument("--gpus \(gpus): only \(gpuCount) GPU(s) found") }
+        let requestedGPUs = gpus.map { Array(0..<($0 == 0 ? gpuCount : $0)) }
+        let gpuIDs: [Int] = useCUDA ? requestedGPUs ?? [configuredGPU ?? 0] : (fakeGPUCount != nil ? requestedGPUs ?? [-1] : [-1])
+        if useCUDA, let bad = gpuIDs.first(where: { $0 >= gpuCount }) {
+            throw PipelineError.invalidArgument("gpu-id \(bad): only \(gpuCount) GPU(s) found")
+        }
+        return (useCUDA, ShardPlan(sourceCount: sourceCount, gpuIDs: gpuIDs))
+    }
+
+    /// Where a shard's tiled frames go: `-o` (one file a shard unless shared), RTSP (a port a
+    /// shard unless shared), else the window or, without a display, fakesink.
+    func outputs(of shard: ShardPlan.Shard, index: Int, plan: ShardPlan, shared: Bool) -> [SinkKind] {
+        var outputs: [SinkKind] = []
+        if let output { outputs.append(.mp4(path: shared ? output : plan.outputPath(output, shard: shard))) }
+        if let rtspPort { outputs.append(.rtsp(address: rtspAddress, port: rtspPort + (shared ? 0 : index))) }
+        guard outputs.isEmpty else { return outputs }
+        if noDisplay { return [.discard] }
+        if getenv("DISPLAY") != nil || getenv("WAYLAND_DISPLAY") != nil { return [.display] }
+        if index == 0 { print("No display available: using fakesink (pass --no-display to say so)") }
+        return [.discard]
+    }
+
+    /// A pipeline per shard this process runs, each with its detector, and the shared output
+    /// (`--single-output`) they feed; says where it runs and what it serves.
+    func buildGroup(uris: [SourceURI], plan: ShardPlan, shards: [(offset: Int, element: ShardPlan.Shard)], useCUDA: Bool,
+                    detector inferConfiguration: InferConfiguration?, logger: Logger) throws -> PipelineGroup {
         let shareOutput = singleOutput && plan.shards.count > 1
-        var pipelines: [(pipeline: Pipeline, inputs: [String], shard: ShardPlan.Shard)] = []
         var sharedOutput: SharedOutput?
-        for (index, shard) in ownShards {
-            var outputs: [SinkKind] = []
-            if let output { outputs.append(.mp4(path: shareOutput ? output : plan.outputPath(output, shard: shard))) }
-            if let rtspPort { outputs.append(.rtsp(address: rtspAddress, port: rtspPort + (shareOutput ? 0 : index))) }
-            if outputs.isEmpty {
-                if noDisplay {
-                    outputs.append(.discard)
-                } else if getenv("DISPLAY") != nil || getenv("WAYLAND_DISPLAY") != nil {
-                    outputs.append(.display)
-                } else {
-                    if index == 0 { print("No display available: using fakesink (pass --no-display to say so)") }
-                    outputs.append(.discard)
-                }
-            }
+        var pipelines: [Pipeline] = []
+        for (index, shard) in shards {
+            let outputs = outputs(of: shard, index: index, plan: plan, shared: shareOutput)
             if shareOutput && index == 0 {
-                do {
-                    sharedOutput = try SharedOutput(shardSources: plan.shards.map(\.sources), tilerWidth: tilerWidth, tilerHeight: tilerHeight,
-                                                    muxerWidth: width, muxerHeight: height, outputs: outputs, osd: !noOSD, logger: logger)
-                } catch {
-                    throw Self.reported(error)
-                }
+                sharedOutput = try SharedOutput(shardSources: plan.shards.map(\.sources), tilerWidth: tilerWidth, tilerHeight: tilerHeight,
+                                                muxerWidth: width, muxerHeight: height, outputs: outputs, osd: !noOSD, logger: logger)
             }
             let shardURIs = shard.sources.map { uris[$0] }
             var configuration = PipelineConfiguration(
@@ -226,33 +254,35 @@ struct ImageDataMultistream: ParsableCommand {
                 device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
             configuration.measureStages = stageTimes
             configuration.detectionWorkers = detectionWorkers
-            do {
-                var detector: Detector?
-                if var inferConfiguration {
-                    if useCUDA {
-                        // On the GPU path the detector reads the frames where they are.
-                        inferConfiguration.executionProvider = .cuda
-                        inferConfiguration.gpuID = shard.gpuID
-                    }
-                    detector = try Detector.load(configuration: inferConfiguration, logger: logger)
-                    detector?.filtersOutputsOnDevice = !hostOutputParsing
+            var detector: Detector?
+            if var inferConfiguration {
+                if useCUDA {
+                    // On the GPU path the detector reads the frames where they are.
+                    inferConfiguration.executionProvider = .cuda
+                    inferConfiguration.gpuID = shard.gpuID
                 }
-                let pipeline = try Pipeline(configuration: configuration, detector: detector,
-                                            sharedOutput: sharedOutput.map { ($0, index) }, logger: logger)
-                pipelines.append((pipeline, shard.sources.map { inputs[$0] }, shard))
-            } catch {
-                throw Self.reported(error)
+                detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+                detector?.filtersOutputsOnDevice = !hostOutputParsing
             }
+            pipelines.append(try Pipeline(configuration: configuration, detector: detector,
+                                          sharedOutput: sharedOutput.map { ($0, index) }, logger: logger))
         }
         if useCUDA {
-            let names = Set(ownShards.map(\.element).map { shard in (try? CUDADevice.open(shard.gpuID)).map { "GPU \(shard.gpuID): \($0.name)" } ?? "" })
+            let names = Set(shards.map(\.element).map { shard in (try? CUDADevice.open(shard.gpuID)).map { "GPU \(shard.gpuID): \($0.name)" } ?? "" })
             print("Running on \(names.sorted().joined(separator: ", ")) (NVDEC, CUDA memory)")
         }
         if let saveFrames { print("Frames will be saved in  \(saveFrames)") }
-        for url in sharedOutput?.rtspURLs ?? pipelines.flatMap(\.pipeline.rtspURLs) { print("\n *** Tributary: Launched RTSP Streaming at \(url) ***\n") }
+        for url in sharedOutput?.rtspURLs ?? pipelines.flatMap(\.rtspURLs) { print("\n *** Tributary: Launched RTSP Streaming at \(url) ***\n") }
+        return PipelineGroup(pipelines, sharedOutput: sharedOutput)
+    }
+
+    /// The sample's probe on every pipeline: its red-channel edit and its per-frame line; with
+    /// several shards, each `**PERF` line names its GPU.
+    /// - Returns: whether the edit failed (said once).
+    func installSampleProbes(on group: PipelineGroup, shards: [ShardPlan.Shard], sharded: Bool) -> Locked<Bool> {
         let (edit, silent) = (!noProbeEdit, self.silent)
         let editFailed = Locked(false)
-        for (pipeline, _, shard) in pipelines {
+        for (pipeline, shard) in zip(group.pipelines, shards) {
             pipeline.probe = { batch in
                 if edit {
                     do { try SampleEdit.halveRed(&batch) } catch {
@@ -269,52 +299,28 @@ struct ImageDataMultistream: ParsableCommand {
                     print("Frame Number= \(frame.frameNumber) Number of Objects= \(frame.objects.count) Vehicle_count= \(counts[.vehicle, default: 0]) Person_count= \(counts[.person, default: 0])")
                 }
             }
-            if plan.shards.count > 1 {
+            if sharded {
                 let label = "GPU \(shard.gpuID)"
                 pipeline.onPerfLine = { line in print("\n[\(label)] \(line)\n"); flushStandardOutput() }
             }
         }
-        let earlySignal = running.withValue { state -> Int32? in
-            state.pipelines = pipelines.map(\.pipeline)
-            return state.stopSignal
-        }
-        if let earlySignal { for (pipeline, _, _) in pipelines { pipeline.requestStop(signal: earlySignal) } }
-        let outcomes = Locked<[Int: PipelineOutcome]>([:])
-        var threads = pipelines.enumerated().dropFirst().map { index, entry in
-            WorkerThread(name: "gpu-shard-\(index)") { let outcome = entry.pipeline.run(); outcomes.withValue { $0[index] = outcome } }
-        }
-        sharedOutput?.start()
-        let first = pipelines[0].pipeline.run()
-        outcomes.withValue { $0[0] = first }
-        for thread in threads { thread.join() }
-        let sharedFailure = sharedOutput?.finish()
-        signals.cancel()
+        return editFailed
+    }
 
+    /// `End-of-stream`, then each input's frames (decoded, delivered, dropped) and, with
+    /// `--stage-times`, where each pipeline's threads spent their time.
+    func printSummary(_ outcomes: [PipelineOutcome], group: PipelineGroup, shards: [ShardPlan.Shard], sharded: Bool) {
         print("End-of-stream")
-        let finished = outcomes.withValue { $0 }.sorted { $0.key < $1.key }.map(\.value)
-        for (outcome, entry) in zip(finished, pipelines) {
-            for line in outcome.ledger.summaryLines(firstSourceID: entry.shard.sources.first ?? 0, uri: { entry.inputs[$0] }) { print(line) }
-            let stages = entry.pipeline.stageReport()
+        for ((outcome, pipeline), shard) in zip(zip(outcomes, group.pipelines), shards) {
+            let firstSource = shard.sources.first ?? 0
+            for line in outcome.ledger.summaryLines(firstSourceID: firstSource, uri: { inputs[shard.sources[$0]] }) { print(line) }
+            let stages = pipeline.stageReport()
             if !stages.isEmpty {
-                print(plan.shards.count > 1 ? "Stage times, GPU \(entry.shard.gpuID):" : "Stage times:")
+                print(sharded ? "Stage times, GPU \(shard.gpuID):" : "Stage times:")
                 for line in stages { print("  " + line) }
             }
         }
         flushStandardOutput()
-        // Tear every pipeline down here, on this thread, before exit runs the libraries' own
-        // teardown (the CUDA driver's, GStreamer's).
-        running.withValue { $0.pipelines = [] }
-        threads.removeAll()
-        pipelines.removeAll()
-        var status: Int32 = 0
-        if let signal = finished.compactMap(\.interruptedBy).first {
-            status = 128 + signal
-        } else if editFailed.withValue({ $0 }) || !finished.allSatisfy(\.succeeded) || sharedFailure != nil {
-            status = 1
-        }
-        // Every output is finished: on the GPU path, skip the CUDA libraries' exit-time teardown.
-        if useCUDA { exitWithoutLibraryTeardown(status) }
-        if status != 0 { throw ExitCode(status) }
     }
 }
 
@@ -342,6 +348,11 @@ extension ImageDataMultistream {
         let statuses = children.map { $0.wait() }
         signals.cancel()
         return statuses.first { $0 > 128 } ?? statuses.first { $0 != 0 } ?? 0
+    }
+
+    /// `body`'s value; an error it throws is said on stderr and becomes its exit code.
+    static func reporting<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw reported(error) }
     }
 
     /// Says the error on stderr and gives the exit code it maps to.

@@ -165,13 +165,10 @@ struct TributaryBenchmark: ParsableCommand {
             }
             return pipeline
         }
-        let succeeded = Locked(true)
         beforeRun()
-        let threads = pipelines.map { pipeline in
-            WorkerThread(name: "benchmark-run") { if !pipeline.run().succeeded { succeeded.withValue { $0 = false } } }
+        guard PipelineGroup(pipelines).run().outcomes.allSatisfy(\.succeeded) else {
+            throw PipelineError.failed(what: "benchmark", message: "a pipeline run failed")
         }
-        for thread in threads { thread.join() }
-        guard succeeded.withValue({ $0 }) else { throw PipelineError.failed(what: "benchmark", message: "a pipeline run failed") }
         return try rate.framesPerSecond()
     }
 
