@@ -31,18 +31,24 @@ public enum OutputParsers {
         }
     }
 
+    /// A dense parser's one output, its layout checked for `batchIndex`, and each class's
+    /// threshold, looked up once per call rather than once per box.
+    private static func denseInput(_ kind: OutputParserKind, outputs: [Tensor], batchIndex: Int, classCount: Int,
+                                   threshold: (Int) -> Float) throws -> (Tensor, DenseLayout, [Float]) {
+        let tensor = try single(kind.rawValue, outputs)
+        let layout = try denseLayout(kind, name: tensor.name, shape: tensor.shape, classCount: classCount)!
+        try checkBatch(kind.rawValue, tensor, batchIndex: batchIndex, batch: layout.batch)
+        return (tensor, layout, (0..<layout.classes).map { threshold($0) })
+    }
+
     // MARK: - YOLO (v3/v4/v5 style)
 
     /// `[N, boxes, 5 + C]`: cx, cy, w, h, objectness, C class probabilities. One detection per box
     /// (best class only), like DeepStream's YOLO parsers.
     static func parseYOLO(outputs: [Tensor], batchIndex: Int, classCount: Int, threshold: (Int) -> Float) throws -> [Detection] {
-        let tensor = try single("yolo", outputs)
-        let layout = try denseLayout(.yolo, name: tensor.name, shape: tensor.shape, classCount: classCount)!
+        let (tensor, layout, thresholds) = try denseInput(.yolo, outputs: outputs, batchIndex: batchIndex, classCount: classCount,
+                                                          threshold: threshold)
         let boxes = layout.boxes, stride = layout.boxStride, classes = layout.classes
-        try checkBatch("yolo", tensor, batchIndex: batchIndex, batch: layout.batch)
-
-        // Look the thresholds up once per call, not once per box.
-        let thresholds = (0..<classes).map { threshold($0) }
         var detections: [Detection] = []
         tensor.data.withUnsafeBufferPointer { data in
             thresholds.withUnsafeBufferPointer { thresholds in
@@ -74,12 +80,9 @@ public enum OutputParsers {
 
     /// `[N, 4 + C, boxes]`: rows cx, cy, w, h, then one row of scores per class.
     static func parseYOLOv8(outputs: [Tensor], batchIndex: Int, classCount: Int, threshold: (Int) -> Float) throws -> [Detection] {
-        let tensor = try single("yolov8", outputs)
-        let layout = try denseLayout(.yolov8, name: tensor.name, shape: tensor.shape, classCount: classCount)!
+        let (tensor, layout, thresholds) = try denseInput(.yolov8, outputs: outputs, batchIndex: batchIndex, classCount: classCount,
+                                                          threshold: threshold)
         let boxes = layout.boxes, classes = layout.classes, channels = 4 + classes
-        try checkBatch("yolov8", tensor, batchIndex: batchIndex, batch: layout.batch)
-
-        let thresholds = (0..<classes).map { threshold($0) }
         var detections: [Detection] = []
         tensor.data.withUnsafeBufferPointer { data in
             thresholds.withUnsafeBufferPointer { thresholds in
