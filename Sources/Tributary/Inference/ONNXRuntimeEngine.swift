@@ -76,40 +76,9 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         func check(_ status: OpaquePointer?, _ what: String) throws {
             if let message = Runtime.consume(status, api: api) { throw InferenceError.modelLoad(path: modelPath, message: "\(what): \(message)") }
         }
-        var options: OpaquePointer?
-        try check(api.pointee.CreateSessionOptions(&options), "session options")
+        let (options, provider) = try Self.sessionOptions(api: api, intraOpThreads: intraOpThreads, allowSpinning: allowSpinning,
+                                                          executionProvider: executionProvider, gpuID: gpuID, logger: logger, check: check)
         defer { api.pointee.ReleaseSessionOptions(options) }
-        try check(api.pointee.SetIntraOpNumThreads(options, Int32(intraOpThreads)), "intra-op threads")
-        try check(api.pointee.SetInterOpNumThreads(options, 1), "inter-op threads")
-        try check(api.pointee.SetSessionGraphOptimizationLevel(options, ORT_ENABLE_ALL), "graph optimisation level")
-        // ORT's workers spin between runs by default; beside GStreamer's decoder and converter
-        // threads on a small box that spinning takes the cores the decoders need.
-        try check(api.pointee.AddSessionConfigEntry(options, "session.intra_op.allow_spinning", allowSpinning ? "1" : "0"), "spinning")
-        var provider = "CPU"
-        if executionProvider.uppercased() == "CUDA" {
-            var cudaOptions: OpaquePointer?
-            var message = Runtime.consume(api.pointee.CreateCUDAProviderOptions(&cudaOptions), api: api)
-            if message == nil, let cudaOptions {
-                // HEURISTIC: the default EXHAUSTIVE search benchmarks every new input shape and stalls
-                // the first batches. Copies in the default stream keep ORT's own input and output
-                // copies ordered with its kernels.
-                let keys = ["device_id", "cudnn_conv_algo_search", "do_copy_in_default_stream"]
-                let values = [String(gpuID), "HEURISTIC", "1"]
-                message = withCStrings(keys) { k in withCStrings(values) { v in
-                    Runtime.consume(api.pointee.UpdateCUDAProviderOptions(cudaOptions, k, v, keys.count), api: api)
-                } }
-                if message == nil {
-                    message = Runtime.consume(api.pointee.SessionOptionsAppendExecutionProvider_CUDA_V2(options, cudaOptions), api: api)
-                }
-                api.pointee.ReleaseCUDAProviderOptions(cudaOptions)
-            }
-            if let message {
-                logger.warning("CUDA execution provider unavailable (\(message)); using the CPU provider")
-                printError("WARNING: CUDA execution provider unavailable; falling back to the CPU provider: \(message)")
-            } else {
-                provider = "CUDA"
-            }
-        }
         executionProviderName = provider
         inputDeviceID = provider == "CUDA" ? gpuID : nil
         var session: OpaquePointer?
@@ -160,27 +129,74 @@ public final class ONNXRuntimeEngine: InferenceEngine, @unchecked Sendable {
         outputShapes = outputs.map(\.1)
         outputCache = Locked(Array(repeating: [], count: outputCount))
 
-        var info: OpaquePointer?
-        try check(api.pointee.CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &info), "memory info")
-        memoryInfo = info!
-        if provider == "CUDA" {
-            var cuda: OpaquePointer?
-            if let message = Runtime.consume(api.pointee.CreateMemoryInfo("Cuda", OrtDeviceAllocator, Int32(gpuID), OrtMemTypeDefault, &cuda), api: api) {
-                api.pointee.ReleaseMemoryInfo(memoryInfo)
-                api.pointee.ReleaseSession(session)
-                throw InferenceError.modelLoad(path: modelPath, message: "CUDA memory info: \(message)")
-            }
-            deviceMemoryInfo = cuda
-            var pinned: OpaquePointer?
-            if let message = Runtime.consume(api.pointee.CreateMemoryInfo("CudaPinned", OrtDeviceAllocator, Int32(gpuID), OrtMemTypeCPUOutput, &pinned), api: api) {
-                logger.info("ONNX Runtime: no CUDA pinned memory info (\(message)); outputs go to plain host memory")
-            }
-            pinnedMemoryInfo = pinned
-        } else {
-            deviceMemoryInfo = nil
-            pinnedMemoryInfo = nil
+        do {
+            (memoryInfo, deviceMemoryInfo, pinnedMemoryInfo) = try Self.memoryInfos(api: api, modelPath: modelPath, cuda: provider == "CUDA", gpuID: gpuID,
+                                                                                    logger: logger, check: check)
+        } catch {
+            api.pointee.ReleaseSession(session)
+            throw error
         }
         logger.info("ONNX Runtime session for \(modelPath): input \(inputName) \(shape), outputs \(outputNames), provider \(provider)")
+    }
+
+    /// Session options: threads, full graph optimisation, no spinning unless asked, and the CUDA
+    /// provider when asked for and present. The caller releases them.
+    /// - Returns: the options and the provider that will run the session ("CPU" or "CUDA").
+    private static func sessionOptions(api: UnsafePointer<OrtApi>, intraOpThreads: Int, allowSpinning: Bool, executionProvider: String,
+                                       gpuID: Int, logger: Logger, check: (OpaquePointer?, String) throws -> Void) throws -> (OpaquePointer, String) {
+        var made: OpaquePointer?
+        try check(api.pointee.CreateSessionOptions(&made), "session options")
+        guard let options = made else { throw InferenceError.run(message: "ONNX Runtime made no session options") }
+        do {
+            try check(api.pointee.SetIntraOpNumThreads(options, Int32(intraOpThreads)), "intra-op threads")
+            try check(api.pointee.SetInterOpNumThreads(options, 1), "inter-op threads")
+            try check(api.pointee.SetSessionGraphOptimizationLevel(options, ORT_ENABLE_ALL), "graph optimisation level")
+            // ORT's workers spin between runs by default; beside GStreamer's decoder and converter
+            // threads on a small box that spinning takes the cores the decoders need.
+            try check(api.pointee.AddSessionConfigEntry(options, "session.intra_op.allow_spinning", allowSpinning ? "1" : "0"), "spinning")
+        } catch {
+            api.pointee.ReleaseSessionOptions(options)
+            throw error
+        }
+        guard executionProvider.uppercased() == "CUDA" else { return (options, "CPU") }
+        var cudaOptions: OpaquePointer?
+        var message = Runtime.consume(api.pointee.CreateCUDAProviderOptions(&cudaOptions), api: api)
+        if message == nil, let cudaOptions {
+            // HEURISTIC: the default EXHAUSTIVE search benchmarks every new input shape and stalls
+            // the first batches. Copies in the default stream keep ORT's own input and output
+            // copies ordered with its kernels.
+            let keys = ["device_id", "cudnn_conv_algo_search", "do_copy_in_default_stream"]
+            let values = [String(gpuID), "HEURISTIC", "1"]
+            message = withCStrings(keys) { k in withCStrings(values) { v in
+                Runtime.consume(api.pointee.UpdateCUDAProviderOptions(cudaOptions, k, v, keys.count), api: api)
+            } }
+            if message == nil {
+                message = Runtime.consume(api.pointee.SessionOptionsAppendExecutionProvider_CUDA_V2(options, cudaOptions), api: api)
+            }
+            api.pointee.ReleaseCUDAProviderOptions(cudaOptions)
+        }
+        guard let message else { return (options, "CUDA") }
+        logger.warning("CUDA execution provider unavailable (\(message)); using the CPU provider")
+        return (options, "CPU")
+    }
+
+    /// Host memory for inputs and outputs; with the CUDA provider, the GPU's memory (device input
+    /// binding) and pinned host memory for outputs when ORT offers it.
+    private static func memoryInfos(api: UnsafePointer<OrtApi>, modelPath: String, cuda: Bool, gpuID: Int, logger: Logger,
+                                    check: (OpaquePointer?, String) throws -> Void) throws -> (OpaquePointer, OpaquePointer?, OpaquePointer?) {
+        var info: OpaquePointer?
+        try check(api.pointee.CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &info), "memory info")
+        guard cuda else { return (info!, nil, nil) }
+        var device: OpaquePointer?
+        if let message = Runtime.consume(api.pointee.CreateMemoryInfo("Cuda", OrtDeviceAllocator, Int32(gpuID), OrtMemTypeDefault, &device), api: api) {
+            api.pointee.ReleaseMemoryInfo(info)
+            throw InferenceError.modelLoad(path: modelPath, message: "CUDA memory info: \(message)")
+        }
+        var pinned: OpaquePointer?
+        if let message = Runtime.consume(api.pointee.CreateMemoryInfo("CudaPinned", OrtDeviceAllocator, Int32(gpuID), OrtMemTypeCPUOutput, &pinned), api: api) {
+            logger.info("ONNX Runtime: no CUDA pinned memory info (\(message)); outputs go to plain host memory")
+        }
+        return (info!, device, pinned)
     }
 
     deinit {
