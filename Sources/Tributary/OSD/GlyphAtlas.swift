@@ -56,12 +56,25 @@ package struct GlyphAtlas: Sendable {
 
     /// Renders the atlas with `renderer`'s font. An unusable Cairo gives an atlas of empty glyphs.
     package init(renderer: OSDRenderer) {
+        let (bitmaps, ascent, descent) = Self.renderGlyphs(renderer: renderer)
+        let (glyphs, alpha, atlasWidth, atlasHeight) = Self.pack(bitmaps)
+        width = atlasWidth
+        height = atlasHeight
+        self.alpha = alpha
+        self.glyphs = glyphs
+        self.ascent = ascent
+        self.descent = descent
+    }
+
+    /// Each printable character drawn alone with Cairo: its glyph (box, bearings, advance, the
+    /// layout's metrics) and its coverage, and the font's ascent and descent.
+    private static func renderGlyphs(renderer: OSDRenderer) -> (bitmaps: [(glyph: Glyph, pixels: [UInt8])], ascent: Double, descent: Double) {
         // Scratch canvas for one glyph, with room around the pen for any overhang.
         let margin = Int(renderer.fontSize.rounded(.up)) + 8
         let scratchSize = 4 * margin
         var ascent = 0.0, descent = 0.0
         var bitmaps: [(glyph: Glyph, pixels: [UInt8])] = []
-        bitmaps.reserveCapacity(Self.printable.count)
+        bitmaps.reserveCapacity(printable.count)
 
         if let surface = cairo_image_surface_create(CAIRO_FORMAT_A8, Int32(scratchSize), Int32(scratchSize)),
            cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS, let data = cairo_image_surface_get_data(surface),
@@ -74,7 +87,7 @@ package struct GlyphAtlas: Sendable {
             let stride = Int(cairo_image_surface_get_stride(surface))
             let penX = margin, penY = 2 * margin  // whole pixels, like the CPU OSD's pen
             var text: [CChar] = [0, 0]
-            for code in Self.printable {
+            for code in printable {
                 cairo_surface_flush(surface)
                 memset(data, 0, stride * scratchSize)
                 cairo_surface_mark_dirty(surface)
@@ -82,7 +95,7 @@ package struct GlyphAtlas: Sendable {
                 var extents = cairo_text_extents_t()
                 cairo_new_path(context)  // measured from the origin, like the layout's widths
                 cairo_text_extents(context, text, &extents)
-                let metrics = Self.metrics(of: text, extents: extents, context: context)
+                let metrics = metrics(of: text, extents: extents, context: context)
                 cairo_move_to(context, Double(penX), Double(penY))
                 cairo_show_text(context, text)
                 cairo_surface_flush(surface)
@@ -117,9 +130,14 @@ package struct GlyphAtlas: Sendable {
                 bitmaps.append((glyph, pixels))
             }
         } else {
-            bitmaps = Self.printable.map { _ in (Glyph(atlasX: 0, atlasY: 0, width: 0, height: 0, bearingX: 0, bearingY: 0, advance: 0, metrics: Metrics()), []) }
+            bitmaps = printable.map { _ in (Glyph(atlasX: 0, atlasY: 0, width: 0, height: 0, bearingX: 0, bearingY: 0, advance: 0, metrics: Metrics()), []) }
         }
 
+        return (bitmaps, ascent, descent)
+    }
+
+    /// The glyphs' bitmaps packed into one alpha atlas, 256 pixels wide; each glyph gets its place.
+    private static func pack(_ bitmaps: [(glyph: Glyph, pixels: [UInt8])]) -> (glyphs: [Glyph], alpha: [UInt8], width: Int, height: Int) {
         // Shelf packing, one pixel apart so no glyph's edge reads a neighbour.
         let atlasWidth = 256
         var x = 0, y = 0, shelfHeight = 0
@@ -143,12 +161,7 @@ package struct GlyphAtlas: Sendable {
                 alpha.replaceSubrange(target..<(target + glyph.width), with: pixels[(row * glyph.width)..<((row + 1) * glyph.width)])
             }
         }
-        width = atlasWidth
-        height = atlasHeight
-        self.alpha = alpha
-        self.glyphs = glyphs
-        self.ascent = ascent
-        self.descent = descent
+        return (glyphs, alpha, atlasWidth, atlasHeight)
     }
 
     /// The glyph a character is drawn with (`replacement`'s outside printable ASCII).
