@@ -175,6 +175,7 @@ struct ImageDataMultistream: ParsableCommand {
         if let earlySignal { group!.requestStop(signal: earlySignal) }
         let (finished, sharedFailure) = group!.run()
         signals.cancel()
+        if let sharedFailure { printError("Error: \(sharedFailure)") }
         printSummary(finished, group: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1)
         // Tear every pipeline down here, on this thread, before exit runs the libraries' own
         // teardown (the CUDA driver's, GStreamer's).
@@ -276,8 +277,8 @@ struct ImageDataMultistream: ParsableCommand {
         return PipelineGroup(pipelines, sharedOutput: sharedOutput)
     }
 
-    /// The sample's probe on every pipeline: its red-channel edit and its per-frame line; with
-    /// several shards, each `**PERF` line names its GPU.
+    /// The sample's behaviour on every pipeline: its probe (the red-channel edit, the per-frame
+    /// line) and the lines it prints as things happen (`**PERF`, live sources, errors).
     /// - Returns: whether the edit failed (said once).
     func installSampleProbes(on group: PipelineGroup, shards: [ShardPlan.Shard], sharded: Bool) -> Locked<Bool> {
         let (edit, silent) = (!noProbeEdit, self.silent)
@@ -299,9 +300,16 @@ struct ImageDataMultistream: ParsableCommand {
                     print("Frame Number= \(frame.frameNumber) Number of Objects= \(frame.objects.count) Vehicle_count= \(counts[.vehicle, default: 0]) Person_count= \(counts[.person, default: 0])")
                 }
             }
-            if sharded {
-                let label = "GPU \(shard.gpuID)"
-                pipeline.onPerfLine = { line in print("\n[\(label)] \(line)\n"); flushStandardOutput() }
+            // With several shards, each `**PERF` line names its GPU.
+            let label = sharded ? "[GPU \(shard.gpuID)] " : ""
+            pipeline.onEvent = { event in
+                switch event {
+                case .liveSource: print("Atleast one of the sources is live")
+                case .sourceFailed(let failure): printError("Error: \(failure)")
+                case .stageFailed(let error): printError("Error: \(error)")
+                case .perf(let rates): print("\n\(label)\(PerfMonitor.perfLine(rates))\n")
+                }
+                flushStandardOutput()
             }
         }
         return editFailed

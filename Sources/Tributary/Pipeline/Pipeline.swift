@@ -69,6 +69,29 @@ public struct SourceFailure: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(element): \(message) (source \(source): \(uri))" }
 }
 
+/// What a running pipeline tells its owner as it happens (`Pipeline.onEvent`).
+public enum PipelineEvent: Sendable {
+    /// The first live source (rtsp) started.
+    case liveSource(Int)
+    /// A source failed; the others go on.
+    case sourceFailed(SourceFailure)
+    /// The detector, a batch stage or the output failed: the sources stop, the run ends.
+    case stageFailed(any Error)
+    /// Every `perfIntervalNanoseconds`: each stream's frames per second since the last report,
+    /// as the sample's `GETFPS` computes them (`PerfMonitor.perfLine` writes its `**PERF` line).
+    case perf([(stream: Int, fps: Double)])
+
+    /// The framework's own way of telling: a log line.
+    func log(to logger: Logger) {
+        switch self {
+        case .liveSource(let id): logger.info("source \(id) is live")
+        case .sourceFailed(let failure): logger.error("\(failure)")
+        case .stageFailed(let error): logger.error("\(error)")
+        case .perf(let rates): logger.info("\(PerfMonitor.perfLine(rates))")
+        }
+    }
+}
+
 /// How a run ended.
 public struct PipelineOutcome: Sendable {
     public var sourceFailures: [SourceFailure]
@@ -130,8 +153,9 @@ public final class Pipeline: @unchecked Sendable {
     /// Call before `run`.
     public func append(_ stage: any BatchStage) { stages.append(stage) }
 
-    /// Called with each `**PERF` line; prints it by default.
-    public var onPerfLine: @Sendable (String) -> Void = { line in print("\n\(line)\n"); flushStandardOutput() }
+    /// Told what happens as it happens, on the thread it happens on (a source's, the output's,
+    /// the perf timer's). By default the framework only logs; the app prints the sample's lines.
+    public var onEvent: @Sendable (PipelineEvent) -> Void
 
     /// - Parameters:
     ///   - detector: the primary detector run on every batch (per its interval); nil runs the
@@ -157,6 +181,7 @@ public final class Pipeline: @unchecked Sendable {
         }
         self.configuration = configuration
         self.logger = logger
+        onEvent = { event in event.log(to: logger) }
         let count = configuration.inputs.count
         ledger = FrameLedger(sourceCount: count)
         let cudaDevice: CUDADevice?
@@ -321,16 +346,17 @@ public final class Pipeline: @unchecked Sendable {
     /// The source's thread: pulls its frames into the muxer until end-of-stream, failure or removal.
     private func startThread(of source: any FrameSource) {
         source.start()
-        if source.isLive && !sources.withValue({ $0.anyLive }) {
-            sources.withValue { $0.anyLive = true }
-            print("Atleast one of the sources is live"); flushStandardOutput()
+        let firstLive = source.isLive && sources.withValue { table in
+            defer { table.anyLive = true }
+            return !table.anyLive
         }
-        let thread = WorkerThread(name: "source-\(source.id)") { [muxer, ledger, stageTimes, sourceFailures] in
+        if firstLive { onEvent(.liveSource(source.id)) }
+        let thread = WorkerThread(name: "source-\(source.id)") { [muxer, ledger, stageTimes, sourceFailures, onEvent] in
             let end = source.run(ledger: ledger, times: stageTimes) { frame in muxer.push(frame, live: source.isLive) }
             if case .failed(let element, let message) = end {
                 let failure = SourceFailure(source: source.id, uri: source.uri.original, element: element, message: message)
-                printError("Error: \(failure)")
                 sourceFailures.withValue { $0.append(failure) }
+                onEvent(.sourceFailed(failure))
             }
             muxer.sourceEnded(source.id)
         }
@@ -349,8 +375,8 @@ public final class Pipeline: @unchecked Sendable {
         }
         for source in initial { startThread(of: source) }
         let perfTask = configuration.perfIntervalNanoseconds > 0
-            ? PeriodicTask(name: "perf", intervalNanoseconds: configuration.perfIntervalNanoseconds) { [perf, onPerfLine] in
-                onPerfLine(PerfMonitor.perfLine(perf.takeRates()))
+            ? PeriodicTask(name: "perf", intervalNanoseconds: configuration.perfIntervalNanoseconds) { [perf, onEvent] in
+                onEvent(.perf(perf.takeRates()))
             }
             : nil
         // One batch on the CPU path: enough for the next batch's inference to overlap this one's
@@ -458,7 +484,7 @@ public final class Pipeline: @unchecked Sendable {
             return true
         }
         guard first else { return }
-        if !(error is SharedOutputFailed) { printError("Error: \(error)") }  // the shared output said it
+        if !(error is SharedOutputFailed) { onEvent(.stageFailed(error)) }  // the shared output said it
         stopSources()
     }
 }

@@ -9,6 +9,7 @@ import Logging
 /// costs a download of every frame; one output per GPU (the default) keeps them on their GPU.
 public final class SharedOutput: @unchecked Sendable {
     private let shardSources: [[Int]]
+    private let logger: Logger
     /// The run's whole grid, on the host, on this stage's thread.
     private let output: HostOutput
     private let lock = ConditionLock()
@@ -33,6 +34,7 @@ public final class SharedOutput: @unchecked Sendable {
         let total = shardSources.reduce(0) { $0 + $1.count }
         guard total > 0 else { throw PipelineError.invalidArgument("a shared output needs sources") }
         self.shardSources = shardSources
+        self.logger = logger
         output = HostOutput(layout: TileLayout(sourceCount: total, width: tilerWidth, height: tilerHeight),
                             osd: osd ? OSDRenderer() : nil,
                             sink: try VideoSink(outputs: outputs, width: tilerWidth, height: tilerHeight, logger: logger),
@@ -138,6 +140,7 @@ public final class SharedOutput: @unchecked Sendable {
         do { try output.finish(failed: failed) } catch { fail(error) }
     }
 
+    /// Keeps the first failure (`finish` returns it) and wakes the shards, which then stop.
     private func fail(_ error: Error) {
         let first = lock.withLock { () -> Bool in
             guard failure == nil else { return false }
@@ -145,6 +148,6 @@ public final class SharedOutput: @unchecked Sendable {
             lock.broadcast()
             return true
         }
-        if first { printError("Error: \(error)") }
+        if first { logger.error("shared output: \(error)") }
     }
 }

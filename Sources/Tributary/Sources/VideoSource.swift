@@ -210,7 +210,7 @@ public final class VideoSource: @unchecked Sendable {
                     return .failed(element: d.element, message: d.text)
                 case GST_MESSAGE_WARNING:
                     let d = GStreamer.describe(message)
-                    printError("Warning: \(d.element): \(d.text) (source \(uri.original))")
+                    logger.warning("\(d.element): \(d.text) (source \(id): \(uri.original))")
                 default:
                     break  // EOS: the appsink says so below
                 }
@@ -256,7 +256,7 @@ public final class VideoSource: @unchecked Sendable {
             do {
                 image = try converter.convert(buffer, caps: gst_sample_get_caps(sample))
             } catch {
-                printError("Error: \(error) (source \(id): \(uri.original))")
+                logger.error("\(error) (source \(id): \(uri.original))")
                 image = nil
             }
             gst_sample_unref(sample)

@@ -160,6 +160,36 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         for id in [a, b] { #expect(outcome.ledger.counts(of: id).unaccounted == 0, "\(outcome.ledger.counts(of: id))") }
     }
 
+    /// What happens is told as events (the app prints the sample's lines for them): `**PERF`
+    /// rates by stream id, a source's failure, the output's failure.
+    @Test(.timeLimit(.minutes(1)))
+    func theOwnerIsToldWhatHappensAsEvents() throws {
+        var configuration = try configuration(inputs: 2, batchSize: 2)
+        configuration.perfIntervalNanoseconds = 20_000_000
+        let output = RecordingOutput(failAt: 40)
+        let pipeline = try Pipeline(configuration: configuration, logger: logger, sources: { id, uri in
+            InMemorySource(id: id, uri: uri, frames: nil, failAfter: id == 1 ? 30 : nil)
+        }, output: output)
+        let events = Locked<[String]>([])
+        pipeline.onEvent = { event in
+            let text: String
+            switch event {
+            case .liveSource(let id): text = "live \(id)"
+            case .sourceFailed(let failure): text = "source failed \(failure.source)"
+            case .stageFailed(let error): text = "stage failed \(error)"
+            case .perf(let rates): text = "perf \(rates.map(\.stream))"
+            }
+            events.withValue { $0.append(text) }
+        }
+        let outcome = pipeline.run()
+        let told = events.withValue { $0 }
+        #expect(told.contains("source failed 1"))
+        #expect(told.contains("stage failed \(RecordingOutput.Failure(batch: 40))"))
+        #expect(told.contains("perf [0, 1]"), "\(told)")
+        #expect(!told.contains { $0.hasPrefix("live") }, "no live source")
+        #expect(outcome.sourceFailures.map(\.source) == [1])
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aStopEndsEndlessSourcesWithEveryFrameAccountedFor() throws {
         let output = RecordingOutput()
