@@ -1,112 +1,4 @@
-import CGStreamer
 import Logging
-
-/// Everything a run needs to know.
-public struct PipelineConfiguration: Sendable {
-    public var inputs: [SourceURI]
-    public var muxer: StreamMuxerConfiguration
-    public var tilerWidth: Int
-    public var tilerHeight: Int
-    /// Where the tiled frames go (several share them through a tee).
-    public var outputs: [SinkKind]
-    /// Draw boxes and labels on the tiled frames.
-    public var osd: Bool
-    /// `--save-frames`: a new folder for the sample's frame saving, or nil.
-    public var saveFramesFolder: String?
-    public var fileLoop: Bool
-    /// Print the `**PERF` line every this many nanoseconds (0: never).
-    public var perfIntervalNanoseconds: UInt64
-    /// Where frames live from the decoder to the tiler: host memory, or one GPU's memory (NVDEC,
-    /// our kernels, ONNX Runtime's CUDA provider).
-    public var device: ComputeDevice
-    /// Time each stage (`Pipeline.stageReport`); a clock read around each step.
-    public var measureStages = false
-    /// Detectors working on consecutive batches at once, each with its own ONNX Runtime session
-    /// and buffers (batches still leave in order). Nil: 2 on a GPU (one batch's host work —
-    /// launches, output copies, parsing — overlaps the other's GPU work), 1 on the CPU (ONNX
-    /// Runtime already uses every core there).
-    public var detectionWorkers: Int?
-    /// The muxer's batch size follows the number of sources present (at least 1) as sources are
-    /// added and removed, as the app's default batch size is the number of inputs.
-    public var batchSizeFollowsSources = false
-
-    public init(inputs: [SourceURI], muxer: StreamMuxerConfiguration, tilerWidth: Int = 1920, tilerHeight: Int = 1080,
-                outputs: [SinkKind] = [.discard], osd: Bool = true, saveFramesFolder: String? = nil, fileLoop: Bool = false,
-                perfIntervalNanoseconds: UInt64 = 5_000_000_000, device: ComputeDevice = .cpu) {
-        self.inputs = inputs
-        self.muxer = muxer
-        self.tilerWidth = tilerWidth
-        self.tilerHeight = tilerHeight
-        self.outputs = outputs
-        self.osd = osd
-        self.saveFramesFolder = saveFramesFolder
-        self.fileLoop = fileLoop
-        self.perfIntervalNanoseconds = perfIntervalNanoseconds
-        self.device = device
-    }
-}
-
-/// The processor a pipeline's frames live on.
-public enum ComputeDevice: Sendable, Equatable, CustomStringConvertible {
-    case cpu
-    case cuda(gpuID: Int)
-
-    public var description: String {
-        switch self {
-        case .cpu: return "cpu"
-        case .cuda(let id): return "cuda:\(id)"
-        }
-    }
-}
-
-/// A source that failed, with the element and message GStreamer gave.
-public struct SourceFailure: Error, Sendable, CustomStringConvertible {
-    public var source: Int
-    public var uri: String
-    public var element: String
-    public var message: String
-
-    public var description: String { "\(element): \(message) (source \(source): \(uri))" }
-}
-
-/// What a running pipeline tells its owner as it happens (`Pipeline.onEvent`).
-public enum PipelineEvent: Sendable {
-    /// The first live source (rtsp) started.
-    case liveSource(Int)
-    /// A source failed; the others go on.
-    case sourceFailed(SourceFailure)
-    /// The detector, a batch stage or the output failed: the sources stop, the run ends.
-    case stageFailed(any Error)
-    /// Every `perfIntervalNanoseconds`: each stream's frames per second since the last report,
-    /// as the sample's `GETFPS` computes them (`PerfMonitor.perfLine` writes its `**PERF` line).
-    case perf([(stream: Int, fps: Double)])
-
-    /// The framework's own way of telling: a log line.
-    func log(to logger: Logger) {
-        switch self {
-        case .liveSource(let id): logger.info("source \(id) is live")
-        case .sourceFailed(let failure): logger.error("\(failure)")
-        case .stageFailed(let error): logger.error("\(error)")
-        case .perf(let rates): logger.info("\(PerfMonitor.perfLine(rates))")
-        }
-    }
-}
-
-/// How a run ended.
-public struct PipelineOutcome: Sendable {
-    public var sourceFailures: [SourceFailure]
-    /// The first error of the output side (a batch stage, the encoder, the file), if any.
-    public var sinkFailure: (any Error)?
-    /// The first error of the detector (a model that fails to run), if any.
-    public var detectorFailure: (any Error)?
-    /// The signal that stopped the run, if one did.
-    public var interruptedBy: Int32?
-    public var ledger: FrameLedger
-    public var batches: Int
-    public var anyLive: Bool
-
-    public var succeeded: Bool { sourceFailures.isEmpty && sinkFailure == nil && detectorFailure == nil }
-}
 
 /// The whole path of a frame: sources → muxer → detector (one or more detection workers) →
 /// probe → frame saver on the calling thread, in order, then tiler → OSD → sink on an output
@@ -114,24 +6,24 @@ public struct PipelineOutcome: Sendable {
 public final class Pipeline: @unchecked Sendable {
     public let configuration: PipelineConfiguration
     public let ledger: FrameLedger
-    private let logger: Logger
+    let logger: Logger
     /// The sources present, by id, and how they came (`addSource`, `removeSource`).
-    private let sources: Locked<SourceTable>
+    let sources: Locked<SourceTable>
     /// Serialises `addSource` (a new source is built outside the table's lock).
-    private let addLock = ConditionLock()
+    let addLock = ConditionLock()
     private let sourceFailures = Locked<[SourceFailure]>([])
-    private let muxer: StreamMuxer
-    private let perf: PerfMonitor
+    let muxer: StreamMuxer
+    let perf: PerfMonitor
     /// One per detection worker (empty without a detector).
     private let detectors: [Detector]
     /// The stages after the detector, in order (the frame saver, `append`ed ones); the probe
     /// and the tap run first.
-    private var stages: [any BatchStage] = []
+    var stages: [any BatchStage] = []
     /// Tiler → OSD → sink, or a shard of a shared output; chosen once, here.
     private let output: any OutputStage
     private let interruption = Locked<Int32?>(nil)
     private let cudaDevice: CUDADevice?
-    private let makeSource: SourceFactory
+    let makeSource: SourceFactory
     private let stageTimes: StageTimes?
     private let runSeconds = Locked(0.0)
     /// The first failure of the output side and of the detector.
@@ -281,70 +173,8 @@ public final class Pipeline: @unchecked Sendable {
         muxer.closeInput()
     }
 
-    /// No source will be added any more: a pipeline that takes new sources
-    /// (`StreamMuxerConfiguration.acceptsNewSources`) ends once the sources present have ended.
-    public func closeInput() {
-        sources.withValue { $0.inputClosed = true }
-        muxer.closeInput()
-    }
-
-    /// A new source, from any thread, before or while the pipeline runs: its frames join the
-    /// batches from its first decoded frame; the tiler's grid, the `**PERF` block and the ledger
-    /// gain an entry. Source ids count up and are never reused; `cameraID` (DeepStream's
-    /// `camera_id`) names it, one source at a time.
-    /// - Returns: the new source's id.
-    @discardableResult
-    public func addSource(_ uri: SourceURI, cameraID: String? = nil) throws -> Int {
-        try addLock.withLock {
-            let (id, closed, taken) = sources.withValue { ($0.nextID, $0.inputClosed, cameraID.flatMap($0.sourceID(ofCamera:))) }
-            if closed { throw SourceChangeError.inputClosed(uri: uri.original) }
-            if let cameraID, let taken { throw SourceChangeError.cameraPresent(cameraID: cameraID, sourceID: taken) }
-            let source = try makeSource(id, uri)
-            for case let saver as FrameSaver in stages { try saver.addSource(id) }
-            ledger.addSource(id)
-            perf.addStream(id)
-            do { try muxer.addSource(id: id) } catch { throw SourceChangeError.inputClosed(uri: uri.original) }
-            let (running, count) = sources.withValue { table in
-                table.insert(source, cameraID: cameraID)
-                return (table.running, table.sources.count)
-            }
-            if configuration.batchSizeFollowsSources { muxer.setBatchSize(max(1, count)) }
-            if running { startThread(of: source) }
-            logger.info("source \(id) added: \(uri.original)\(cameraID.map { " (camera \($0))" } ?? "")")
-            return id
-        }
-    }
-
-    /// Removes a source, from any thread, while batches flow: it stops decoding at once;
-    /// `.drain` lets the frames it already queued go out, `.drop` discards them (counted in the
-    /// ledger as "source removed"). The grid, the `**PERF` block and the camera id let it go.
-    /// Returns when its thread has ended (its GStreamer pipeline is then stopped).
-    /// - Returns: how many queued frames were dropped; nil when no such source is present.
-    @discardableResult
-    public func removeSource(_ id: Int, policy: SourceRemovalPolicy = .drain) -> Int? {
-        guard let (source, thread) = sources.withValue({ $0.remove(id) }) else { return nil }
-        source.requestStop()
-        let dropped = muxer.removeSource(id: id, policy: policy)
-        perf.removeStream(id)
-        if configuration.batchSizeFollowsSources {
-            muxer.setBatchSize(max(1, sources.withValue { $0.sources.count }))
-        }
-        thread?.join()
-        logger.info("source \(id) removed (\(policy == .drain ? "drained" : "dropped \(dropped) queued frames"))")
-        return dropped
-    }
-
-    /// The source a camera id names, while it is present.
-    public func sourceID(ofCamera cameraID: String) -> Int? { sources.withValue { $0.sourceID(ofCamera: cameraID) } }
-
-    /// The ids of the sources present, ascending.
-    public var sourceIDs: [Int] { sources.withValue { $0.presentIDs } }
-
-    /// The URI a source was given as (the user's spelling), for every source the run has had.
-    public func uri(ofSource id: Int) -> String? { sources.withValue { $0.uris[id] } }
-
     /// The source's thread: pulls its frames into the muxer until end-of-stream, failure or removal.
-    private func startThread(of source: any FrameSource) {
+    func startThread(of source: any FrameSource) {
         source.start()
         let firstLive = source.isLive && sources.withValue { table in
             defer { table.anyLive = true }
@@ -486,56 +316,5 @@ public final class Pipeline: @unchecked Sendable {
         guard first else { return }
         if !(error is SharedOutputFailed) { onEvent(.stageFailed(error)) }  // the shared output said it
         stopSources()
-    }
-}
-
-/// Why `Pipeline.addSource` refused a source.
-public enum SourceChangeError: Error, Equatable, CustomStringConvertible, Sendable {
-    /// The pipeline takes no more sources (it was built for fixed inputs, closed or stopped).
-    case inputClosed(uri: String)
-    /// Another source present has that camera id.
-    case cameraPresent(cameraID: String, sourceID: Int)
-
-    public var description: String {
-        switch self {
-        case .inputClosed(let uri): return "cannot add \(uri): the pipeline takes no new sources"
-        case .cameraPresent(let camera, let id): return "camera \(camera) is already present as source \(id)"
-        }
-    }
-}
-
-/// The pipeline's sources by id: those present, their camera ids and threads. Ids count up from
-/// the initial inputs' `0..<N` and are never reused.
-private struct SourceTable {
-    var sources: [Int: any FrameSource] = [:]
-    /// The present sources' ids, ascending (the grid's order).
-    private(set) var presentIDs: [Int] = []
-    /// Every source started in this run, removed or not (frame rates, the summary's URIs).
-    var everStarted: [Int: any FrameSource] = [:]
-    var uris: [Int: String] = [:]
-    var cameras: [String: Int] = [:]
-    var threads: [Int: WorkerThread] = [:]
-    var nextID = 0
-    var running = false
-    var inputClosed = false
-    var anyLive = false
-
-    func sourceID(ofCamera cameraID: String) -> Int? { cameras[cameraID] }
-
-    mutating func insert(_ source: any FrameSource, cameraID: String?) {
-        sources[source.id] = source
-        everStarted[source.id] = source
-        uris[source.id] = source.uri.original
-        presentIDs.append(source.id)  // the greatest id so far: the order holds
-        if let cameraID { cameras[cameraID] = source.id }
-        nextID = source.id + 1
-    }
-
-    /// Takes a source out; its thread, if started, is the caller's to join.
-    mutating func remove(_ id: Int) -> (any FrameSource, WorkerThread?)? {
-        guard let source = sources.removeValue(forKey: id) else { return nil }
-        presentIDs.removeAll { $0 == id }
-        cameras = cameras.filter { $0.value != id }
-        return (source, threads.removeValue(forKey: id))
     }
 }

@@ -1,0 +1,108 @@
+import Logging
+
+/// Everything a run needs to know.
+public struct PipelineConfiguration: Sendable {
+    public var inputs: [SourceURI]
+    public var muxer: StreamMuxerConfiguration
+    public var tilerWidth: Int
+    public var tilerHeight: Int
+    /// Where the tiled frames go (several share them through a tee).
+    public var outputs: [SinkKind]
+    /// Draw boxes and labels on the tiled frames.
+    public var osd: Bool
+    /// `--save-frames`: a new folder for the sample's frame saving, or nil.
+    public var saveFramesFolder: String?
+    public var fileLoop: Bool
+    /// Print the `**PERF` line every this many nanoseconds (0: never).
+    public var perfIntervalNanoseconds: UInt64
+    /// Where frames live from the decoder to the tiler: host memory, or one GPU's memory (NVDEC,
+    /// our kernels, ONNX Runtime's CUDA provider).
+    public var device: ComputeDevice
+    /// Time each stage (`Pipeline.stageReport`); a clock read around each step.
+    public var measureStages = false
+    /// Detectors working on consecutive batches at once, each with its own ONNX Runtime session
+    /// and buffers (batches still leave in order). Nil: 2 on a GPU (one batch's host work —
+    /// launches, output copies, parsing — overlaps the other's GPU work), 1 on the CPU (ONNX
+    /// Runtime already uses every core there).
+    public var detectionWorkers: Int?
+    /// The muxer's batch size follows the number of sources present (at least 1) as sources are
+    /// added and removed, as the app's default batch size is the number of inputs.
+    public var batchSizeFollowsSources = false
+
+    public init(inputs: [SourceURI], muxer: StreamMuxerConfiguration, tilerWidth: Int = 1920, tilerHeight: Int = 1080,
+                outputs: [SinkKind] = [.discard], osd: Bool = true, saveFramesFolder: String? = nil, fileLoop: Bool = false,
+                perfIntervalNanoseconds: UInt64 = 5_000_000_000, device: ComputeDevice = .cpu) {
+        self.inputs = inputs
+        self.muxer = muxer
+        self.tilerWidth = tilerWidth
+        self.tilerHeight = tilerHeight
+        self.outputs = outputs
+        self.osd = osd
+        self.saveFramesFolder = saveFramesFolder
+        self.fileLoop = fileLoop
+        self.perfIntervalNanoseconds = perfIntervalNanoseconds
+        self.device = device
+    }
+}
+
+/// The processor a pipeline's frames live on.
+public enum ComputeDevice: Sendable, Equatable, CustomStringConvertible {
+    case cpu
+    case cuda(gpuID: Int)
+
+    public var description: String {
+        switch self {
+        case .cpu: return "cpu"
+        case .cuda(let id): return "cuda:\(id)"
+        }
+    }
+}
+
+/// A source that failed, with the element and message GStreamer gave.
+public struct SourceFailure: Error, Sendable, CustomStringConvertible {
+    public var source: Int
+    public var uri: String
+    public var element: String
+    public var message: String
+
+    public var description: String { "\(element): \(message) (source \(source): \(uri))" }
+}
+
+/// What a running pipeline tells its owner as it happens (`Pipeline.onEvent`).
+public enum PipelineEvent: Sendable {
+    /// The first live source (rtsp) started.
+    case liveSource(Int)
+    /// A source failed; the others go on.
+    case sourceFailed(SourceFailure)
+    /// The detector, a batch stage or the output failed: the sources stop, the run ends.
+    case stageFailed(any Error)
+    /// Every `perfIntervalNanoseconds`: each stream's frames per second since the last report,
+    /// as the sample's `GETFPS` computes them (`PerfMonitor.perfLine` writes its `**PERF` line).
+    case perf([(stream: Int, fps: Double)])
+
+    /// The framework's own way of telling: a log line.
+    func log(to logger: Logger) {
+        switch self {
+        case .liveSource(let id): logger.info("source \(id) is live")
+        case .sourceFailed(let failure): logger.error("\(failure)")
+        case .stageFailed(let error): logger.error("\(error)")
+        case .perf(let rates): logger.info("\(PerfMonitor.perfLine(rates))")
+        }
+    }
+}
+
+/// How a run ended.
+public struct PipelineOutcome: Sendable {
+    public var sourceFailures: [SourceFailure]
+    /// The first error of the output side (a batch stage, the encoder, the file), if any.
+    public var sinkFailure: (any Error)?
+    /// The first error of the detector (a model that fails to run), if any.
+    public var detectorFailure: (any Error)?
+    /// The signal that stopped the run, if one did.
+    public var interruptedBy: Int32?
+    public var ledger: FrameLedger
+    public var batches: Int
+    public var anyLive: Bool
+
+    public var succeeded: Bool { sourceFailures.isEmpty && sinkFailure == nil && detectorFailure == nil }
+}
