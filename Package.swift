@@ -48,10 +48,14 @@ let package = Package(
             ],
             swiftSettings: headerSearchSettings
         ),
+        // The sample's own behaviour over the framework's public API: its edit, its classes, its
+        // frame saving (the app prints its lines).
+        .target(name: "TributarySample", dependencies: ["Tributary"], swiftSettings: headerSearchSettings),
         .executableTarget(
             name: "imagedata-multistream",
             dependencies: [
                 "Tributary",
+                "TributarySample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -61,6 +65,7 @@ let package = Package(
             name: "tributary-benchmark",
             dependencies: [
                 "Tributary",
+                "TributarySample",
                 "CGStreamer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -69,7 +74,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TributaryTests",
-            dependencies: ["Tributary", "CGStreamer"],
+            dependencies: ["Tributary", "TributarySample", "CGStreamer"],
             swiftSettings: headerSearchSettings
         ),
     ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import Tributary
+import TributarySample
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -249,9 +250,7 @@ struct ImageDataMultistream: ParsableCommand {
                 inputs: shardURIs,
                 muxer: StreamMuxerConfiguration(batchSize: batchSize ?? shardURIs.count, width: width, height: height,
                                                 batchedPushTimeoutMicroseconds: batchedPushTimeout),
-                tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs, osd: !noOSD,
-                saveFramesFolder: saveFrames.map { plan.shards.count > 1 ? "\($0)/gpu\(shard.gpuID)" : $0 },
-                fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(max(0, perfInterval) * 1e9),
+                tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs, osd: !noOSD, fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(max(0, perfInterval) * 1e9),
                 device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
             configuration.measureStages = stageTimes
             configuration.detectionWorkers = detectionWorkers
@@ -265,8 +264,13 @@ struct ImageDataMultistream: ParsableCommand {
                 detector = try Detector.load(configuration: inferConfiguration, logger: logger)
                 detector?.filtersOutputsOnDevice = !hostOutputParsing
             }
-            pipelines.append(try Pipeline(configuration: configuration, detector: detector,
-                                          sharedOutput: sharedOutput.map { ($0, index) }, logger: logger))
+            let pipeline = try Pipeline(configuration: configuration, detector: detector,
+                                        sharedOutput: sharedOutput.map { ($0, index) }, logger: logger)
+            if let saveFrames {
+                let folder = plan.shards.count > 1 ? "\(saveFrames)/gpu\(shard.gpuID)" : saveFrames
+                pipeline.append(try SampleFrameSaving.frameSaver(folder: folder, sourceCount: shardURIs.count))
+            }
+            pipelines.append(pipeline)
         }
         if useCUDA {
             let names = Set(shards.map(\.element).map { shard in (try? CUDADevice.open(shard.gpuID)).map { "GPU \(shard.gpuID): \($0.name)" } ?? "" })

@@ -2,6 +2,7 @@ import ArgumentParser
 import CGStreamer
 import Logging
 import Tributary
+import TributarySample
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,5 +1,6 @@
 import Logging
 import Tributary
+import TributarySample
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -107,7 +107,6 @@ public final class Pipeline: @unchecked Sendable {
         self.stageTimes = stageTimes
         detectors = try Self.detectionWorkers(detector, configuration: configuration, device: cudaDevice, times: stageTimes)
         self.output = try output ?? Self.makeOutputStage(configuration: configuration, device: cudaDevice, times: stageTimes, logger: logger)
-        if let folder = configuration.saveFramesFolder { stages.append(try FrameSaver(folder: folder, sourceCount: count)) }
     }
 
     /// The output stage for where the frames live, chosen once.

@@ -10,8 +10,6 @@ public struct PipelineConfiguration: Sendable {
     public var outputs: [SinkKind]
     /// Draw boxes and labels on the tiled frames.
     public var osd: Bool
-    /// `--save-frames`: a new folder for the sample's frame saving, or nil.
-    public var saveFramesFolder: String?
     public var fileLoop: Bool
     /// Print the `**PERF` line every this many nanoseconds (0: never).
     public var perfIntervalNanoseconds: UInt64
@@ -30,7 +28,7 @@ public struct PipelineConfiguration: Sendable {
     public var batchSizeFollowsSources = false
 
     public init(inputs: [SourceURI], muxer: StreamMuxerConfiguration, tilerWidth: Int = 1920, tilerHeight: Int = 1080,
-                outputs: [SinkKind] = [.discard], osd: Bool = true, saveFramesFolder: String? = nil, fileLoop: Bool = false,
+                outputs: [SinkKind] = [.discard], osd: Bool = true, fileLoop: Bool = false,
                 perfIntervalNanoseconds: UInt64 = 5_000_000_000, device: ComputeDevice = .cpu) {
         self.inputs = inputs
         self.muxer = muxer
@@ -38,7 +36,6 @@ public struct PipelineConfiguration: Sendable {
         self.tilerHeight = tilerHeight
         self.outputs = outputs
         self.osd = osd
-        self.saveFramesFolder = saveFramesFolder
         self.fileLoop = fileLoop
         self.perfIntervalNanoseconds = perfIntervalNanoseconds
         self.device = device

@@ -4,16 +4,15 @@ import Glibc
 import Musl
 #endif
 
-/// The base sample's frame saving (`deepstream-imagedata-multistream`): for each stream, when its
-/// frame counter is a multiple of 30 and the frame holds an object with 0.3 < confidence < 0.4,
-/// a copy of the frame gets those objects' boxes and `<class>,C=<confidence>` drawn on it and is
-/// written as `DIR/stream_<i>/frame_<n>.jpg`.
+/// Saves chosen frames as JPEG, as the base sample (`deepstream-imagedata-multistream`) does: for
+/// each stream, when its frame counter is a multiple of `everyNthFrame` and the frame holds
+/// objects that `selects`, a copy of the frame gets those objects' boxes and `caption`s drawn on it
+/// and is written as `DIR/stream_<i>/frame_<n>.jpg`. The sample's rule is the app's.
 public final class FrameSaver: @unchecked Sendable {
-    public static let minimumConfidence: Float = 0.3
-    public static let maximumConfidence: Float = 0.4
-    public static let everyNthFrame = 30
-
     public let folder: String
+    public let everyNthFrame: Int
+    private let selects: @Sendable (ObjectMeta) -> Bool
+    private let caption: @Sendable (ObjectMeta) -> String
     /// Frames seen per source id (the batch thread's alone).
     private var frameCounts: [Int: Int] = [:]
     private var encoder: JPEGEncoder?
@@ -23,7 +22,11 @@ public final class FrameSaver: @unchecked Sendable {
 
     /// Refuses a folder that already exists, with the sample's message, then creates it and one
     /// `stream_<i>` folder per source.
-    public init(folder: String, sourceCount: Int) throws {
+    public init(folder: String, sourceCount: Int, everyNthFrame: Int, selects: @escaping @Sendable (ObjectMeta) -> Bool,
+                caption: @escaping @Sendable (ObjectMeta) -> String) throws {
+        self.everyNthFrame = everyNthFrame
+        self.selects = selects
+        self.caption = caption
         var status = stat()
         if stat(folder, &status) == 0 {
             throw PipelineError.invalidArgument("The output folder \(folder) already exists. Please remove it first.")
@@ -48,14 +51,14 @@ public final class FrameSaver: @unchecked Sendable {
         for (frame, meta) in zip(batch.frames, batch.meta.frames) {
             let seen = frameCounts[frame.sourceID, default: 0]
             frameCounts[frame.sourceID] = seen + 1
-            guard seen % Self.everyNthFrame == 0 else { continue }
-            let chosen = meta.objects.filter { $0.confidence > Self.minimumConfidence && $0.confidence < Self.maximumConfidence }
+            guard seen % everyNthFrame == 0 else { continue }
+            let chosen = meta.objects.filter(selects)
             guard !chosen.isEmpty else { continue }
             // A private copy to draw on: a download for device frames.
             let copy = frame.image.isHost ? frame.image.hostCopy() : try frame.image.onHost()
             copy.withMutableHostView { target in
                 for object in chosen {
-                    osd.drawBox(object.rect, label: Self.caption(for: object), colour: OSDLayout.colour(forClass: object.classID), on: target)
+                    osd.drawBox(object.rect, label: caption(object), colour: OSDLayout.colour(forClass: object.classID), on: target)
                 }
             }
             if encoder == nil { encoder = try JPEGEncoder(width: copy.width, height: copy.height) }
@@ -63,11 +66,5 @@ public final class FrameSaver: @unchecked Sendable {
             try copy.withHostView { try encoder!.write($0, to: path) }
             savedPaths.append(path)
         }
-    }
-
-    /// `<class>,C=<confidence with 2 decimals>`, as the sample writes it.
-    public static func caption(for object: ObjectMeta) -> String {
-        let hundredths = Int((object.confidence * 100).rounded())
-        return "\(object.label),C=\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Tributary
+import TributarySample
 
 /// What of the GPU path runs without a GPU: kernels compiled to machine code and cached, the
 /// sharding of inputs over GPUs, and clear failures when CUDA is asked for and absent. The

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Tributary
+import TributarySample
 
 /// Every CUDA kernel of the GPU path compiles with NVRTC (the PyPI wheel set-up installs; no GPU
 /// is needed to compile), for the H100/H200 architecture and an older one.

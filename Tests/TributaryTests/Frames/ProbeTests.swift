@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 @testable import Tributary
+import TributarySample
 
 /// The probe: in-place edits that the tiler and sinks see, honouring the pitch.
 @Suite(.serialized) struct ProbeTests {

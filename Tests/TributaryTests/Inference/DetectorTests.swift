@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 @testable import Tributary
+import TributarySample
 
 /// The detector on real frames with the real model, against an independent Python reference.
 @Suite(.serialized) struct DetectorTests {

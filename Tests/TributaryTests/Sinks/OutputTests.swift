@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 @testable import Tributary
+import TributarySample
 
 /// Frame saving and RTSP out, end to end.
 @Suite(.serialized) struct OutputTests {
@@ -45,7 +46,7 @@ import Testing
 
     @Test func theCaptionIsTheSamples() {
         let object = ObjectMeta(classID: 0, label: "person", confidence: 0.3456, rect: Rect(left: 0, top: 0, width: 1, height: 1), detectorID: 1)
-        #expect(FrameSaver.caption(for: object) == "person,C=0.35")
+        #expect(SampleFrameSaving.caption(for: object) == "person,C=0.35")
     }
 
     @Test(.timeLimit(.minutes(2)))

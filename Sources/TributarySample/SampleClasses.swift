@@ -1,3 +1,5 @@
+import Tributary
+
 /// The four classes the DeepStream sample counts, and how COCO's 80 map onto them. The one
 /// place this mapping lives; the README documents it.
 public enum SampleClass: String, Sendable, CaseIterable {
