@@ -1,4 +1,3 @@
-import DequeModule
 import Logging
 
 /// One tiled output for several pipelines (`--gpus N --single-output`): each shard hands over its
@@ -13,14 +12,12 @@ public final class SharedOutput: @unchecked Sendable {
     /// The run's whole grid, on the host, on this stage's thread.
     private let output: HostOutput
     private let lock = ConditionLock()
-    private var waiting: [Deque<FrameBatch>]
-    private var finished: [Bool]
+    /// The merge decisions, under `lock`.
+    private var merge: SharedOutputMergeStateMachine<FrameBatch>
     private var failure: (any Error)?
     private var batchCount = 0
     private var thread: WorkerThread?
     private var frameRate: (numerator: Int, denominator: Int)?
-    /// Batches a shard may have waiting before it blocks (its pace is the slowest shard's).
-    private let depth = 1
 
     /// Called with every merged tiled frame before the sink (tests read it here). Set before `start`.
     package var onTiledFrame: ((FrameBatch, ImageView) -> Void)? {
@@ -39,8 +36,8 @@ public final class SharedOutput: @unchecked Sendable {
                             osd: osd ? OSDRenderer() : nil,
                             sink: try VideoSink(outputs: outputs, width: tilerWidth, height: tilerHeight, logger: logger),
                             geometry: OutputGeometry(muxerWidth: muxerWidth, muxerHeight: muxerHeight), times: nil)
-        waiting = Array(repeating: [], count: shardSources.count)
-        finished = Array(repeating: false, count: shardSources.count)
+        // One batch a shard may have waiting before it blocks (its pace is the slowest shard's).
+        merge = SharedOutputMergeStateMachine(shardCount: shardSources.count, depth: 1)
     }
 
     /// The run's whole grid.
@@ -66,9 +63,9 @@ public final class SharedOutput: @unchecked Sendable {
         for index in global.frames.indices { global.frames[index].sourceID = ids[global.frames[index].sourceID] }
         for index in global.meta.frames.indices { global.meta.frames[index].sourceID = ids[global.meta.frames[index].sourceID] }
         lock.withLock {
-            while waiting[shard].count >= depth && failure == nil { lock.wait() }
+            while !merge.accepts(fromShard: shard) && failure == nil { lock.wait() }
             guard failure == nil else { return }  // the output failed: drop, the shards are stopping
-            waiting[shard].append(global)
+            merge.batchArrived(global, fromShard: shard)
             lock.broadcast()
         }
     }
@@ -76,7 +73,7 @@ public final class SharedOutput: @unchecked Sendable {
     /// The shard sends no more batches; the others go on without it.
     func shardFinished(_ shard: Int) {
         lock.withLock {
-            finished[shard] = true
+            merge.shardFinished(shard)
             lock.broadcast()
         }
     }
@@ -94,12 +91,12 @@ public final class SharedOutput: @unchecked Sendable {
     private func nextMerged() -> FrameBatch? {
         lock.withLock {
             while true {
-                let running = waiting.indices.filter { !finished[$0] || !waiting[$0].isEmpty }
-                if running.isEmpty { return nil }
-                if running.allSatisfy({ !waiting[$0].isEmpty }) {
+                switch merge.next() {
+                case .finished: return nil
+                case .waiting: lock.wait()
+                case .merged(let batches):
                     var merged = FrameBatch(batchID: batchCount, frames: [])
-                    for shard in running {
-                        let batch = waiting[shard].removeFirst()
+                    for batch in batches {
                         merged.frames += batch.frames
                         merged.meta.frames += batch.meta.frames.map { meta in
                             var meta = meta
@@ -108,10 +105,9 @@ public final class SharedOutput: @unchecked Sendable {
                         }
                     }
                     batchCount += 1
-                    lock.broadcast()
+                    lock.broadcast()  // queues shrank: wake the shards that wait
                     return merged
                 }
-                lock.wait()
             }
         }
     }
