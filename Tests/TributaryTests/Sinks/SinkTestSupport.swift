@@ -51,8 +51,8 @@ final class BackgroundProcess {
     deinit { if process.isRunning { kill(pid, SIGKILL); process.waitUntilExit() } }
 }
 
-/// A small H.264 MP4 of a moving ball at 10 fps, with regular timestamps (`makeShortSampleClip`'s
-/// last frame can come seconds after the others, which a paced output then waits out).
+/// A small H.264 MP4 of a moving ball at 10 fps, with regular timestamps (a paced output waits
+/// out any gap in them).
 func makeMovingPatternClip(at path: String, frames: Int) throws {
     let result = try runProcess("/usr/bin/timeout", ["60", "gst-launch-1.0", "-q", "videotestsrc", "pattern=ball", "num-buffers=\(frames)", "!",
         "video/x-raw,width=320,height=240,framerate=10/1", "!", "videoconvert", "!", "x264enc", "speed-preset=ultrafast", "!",
