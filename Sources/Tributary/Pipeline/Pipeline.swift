@@ -1,8 +1,8 @@
 import Logging
 
 /// The whole path of a frame: sources → muxer → detector (one or more detection workers) →
-/// probe → frame saver on the calling thread, in order, then tiler → OSD → sink on an output
-/// thread behind a bounded queue. One thread per source pulls decoded frames.
+/// probe and the batch stages on the calling thread, in order, then the output stage (tiler →
+/// OSD → sink) on an output thread behind a bounded queue. One thread per source pulls frames.
 public final class Pipeline: @unchecked Sendable {
     public let configuration: PipelineConfiguration
     public let ledger: FrameLedger
@@ -16,8 +16,8 @@ public final class Pipeline: @unchecked Sendable {
     let perf: PerfMonitor
     /// One per detection worker (empty without a detector).
     private let detectors: [Detector]
-    /// The stages after the detector, in order (the frame saver, `append`ed ones); the probe
-    /// and the tap run first.
+    /// The stages after the probe, in the order they were `append`ed (the sample's frame saver,
+    /// a tracker, …); the test tap and the probe run first.
     var stages: [any BatchStage] = []
     /// Tiler → OSD → sink, or a shard of a shared output; chosen once, here.
     private let output: any OutputStage
@@ -41,8 +41,7 @@ public final class Pipeline: @unchecked Sendable {
         set { output.onTiledFrame = newValue }
     }
 
-    /// A stage after the probe and the frame saver, for every batch from the next run on.
-    /// Call before `run`.
+    /// A stage after the probe and the stages appended before it, for every batch. Call before `run`.
     public func append(_ stage: any BatchStage) { stages.append(stage) }
 
     /// Told what happens as it happens, on the thread it happens on (a source's, the output's,
