@@ -1,5 +1,4 @@
 internal import CCUDA
-import CGStreamer
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -49,7 +48,7 @@ public final class CUDADevice: @unchecked Sendable {
     let driver: CUDADriver
     let context: CUcontext
     private let handle: CUdevice
-    private let gstContext: OpaquePointer?
+
     private let kernelCache = Locked<[String: CUDAFunction]>([:])
 
     /// GPUs the driver sees (0 without a driver).
@@ -95,7 +94,6 @@ public final class CUDADevice: @unchecked Sendable {
         self.context = context
         self.name = String(decoding: nameBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         computeCapability = (Int(major), Int(minor))
-        gstContext = tb_gst_cuda_context_wrap(UnsafeMutableRawPointer(context), Int32(ordinal))
     }
 
     /// Makes this device's context current on the calling thread (cheap; every entry point does it).
@@ -115,22 +113,6 @@ public final class CUDADevice: @unchecked Sendable {
     public func synchronize() throws {
         try makeCurrent()
         try driver.check(driver.extra.ctxSynchronize(), "cuCtxSynchronize")
-    }
-
-    /// Sets this device's context on a GStreamer element (a source pipeline), so its NVDEC
-    /// decoder allocates in our context. False when libgstcuda is not there.
-    @discardableResult
-    func shareContext(with element: UnsafeMutablePointer<GstElement>) -> Bool {
-        guard let gstContext else { return false }
-        gst_element_set_context(element, gstContext)
-        return true
-    }
-
-    /// A GStreamer buffer pool of CUDA memory in this device's context (libgstcuda's
-    /// `GstCudaBufferPool`), for frames handed to elements that take CUDA memory (NVENC) without
-    /// a copy; nil without libgstcuda. Not yet configured.
-    func makeGStreamerBufferPool() -> UnsafeMutablePointer<GstBufferPool>? {
-        gstContext.flatMap { tb_gst_cuda_buffer_pool_new($0) }
     }
 
     // MARK: Memory
