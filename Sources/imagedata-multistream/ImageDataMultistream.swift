@@ -342,24 +342,17 @@ extension ImageDataMultistream {
     /// through this process, which passes SIGINT/SIGTERM on. The exit status: the first child's
     /// that ended on a signal, else the first failing child's, else 0.
     static func runProcessPerShard(shardCount: Int) -> Int32 {
-        let children: [ChildProcess]
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let processes: ShardProcesses
         do {
-            let executable = try ChildProcess.currentExecutable()
-            let arguments = Array(CommandLine.arguments.dropFirst())
-            children = try (0..<shardCount).map {
-                try ChildProcess(executable: executable, arguments: arguments + ["--shard-process=\($0)"], pipes: false, newProcessGroup: true)
-            }
+            processes = try ShardProcesses(count: shardCount, pipes: false, ownProcessGroups: true) { arguments + ["--shard-process=\($0)"] }
         } catch {
             printError("Error: \(error)")
             return 1
         }
-        print("One process per GPU: \(children.map { String($0.pid) }.joined(separator: ", "))")
+        print("One process per GPU: \(processes.children.map { String($0.pid) }.joined(separator: ", "))")
         flushStandardOutput()
-        // Every signal goes on: a second Ctrl-C ends the children at once, as it ends one process.
-        let signals = SignalStopper(signals: [SIGINT, SIGTERM], passEveryOn: true) { signal in for child in children { child.signal(signal) } }
-        let statuses = children.map { $0.wait() }
-        signals.cancel()
-        return statuses.first { $0 > 128 } ?? statuses.first { $0 != 0 } ?? 0
+        return ShardProcesses.exitStatus(processes.waitPassingSignals())
     }
 
     /// `body`'s value; an error it throws is said on stderr and becomes its exit code.

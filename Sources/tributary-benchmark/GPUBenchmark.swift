@@ -82,24 +82,23 @@ extension TributaryBenchmark {
     /// single-GPU run of `k` streams; the children build their pipelines, say "ready", and start
     /// together on "go". The sum of their steady-state rates.
     func processPerGPUFPS(_ k: Int, gpus: Int) throws -> Double {
-        let executable = try ChildProcess.currentExecutable()
         var common = ["-i", input, "-c", config, "--streams", "\(k)", "--frames", "\(frames)", "--width", "\(width)", "--height", "\(height)"]
         if let detectionWorkers { common += ["--detection-workers", "\(detectionWorkers)"] }
         if hostOutputParsing { common.append("--host-output-parsing") }
-        let children = try (0..<gpus).map { gpu in try ChildProcess(executable: executable, arguments: ["--child-gpu=\(gpu)"] + common, pipes: true) }
-        var released = false
-        defer {
-            // Children still waiting for "go" would wait for ever: end them first.
-            if !released { for child in children { child.signal(SIGTERM) } }
-            for child in children { _ = child.wait() }
-        }
+        // Children still waiting for "go" when this throws are ended when `processes` goes.
+        let processes = try ShardProcesses(count: gpus, pipes: true, ownProcessGroups: false) { ["--child-gpu=\($0)"] + common }
+        let children = processes.children
         for (gpu, child) in children.enumerated() where child.readLine() != "ready" {
             throw PipelineError.failed(what: "GPU benchmark", message: "the child process for GPU \(gpu) did not start")
         }
         for child in children { child.send("go") }
-        released = true
-        return try children.enumerated().reduce(0) { total, entry in
-            guard let line = entry.element.readLine(), line.hasPrefix("rate "), let rate = Double(line.dropFirst(5)) else {
+        let rates = children.map { child -> Double? in
+            guard let line = child.readLine(), line.hasPrefix("rate ") else { return nil }
+            return Double(line.dropFirst(5))
+        }
+        _ = processes.waitAll()
+        return try rates.enumerated().reduce(0) { total, entry in
+            guard let rate = entry.element else {
                 throw PipelineError.failed(what: "GPU benchmark", message: "the child process for GPU \(entry.offset) failed")
             }
             return total + rate

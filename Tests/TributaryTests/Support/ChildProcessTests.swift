@@ -28,4 +28,12 @@ struct ChildProcessTests {
     @Test func aMissingExecutableIsAnError() {
         #expect(throws: PipelineError.self) { try ChildProcess(executable: "/no/such/program", arguments: [], pipes: false) }
     }
+
+    /// The group's status: a child ended by a signal first, else the first failure, else 0.
+    @Test func theGroupsExitStatusFollowsTheChildren() {
+        #expect(ShardProcesses.exitStatus([0, 0]) == 0)
+        #expect(ShardProcesses.exitStatus([0, 1, 2]) == 1)
+        #expect(ShardProcesses.exitStatus([1, 130]) == 130, "a signal's status wins over a failure")
+        #expect(ShardProcesses.exitStatus([]) == 0)
+    }
 }
