@@ -1,0 +1,108 @@
+import Testing
+@testable import Tributary
+
+@Suite struct AssignmentTests {
+    @Test func theLeastTotalCostWins() {
+        // Greedy would take (0, 0) = 1 and then pay 9 for row 1; the optimum is 2 + 2 + 1 = 5.
+        let cost: [Double] = [1, 2, 9,
+                              2, 9, 9,
+                              9, 9, 1]
+        #expect(Assignment.minimumCost(cost, rows: 3, columns: 3) == [1, 0, 2])
+    }
+
+    @Test func rectangularMatricesLeaveTheExtraRowsOrColumns() {
+        // Two rows, three columns: each row its best free column.
+        #expect(Assignment.minimumCost([5, 1, 9, 4, 2, 0], rows: 2, columns: 3) == [1, 2])
+        // Three rows, two columns: the row that costs most to serve goes without.
+        #expect(Assignment.minimumCost([1, 9, 9, 1, 5, 5], rows: 3, columns: 2) == [0, 1, nil])
+        #expect(Assignment.minimumCost([], rows: 0, columns: 4) == [])
+        #expect(Assignment.minimumCost([], rows: 2, columns: 0) == [nil, nil])
+    }
+}
+
+@Suite struct ObjectTrackerTests {
+    func box(_ x: Float, _ y: Float, _ w: Float = 40, _ h: Float = 80) -> Rect { Rect(left: x, top: y, width: w, height: h) }
+    func person(_ rect: Rect, confidence: Float = 0.9) -> Detection { Detection(classID: 0, confidence: confidence, rect: rect) }
+
+    /// Two people walk towards each other and cross (their boxes overlap for some frames): with
+    /// SORT's velocities each keeps its id.
+    @Test func crossingObjectsKeepTheirIDs() {
+        var tracker = ObjectTracker(configuration: TrackerConfiguration(kind: .sort, minHits: 1))
+        var idOfLeftWalker: UInt64?, idOfRightWalker: UInt64?
+        for frame in 0..<30 {
+            let left = person(box(Float(frame * 10), 100)), right = person(box(Float(290 - frame * 10), 104))
+            let ids = tracker.update([left, right])
+            if frame == 0 { (idOfLeftWalker, idOfRightWalker) = (ids[0], ids[1]) }
+            #expect(ids == [idOfLeftWalker, idOfRightWalker], "frame \(frame): \(ids)")
+        }
+        #expect(idOfLeftWalker != nil && idOfLeftWalker != idOfRightWalker)
+    }
+
+    @Test(arguments: TrackerConfiguration.Kind.allCases)
+    func aTrackMissingForMaxAgeFramesKeepsItsIDAndOneMoreEndsIt(kind: TrackerConfiguration.Kind) {
+        let maxAge = 5
+        var tracker = ObjectTracker(configuration: TrackerConfiguration(kind: kind, maxAge: maxAge, minHits: 1))
+        let still = person(box(100, 100))
+        let id = tracker.update([still])[0]
+        for _ in 0..<maxAge { #expect(tracker.update([]).isEmpty) }
+        #expect(tracker.update([still])[0] == id, "missing for max-age frames: the same id")
+        for _ in 0..<(maxAge + 1) { _ = tracker.update([]) }
+        #expect(tracker.tracks.isEmpty, "missing for max-age + 1 frames: the track ended")
+        let again = tracker.update([still])[0]
+        #expect(again != nil && again! > id!, "ids are never reused")
+    }
+
+    @Test func anIDShowsOnceTheTrackHasMinHitsMatches() {
+        var tracker = ObjectTracker(configuration: TrackerConfiguration(kind: .sort, minHits: 3))
+        let still = person(box(50, 50))
+        #expect(tracker.update([still]) == [nil])
+        #expect(tracker.update([still]) == [nil])
+        let shown = tracker.update([still])[0]
+        #expect(shown != nil)
+        #expect(tracker.update([still]) == [shown])
+    }
+
+    @Test func aDetectionOfAnotherClassStartsItsOwnTrack() {
+        var tracker = ObjectTracker(configuration: TrackerConfiguration(kind: .iou, minHits: 1))
+        let personID = tracker.update([person(box(10, 10))])[0]
+        let car = Detection(classID: 2, confidence: 0.8, rect: box(10, 10))
+        let carID = tracker.update([car])[0]
+        #expect(carID != nil && carID != personID)
+        var agnostic = ObjectTracker(configuration: TrackerConfiguration(kind: .iou, minHits: 1, classAgnostic: true))
+        let first = agnostic.update([person(box(10, 10))])[0]
+        #expect(agnostic.update([car])[0] == first, "class-agnostic: the same object")
+    }
+
+    /// The same detections in, the same ids out.
+    @Test(arguments: TrackerConfiguration.Kind.allCases)
+    func theSameDetectionsGiveTheSameIDs(kind: TrackerConfiguration.Kind) {
+        var generator = SeededGenerator(seed: 7)
+        let frames: [[Detection]] = (0..<40).map { frame in
+            (0..<6).compactMap { object -> Detection? in
+                guard Float.random(in: 0..<1, using: &generator) > 0.1 else { return nil }  // ~10 % missed
+                let x = Float(object * 60 + frame * 3) + Float.random(in: -2...2, using: &generator)
+                return person(box(x, Float(object * 30) + Float.random(in: -2...2, using: &generator)))
+            }
+        }
+        func run() -> [[UInt64?]] {
+            var tracker = ObjectTracker(configuration: TrackerConfiguration(kind: kind, minHits: 2))
+            return frames.map { tracker.update($0) }
+        }
+        let first = run()
+        #expect(first == run())
+        #expect(Set(first.joined().compactMap { $0 }).count >= 6, "every object got an id")
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for test data.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
