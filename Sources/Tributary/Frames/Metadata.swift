@@ -16,6 +16,9 @@ public struct FrameMeta: Sendable {
     public var frameNumber: Int
     public var pts: UInt64?
     public var objects: [ObjectMeta]
+    /// The detector ran on this frame (NvDsFrameMeta's `bInferDone`); false on the frames its
+    /// `interval` skips, whose objects (if any) come from the tracker.
+    public var inferenceDone = false
     public init(sourceID: Int, batchID: Int, frameNumber: Int, pts: UInt64?, objects: [ObjectMeta]) {
         self.sourceID = sourceID
         self.batchID = batchID
@@ -41,8 +44,12 @@ public struct ObjectMeta: Sendable {
     public var rect: Rect
     /// The detector's `gie-unique-id`.
     public var detectorID: Int
-    /// Filled in by a tracker; nil until one exists.
+    /// The tracker's id of the object (unique per source and run, never reused); nil without a
+    /// tracker, or while its track is not yet confirmed.
     public var trackerID: UInt64?
+    /// The box is the tracker's estimate on a frame the detector skipped (`interval`), with the
+    /// confidence of the object's last detection.
+    public var isTracked = false
     public init(classID: Int, label: String, confidence: Float, rect: Rect, detectorID: Int, trackerID: UInt64? = nil) {
         self.classID = classID
         self.label = label

@@ -130,6 +130,7 @@ public final class Detector: @unchecked Sendable {
                 ObjectMeta(classID: detection.classID, label: label(of: detection.classID), confidence: detection.confidence,
                            rect: detection.rect, detectorID: configuration.gieUniqueID)
             }
+            batch.meta.frames[index].inferenceDone = true
         }
     }
 

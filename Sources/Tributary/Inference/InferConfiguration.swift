@@ -55,6 +55,9 @@ public struct InferConfiguration: Sendable, Equatable {
     public var defaultClassAttributes = ClassAttributes()
     /// `[class-attrs-<id>]`, each starting from `[class-attrs-all]`.
     public var classAttributes: [Int: ClassAttributes] = [:]
+    /// Our group `[tracker]` (nvtracker's settings by name: `tracker-type=iou|sort`, `max-age`,
+    /// `min-hits`, `iou-threshold`, `class-agnostic`); nil without it.
+    public var tracker: TrackerConfiguration?
     /// Non-fatal problems, each "<file>:<line>: …", in line order.
     public var warnings: [String] = []
 
@@ -177,6 +180,12 @@ private struct InferConfigurationParser {
         var allGroup: ConfigGroup?
         for group in groups {
             if group.name == "property" { continue }
+            if group.name == "tracker" {
+                var tracker = TrackerConfiguration()
+                for entry in group.entries { try applyTrackerSetting(entry, to: &tracker) }
+                config.tracker = tracker
+                continue
+            }
             if group.name == "class-attrs-all" { allGroup = group; continue }
             if group.name.hasPrefix("class-attrs-"), let id = Int(group.name.dropFirst("class-attrs-".count)), id >= 0 {
                 classGroups.append((id, group))
@@ -340,6 +349,21 @@ private struct InferConfigurationParser {
         case "detected-max-h": a.detectedMaxHeight = try int(e, min: 0)
         default:
             if !ignoredClassKeys.contains(e.key) { warn(e.line, "unknown key '\(e.key)' in [\(group)]") }
+        }
+    }
+
+    mutating func applyTrackerSetting(_ e: ConfigEntry, to t: inout TrackerConfiguration) throws {
+        switch e.key {
+        case "tracker-type":
+            guard let kind = TrackerConfiguration.Kind(rawValue: e.value) else {
+                throw bad(e, "'\(e.value)' is not a tracker type (\(TrackerConfiguration.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            t.kind = kind
+        case "max-age": t.maxAge = try int(e, min: 0)
+        case "min-hits": t.minHits = try int(e, min: 1)
+        case "iou-threshold": t.iouThreshold = try unitFloat(e)
+        case "class-agnostic": t.classAgnostic = try bool(e)
+        default: warn(e.line, "unknown key '\(e.key)' in [tracker]")
         }
     }
 

@@ -7,12 +7,14 @@ public enum OSDLayout {
         return palette[((classID % count) + count) % count]
     }
 
-    /// The OSD's label text: "<label> <confidence with 2 decimals>", e.g. "person 0.87".
+    /// The OSD's label text: "<label> <confidence with 2 decimals>", e.g. "person 0.87", with the
+    /// tracker's id after the label when there is one: "person 12 0.87".
     public static func labelText(for object: ObjectMeta) -> String {
         // Integer formatting: no Foundation, no locale.
         let hundredths = Int((Double(max(0, object.confidence)) * 100).rounded())
         let fraction = hundredths % 100
-        return "\(object.label) \(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+        let id = object.trackerID.map { " \($0)" } ?? ""
+        return "\(object.label)\(id) \(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 
     /// Saturated, well separated colours; COCO ids 0 (person), 1 (bicycle), 2 (car), 3 (motorcycle)…

@@ -16,6 +16,9 @@ public final class Pipeline: @unchecked Sendable {
     let perf: PerfMonitor
     /// One per detection worker (empty without a detector).
     private let detectors: [Detector]
+    /// The stages between the detector and the probe, so the probe sees their work: the tracker
+    /// when the detector's config has a `[tracker]` group.
+    private let analysisStages: [any BatchStage]
     /// The stages after the probe, in the order they were `append`ed (the sample's frame saver,
     /// a tracker, …); the test tap and the probe run first.
     var stages: [any BatchStage] = []
@@ -105,6 +108,7 @@ public final class Pipeline: @unchecked Sendable {
         let stageTimes = configuration.measureStages ? StageTimes() : nil
         self.stageTimes = stageTimes
         detectors = try Self.detectionWorkers(detector, configuration: configuration, device: cudaDevice, times: stageTimes)
+        analysisStages = detector?.configuration.tracker.map { [TrackerStage(configuration: $0)] } ?? []
         self.output = try output ?? Self.makeOutputStage(configuration: configuration, device: cudaDevice, times: stageTimes, logger: logger)
     }
 
@@ -217,6 +221,7 @@ public final class Pipeline: @unchecked Sendable {
         let workers = startDetectionWorkers(count: workerCount, into: detected)
         var stageList: [any BatchStage] = []
         if let onBatch { stageList.append(ClosureStage(onBatch)) }
+        stageList += analysisStages
         if let probe { stageList.append(ProbeStage(probe, times: stageTimes)) }
         stageList += stages
         var batches = 0

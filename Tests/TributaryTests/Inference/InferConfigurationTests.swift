@@ -421,3 +421,30 @@ struct InferConfigBadValue: Sendable, CustomTestStringConvertible {
         #expect(config.warnings == [])
     }
 }
+
+/// The `[tracker]` group: nvtracker's settings by name, errors with file:line:key.
+@Suite struct TrackerConfigurationParsingTests {
+    @Test func theTrackerGroupIsRead() throws {
+        let folder = try ConfigFolder()
+        #expect(try folder.load(minimal).tracker == nil, "no group: no tracker")
+        let config = try folder.load(minimal + "[tracker]\ntracker-type=iou\nmax-age=12\nmin-hits=2\niou-threshold=0.4\nclass-agnostic=1\n")
+        #expect(config.tracker == TrackerConfiguration(kind: .iou, maxAge: 12, minHits: 2, iouThreshold: 0.4, classAgnostic: true))
+        #expect(try folder.load(minimal + "[tracker]\n").tracker == TrackerConfiguration(), "defaults: sort, 30, 3, 0.3")
+    }
+
+    @Test func aBadTrackerValueNamesTheLineAndKey() throws {
+        let folder = try ConfigFolder()
+        #expect {
+            _ = try folder.load(minimal + "[tracker]\ntracker-type=kalman\n")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("config.txt:5") && text.contains("tracker-type") && text.contains("iou, sort")
+        }
+        #expect {
+            _ = try folder.load(minimal + "[tracker]\nmin-hits=0\n")
+        } throws: { "\($0)".contains("min-hits") }
+        let warned = try folder.load(minimal + "[tracker]\nmax-ages=3\n")
+        #expect(warned.warnings.contains { $0.contains(":5: unknown key 'max-ages' in [tracker]") }, "\(warned.warnings)")
+    }
+}
+

@@ -143,6 +143,9 @@ import Testing
         #expect(OSDLayout.labelText(for: object("car", 0.05)) == "car 0.05")
         #expect(OSDLayout.labelText(for: object("car", 0.999)) == "car 1.00")
         #expect(OSDLayout.labelText(for: object("bus", 0.5)) == "bus 0.50")
+        var tracked = object("person", 0.8712)
+        tracked.trackerID = 12
+        #expect(OSDLayout.labelText(for: tracked) == "person 12 0.87", "the tracker's id after the label")
     }
 
     @Test func paletteColoursDifferForTheFirstTenClasses() {

@@ -106,3 +106,42 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// The tracker stage on batches: ids on detected frames, the tracks' boxes on skipped frames.
+@Suite struct TrackerStageTests {
+    func batch(_ id: Int, frames: [(source: Int, objects: [ObjectMeta]?)]) -> FrameBatch {
+        var batch = FrameBatch(batchID: id, frames: [])
+        batch.meta.frames = frames.enumerated().map { index, frame in
+            var meta = FrameMeta(sourceID: frame.source, batchID: id, frameNumber: id, pts: nil, objects: frame.objects ?? [])
+            meta.inferenceDone = frame.objects != nil  // nil: a frame the detector's interval skipped
+            return meta
+        }
+        return batch
+    }
+
+    func person(x: Float) -> ObjectMeta {
+        ObjectMeta(classID: 0, label: "person", confidence: 0.8, rect: Rect(left: x, top: 10, width: 20, height: 40), detectorID: 1)
+    }
+
+    @Test func skippedFramesCarryTheTracksAndEachSourceHasItsOwnIDs() throws {
+        let stage = TrackerStage(configuration: TrackerConfiguration(kind: .sort, minHits: 1))
+        var ids: [[UInt64?]] = []
+        for frame in 0..<6 {
+            // The detector runs on even frames (interval=1); source 1 has its own walker.
+            let detected = frame % 2 == 0
+            var b = batch(frame, frames: [(0, detected ? [person(x: Float(frame * 4))] : nil),
+                                          (1, detected ? [person(x: Float(200 - frame * 4))] : nil)])
+            try stage.process(&b)
+            #expect(b.meta.frames.allSatisfy { $0.objects.count == 1 }, "frame \(frame): every frame shows its walker")
+            #expect(b.meta.frames.allSatisfy { $0.objects[0].isTracked == !detected })
+            ids.append(b.meta.frames.map { $0.objects[0].trackerID })
+            if !detected {
+                // The carried box moves on with the walker's velocity (SORT predicts).
+                let carried = b.meta.frames[0].objects[0].rect.left
+                #expect(carried > Float((frame - 1) * 4) - 0.5, "frame \(frame): \(carried)")
+            }
+        }
+        #expect(Set(ids.map { $0[0] }).count == 1 && Set(ids.map { $0[1] }).count == 1, "\(ids)")
+        #expect(ids[0][0] == ids[0][1], "ids count per source: each source's first track is 1")
+    }
+}
