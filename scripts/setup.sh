@@ -156,4 +156,18 @@ if ! ls "$VENV"/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13 >/dev/
   PIP_NO_CACHE_DIR=1 "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps \
     "nvidia-cuda-nvrtc==$NVRTC_VERSION"
 fi
+# --- 8. The independent checkers' venv (motmetrics for the tracker's MOTA/IDF1), pinned apart ----
+CHECKERS=$DEPS/checkers
+CHECKERS_REQUIREMENTS=scripts/requirements-checkers.txt
+CHECKERS_STAMP=$CHECKERS/.requirements-installed
+if [ ! -x "$CHECKERS/bin/python" ]; then
+  log "creating $CHECKERS"
+  python3 -m venv "$CHECKERS"
+fi
+if [ ! -e "$CHECKERS_STAMP" ] || [ "$CHECKERS_STAMP" -ot "$CHECKERS_REQUIREMENTS" ] ||
+   ! "$CHECKERS/bin/python" -c "import motmetrics" 2>/dev/null; then
+  log "installing $CHECKERS_REQUIREMENTS into $CHECKERS"
+  PIP_NO_CACHE_DIR=1 "$CHECKERS/bin/pip" install -q --disable-pip-version-check -r "$CHECKERS_REQUIREMENTS"
+  touch "$CHECKERS_STAMP"
+fi
 log "ready"
