@@ -76,6 +76,9 @@ struct TributaryBenchmark: ParsableCommand {
     @Flag(name: .customLong("host-output-parsing"), help: "On the GPU path, parse the detector's whole output on the CPU instead of filtering it on the GPU.")
     var hostOutputParsing = false
 
+    @Flag(name: .customLong("tracker-table"), help: "Instead of the table: the tracker's cost per frame, and throughput and counts with interval 0, 1, 2 and the sort tracker.")
+    var trackerTableMode = false
+
     @Option(name: .customLong("width")) var width = 1920
     @Option(name: .customLong("height")) var height = 1080
 
@@ -88,6 +91,7 @@ struct TributaryBenchmark: ParsableCommand {
         int8.networkMode = 1
         let haveInt8 = !noInt8 && int8.int8OnnxFile.map { access($0, R_OK) == 0 } == true
         if let soakSeconds { return try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger) }
+        if trackerTableMode { return try trackerTable(uri: uri, configuration: fp32, logger: logger) }
         if let childGPU { childRun(uri: uri, configuration: fp32, gpu: childGPU, logger: logger) }
         if gpuCheckMode || gpuTableMode {
             // Every figure is printed by then: skip the CUDA libraries' exit-time teardown.
@@ -139,7 +143,8 @@ struct TributaryBenchmark: ParsableCommand {
     /// the detector (its batch `n`, on that GPU), the sample's edit and the OSD when a detector
     /// config is given.
     func pipelineFPS(_ uri: SourceURI, _ n: Int, detector inferConfiguration: InferConfiguration?, outputs: [SinkKind],
-                     frames: Int? = nil, devices: [ComputeDevice] = [.cpu], beforeRun: () -> Void = {}, _ logger: Logger) throws -> Double {
+                     frames: Int? = nil, devices: [ComputeDevice] = [.cpu], beforeRun: () -> Void = {},
+                     onFrames: (@Sendable ([FrameMeta]) -> Void)? = nil, _ logger: Logger) throws -> Double {
         let target = n * (frames ?? self.frames)
         let delivered = Locked([Int](repeating: 0, count: devices.count))
         let rate = SteadyRate(total: target * devices.count, batch: n * devices.count)
@@ -161,6 +166,7 @@ struct TributaryBenchmark: ParsableCommand {
             pipeline.probe = { [unowned pipeline] batch in
                 if edit { try? SampleEdit.halveRed(&batch) }
                 let count = delivered.withValue { $0[index] += batch.frameCount; return $0[index] }
+                if count <= target { onFrames?(batch.meta.frames) }
                 if count <= target { rate.add(batch.frameCount) }
                 if count >= target { pipeline.requestStop(signal: 0) }
             }

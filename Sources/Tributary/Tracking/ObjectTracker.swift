@@ -90,12 +90,13 @@ public struct ObjectTracker: Sendable {
         return ids
     }
 
-    /// One frame on without a detector run (`interval`): each confirmed track matched at the last
-    /// detection, at its predicted box (SORT) or its last one (IoU tracker). No track ages: only
-    /// frames the detector ran on count towards `maxAge`.
+    /// One frame on without a detector run (`interval`): each track matched or born at the last
+    /// detection — the objects that frame showed, confirmed or not, so counts stay continuous —
+    /// at its predicted box (SORT) or its last one (IoU tracker). No track ages: only frames the
+    /// detector ran on count towards `maxAge`.
     public mutating func predict() -> [Track] {
         if configuration.kind == .sort { for i in filters.indices { filters[i].predict(); tracks[i].box = filters[i].box } }
-        return tracks.filter { $0.isConfirmed && $0.framesUnmatched == 0 }
+        return tracks.filter { $0.framesUnmatched == 0 }
     }
 
     /// A new track for an unmatched detection; its id if confirmed at once (`minHits` 1).

@@ -1,7 +1,8 @@
 /// The tracker as a stage, after the detector and before the probe: one `ObjectTracker` per
-/// source. On frames the detector ran on, each object gets its track's id (`trackerID`); on the
-/// frames its `interval` skips, the confirmed tracks' boxes are the frame's objects (`isTracked`,
-/// with the last detection's confidence), so the counts and the OSD stay continuous.
+/// source. On frames the detector ran on, each object gets its track's id (`trackerID`, once the
+/// track is confirmed); on the frames its `interval` skips, the tracks of the last detected frame's
+/// objects carry them on (`isTracked`, at the tracker's box, with the last confidence), so the
+/// counts and the OSD stay continuous.
 public final class TrackerStage: BatchStage {
     public let configuration: TrackerConfiguration
     /// By source id; a source's tracker is made at its first frame.
@@ -25,7 +26,7 @@ public final class TrackerStage: BatchStage {
                 batch.meta.frames[index].objects = trackers[source]!.predict().map { track in
                     let known = labels[track.classID] ?? ("class\(track.classID)", 0)
                     var object = ObjectMeta(classID: track.classID, label: known.label, confidence: track.confidence, rect: track.box,
-                                            detectorID: known.detectorID, trackerID: track.id)
+                                            detectorID: known.detectorID, trackerID: track.isConfirmed ? track.id : nil)
                     object.isTracked = true
                     return object
                 }
