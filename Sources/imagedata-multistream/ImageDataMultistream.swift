@@ -100,6 +100,12 @@ struct ImageDataMultistream: ParsableCommand {
     @Flag(name: .customLong("stage-times"), help: "At the end, print where each stage's threads spent their time (busy or waiting).")
     var stageTimes = false
 
+    @Option(name: .customLong("analytics"), help: "nvdsanalytics config: ROI counts, overcrowding, line crossing, direction (per stream; needs a [tracker] for crossings and directions).")
+    var analytics: String?
+
+    @Flag(name: .customLong("analytics-lines"), help: "With --analytics: print each frame's analytics, as deepstream-nvdsanalytics-test does.")
+    var analyticsLines = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
 
@@ -147,6 +153,7 @@ struct ImageDataMultistream: ParsableCommand {
         let uris = try Self.reporting { try inputs.map(SourceURI.init) }
         var inferConfiguration = try Self.reporting { try loadInferConfiguration() }
         let (useCUDA, plan) = try Self.reporting { try shardPlan(sourceCount: uris.count, gpuID: inferConfiguration?.gpuID) }
+        let analyticsRules = try Self.reporting { try loadAnalytics() }
         if processPerGPU && shardProcess == nil && plan.shards.count > 1 {
             signals.cancel()  // the parent passes every signal on instead
             let status = Self.runProcessPerShard(shardCount: plan.shards.count)
@@ -166,7 +173,8 @@ struct ImageDataMultistream: ParsableCommand {
             print(message)
         }
         var group: PipelineGroup? = try Self.reporting {
-            try buildGroup(uris: uris, plan: plan, shards: ownShards, useCUDA: useCUDA, detector: inferConfiguration, logger: logger)
+            try buildGroup(uris: uris, plan: plan, shards: ownShards, useCUDA: useCUDA, detector: inferConfiguration,
+                           analytics: analyticsRules, logger: logger)
         }
         let editFailed = installSampleProbes(on: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1)
         let earlySignal = running.withValue { state -> Int32? in
@@ -191,6 +199,14 @@ struct ImageDataMultistream: ParsableCommand {
         // Every output is finished: on the GPU path, skip the CUDA libraries' exit-time teardown.
         if useCUDA { exitWithoutLibraryTeardown(status) }
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// `--analytics`' rules by input, in muxer pixels; its warnings said.
+    func loadAnalytics() throws -> [Int: StreamAnalyticsRules] {
+        guard let analytics else { return [:] }
+        let (rules, warnings) = try AnalyticsConfiguration.load(path: analytics, muxerWidth: width, muxerHeight: height)
+        for warning in warnings { printError("Warning: \(warning)") }
+        return rules
     }
 
     /// The detector's config (nil with `--no-detector`); its warnings said.
@@ -235,7 +251,8 @@ struct ImageDataMultistream: ParsableCommand {
     /// A pipeline per shard this process runs, each with its detector, and the shared output
     /// (`--single-output`) they feed; says where it runs and what it serves.
     func buildGroup(uris: [SourceURI], plan: ShardPlan, shards: [(offset: Int, element: ShardPlan.Shard)], useCUDA: Bool,
-                    detector inferConfiguration: InferConfiguration?, logger: Logger) throws -> PipelineGroup {
+                    detector inferConfiguration: InferConfiguration?, analytics: [Int: StreamAnalyticsRules],
+                    logger: Logger) throws -> PipelineGroup {
         let shareOutput = singleOutput && plan.shards.count > 1
         var sharedOutput: SharedOutput?
         var pipelines: [Pipeline] = []
@@ -253,6 +270,8 @@ struct ImageDataMultistream: ParsableCommand {
                 tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs, osd: !noOSD, fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(max(0, perfInterval) * 1e9),
                 device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
             configuration.measureStages = stageTimes
+            // nvdsanalytics' stream N is input N: its rules go to the shard's own source id.
+            for (local, global) in shard.sources.enumerated() { configuration.analytics[local] = analytics[global] }
             configuration.detectionWorkers = detectionWorkers
             var detector: Detector?
             if var inferConfiguration {
@@ -285,7 +304,7 @@ struct ImageDataMultistream: ParsableCommand {
     /// line) and the lines it prints as things happen (`**PERF`, live sources, errors).
     /// - Returns: whether the edit failed (said once).
     func installSampleProbes(on group: PipelineGroup, shards: [ShardPlan.Shard], sharded: Bool) -> Locked<Bool> {
-        let (edit, silent) = (!noProbeEdit, self.silent)
+        let (edit, silent, analyticsLines) = (!noProbeEdit, self.silent, self.analyticsLines)
         let editFailed = Locked(false)
         for (pipeline, shard) in zip(group.pipelines, shards) {
             pipeline.probe = { batch in
@@ -302,6 +321,9 @@ struct ImageDataMultistream: ParsableCommand {
                 for frame in batch.meta.frames {
                     let counts = SampleClass.counts(frame.objects)
                     print("Frame Number= \(frame.frameNumber) Number of Objects= \(frame.objects.count) Vehicle_count= \(counts[.vehicle, default: 0]) Person_count= \(counts[.person, default: 0])")
+                    if analyticsLines, let analytics = frame.analytics {
+                        for line in SampleAnalyticsLines.lines(analytics, objects: frame.objects, source: frame.sourceID) { print(line) }
+                    }
                 }
             }
             // With several shards, each `**PERF` line names its GPU.

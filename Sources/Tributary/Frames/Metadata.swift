@@ -19,6 +19,8 @@ public struct FrameMeta: Sendable {
     /// The detector ran on this frame (NvDsFrameMeta's `bInferDone`); false on the frames its
     /// `interval` skips, whose objects (if any) come from the tracker.
     public var inferenceDone = false
+    /// What the analytics found on the frame, when analytics run (`AnalyticsStage`).
+    public var analytics: FrameAnalytics?
     public init(sourceID: Int, batchID: Int, frameNumber: Int, pts: UInt64?, objects: [ObjectMeta]) {
         self.sourceID = sourceID
         self.batchID = batchID
@@ -50,6 +52,8 @@ public struct ObjectMeta: Sendable {
     /// The box is the tracker's estimate on a frame the detector skipped (`interval`), with the
     /// confidence of the object's last detection.
     public var isTracked = false
+    /// What the analytics found of the object, when analytics run.
+    public var analytics: ObjectAnalytics?
     public init(classID: Int, label: String, confidence: Float, rect: Rect, detectorID: Int, trackerID: UInt64? = nil) {
         self.classID = classID
         self.label = label

@@ -474,13 +474,14 @@ private func isReadableRegularFile(_ path: String) -> Bool {
 }
 
 /// An errno, with its text.
-private struct SystemError: Error {
+struct SystemError: Error, CustomStringConvertible {
     var code: Int32
     var text: String { String(cString: strerror(code)) }
+    var description: String { text }
 }
 
 /// Reads a whole file as UTF-8 (a leading byte-order mark dropped).
-private func readTextFile(_ path: String) -> Result<String, SystemError> {
+func readTextFile(_ path: String) -> Result<String, SystemError> {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return .failure(SystemError(code: errno)) }
     defer { close(fd) }

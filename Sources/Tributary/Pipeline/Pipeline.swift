@@ -17,7 +17,7 @@ public final class Pipeline: @unchecked Sendable {
     /// One per detection worker (empty without a detector).
     private let detectors: [Detector]
     /// The stages between the detector and the probe, so the probe sees their work: the tracker
-    /// when the detector's config has a `[tracker]` group.
+    /// when the detector's config has a `[tracker]` group, then the analytics when configured.
     private let analysisStages: [any BatchStage]
     /// The stages after the probe, in the order they were `append`ed (the sample's frame saver,
     /// a tracker, …); the test tap and the probe run first.
@@ -108,7 +108,9 @@ public final class Pipeline: @unchecked Sendable {
         let stageTimes = configuration.measureStages ? StageTimes() : nil
         self.stageTimes = stageTimes
         detectors = try Self.detectionWorkers(detector, configuration: configuration, device: cudaDevice, times: stageTimes)
-        analysisStages = detector?.configuration.tracker.map { [TrackerStage(configuration: $0)] } ?? []
+        var analysisStages: [any BatchStage] = detector?.configuration.tracker.map { [TrackerStage(configuration: $0)] } ?? []
+        if !configuration.analytics.isEmpty { analysisStages.append(AnalyticsStage(rules: configuration.analytics)) }
+        self.analysisStages = analysisStages
         self.output = try output ?? Self.makeOutputStage(configuration: configuration, device: cudaDevice, times: stageTimes, logger: logger)
     }
 

@@ -26,6 +26,9 @@ public struct PipelineConfiguration: Sendable {
     /// The muxer's batch size follows the number of sources present (at least 1) as sources are
     /// added and removed, as the app's default batch size is the number of inputs.
     public var batchSizeFollowsSources = false
+    /// nvdsanalytics' rules by source id (`AnalyticsConfiguration`), run after the tracker; empty:
+    /// no analytics.
+    public var analytics: [Int: StreamAnalyticsRules] = [:]
 
     public init(inputs: [SourceURI], muxer: StreamMuxerConfiguration, tilerWidth: Int = 1920, tilerHeight: Int = 1080,
                 outputs: [SinkKind] = [.discard], osd: Bool = true, fileLoop: Bool = false,

@@ -1,0 +1,144 @@
+import Testing
+@testable import Tributary
+
+@Suite struct AnalyticsGeometryTests {
+    let square = [Point(x: 0, y: 0), Point(x: 10, y: 0), Point(x: 10, y: 10), Point(x: 0, y: 10)]
+
+    @Test func pointsInsideAndOutsideAPolygon() {
+        #expect(AnalyticsGeometry.contains(square, Point(x: 5, y: 5)))
+        #expect(!AnalyticsGeometry.contains(square, Point(x: 15, y: 5)))
+        #expect(!AnalyticsGeometry.contains(square, Point(x: 5, y: -1)))
+        // A concave polygon: the notch is outside.
+        let u = [Point(x: 0, y: 0), Point(x: 30, y: 0), Point(x: 30, y: 30), Point(x: 20, y: 30), Point(x: 20, y: 10),
+                 Point(x: 10, y: 10), Point(x: 10, y: 30), Point(x: 0, y: 30)]
+        #expect(!AnalyticsGeometry.contains(u, Point(x: 15, y: 20)))
+        #expect(AnalyticsGeometry.contains(u, Point(x: 5, y: 20)))
+    }
+
+    @Test func crossingTheSegmentOrTheWholeLine() {
+        let a = Point(x: 0, y: 10), b = Point(x: 100, y: 10)
+        #expect(AnalyticsGeometry.crosses(from: Point(x: 50, y: 5), to: Point(x: 50, y: 15), lineStart: a, lineEnd: b, extended: false))
+        #expect(!AnalyticsGeometry.crosses(from: Point(x: 50, y: 5), to: Point(x: 50, y: 9), lineStart: a, lineEnd: b, extended: false))
+        // Beside the segment: only the extended line is crossed.
+        #expect(!AnalyticsGeometry.crosses(from: Point(x: 150, y: 5), to: Point(x: 150, y: 15), lineStart: a, lineEnd: b, extended: false))
+        #expect(AnalyticsGeometry.crosses(from: Point(x: 150, y: 5), to: Point(x: 150, y: 15), lineStart: a, lineEnd: b, extended: true))
+    }
+}
+
+@Suite struct StreamAnalyticsTests {
+    /// A person whose box's bottom centre is at (x, y).
+    func person(id: UInt64?, x: Float, y: Float, classID: Int = 0) -> ObjectMeta {
+        ObjectMeta(classID: classID, label: classID == 0 ? "person" : "car", confidence: 0.9,
+                   rect: Rect(left: x - 10, top: y - 40, width: 20, height: 40), detectorID: 1, trackerID: id)
+    }
+
+    /// A door line at y = 100 from x 0 to 200: "Entry" counts crossings downwards, "Exit" upwards.
+    let door = StreamAnalyticsRules(lines: [
+        .init(name: "Entry", from: Point(x: 100, y: 50), to: Point(x: 100, y: 150), lineStart: Point(x: 0, y: 100), lineEnd: Point(x: 200, y: 100)),
+        .init(name: "Exit", from: Point(x: 100, y: 150), to: Point(x: 100, y: 50), lineStart: Point(x: 0, y: 100), lineEnd: Point(x: 200, y: 100)),
+    ])
+
+    @Test func crossingsAreCountedByDirection() {
+        var analytics = StreamAnalytics(rules: door)
+        var last = FrameAnalytics()
+        var crossedOnFrame: [[String]] = []
+        // Person 1 walks down through the door, person 2 up through it, person 3 walks beside it
+        // (x 300: outside the segment), an untracked person is ignored.
+        for step in 0..<10 {
+            let down = Float(60 + step * 10), up = Float(140 - step * 10)
+            let objects = [person(id: 1, x: 50, y: down), person(id: 2, x: 150, y: up), person(id: 3, x: 300, y: down), person(id: nil, x: 120, y: down)]
+            let (frame, perObject) = analytics.process(objects)
+            last = frame
+            crossedOnFrame.append(perObject.flatMap(\.linesCrossed))
+        }
+        #expect(last.crossingsSoFar == ["Entry": 1, "Exit": 1])
+        #expect(crossedOnFrame.joined().sorted() == ["Entry", "Exit"], "each crossing told once, on its frame: \(crossedOnFrame)")
+        // Walking back up, person 1 exits too.
+        for step in 0..<10 { last = analytics.process([person(id: 1, x: 50, y: Float(150 - step * 10))]).frame }
+        #expect(last.crossingsSoFar == ["Entry": 1, "Exit": 2])
+    }
+
+    @Test func regionCountsOvercrowdingAndClassFilters() {
+        let box = [Point(x: 0, y: 0), Point(x: 100, y: 0), Point(x: 100, y: 100), Point(x: 0, y: 100)]
+        let rules = StreamAnalyticsRules(
+            regions: [.init(name: "Lot", polygon: box), .init(name: "Outside", polygon: box, inverse: true),
+                      .init(name: "Cars", polygon: box, classes: .only([2]))],
+            overcrowding: [.init(name: "Crowd", polygon: box, threshold: 2)])
+        var analytics = StreamAnalytics(rules: rules)
+        let two = [person(id: nil, x: 10, y: 50), person(id: nil, x: 50, y: 50), person(id: nil, x: 150, y: 50)]
+        let (frame, objects) = analytics.process(two)
+        #expect(frame.objectsInRegion == ["Lot": 2, "Outside": 1, "Cars": 0])
+        #expect(frame.overcrowded == ["Crowd": false], "two is not more than the threshold")
+        #expect(objects[0].regions == ["Lot"] && objects[2].regions == ["Outside"])
+        let three = two + [person(id: nil, x: 90, y: 90, classID: 2)]
+        let crowded = analytics.process(three).frame
+        #expect(crowded.overcrowded == ["Crowd": true] && crowded.objectsInRegion["Cars"] == 1)
+    }
+
+    @Test func directionIsTheNamedDirectionWithin45Degrees() {
+        let rules = StreamAnalyticsRules(directions: [.init(name: "South", from: Point(x: 0, y: 0), to: Point(x: 0, y: 10)),
+                                                      .init(name: "East", from: Point(x: 0, y: 0), to: Point(x: 10, y: 0))])
+        var analytics = StreamAnalytics(rules: rules)
+        _ = analytics.process([person(id: 7, x: 100, y: 100), person(id: 8, x: 100, y: 100)])
+        let objects = analytics.process([person(id: 7, x: 102, y: 110), person(id: 8, x: 90, y: 90)]).objects
+        #expect(objects[0].direction == "South")
+        #expect(objects[1].direction == nil, "moving north-west matches neither")
+    }
+}
+
+@Suite struct AnalyticsConfigurationTests {
+    let config = """
+        [property]
+        enable=1
+        config-width=1920
+        config-height=1080
+        osd-mode=2
+
+        [roi-filtering-stream-0]
+        enable=1
+        roi-RF=0;0;960;0;960;540;0;540
+        inverse-roi=0
+        class-id=-1
+
+        [overcrowding-stream-1]
+        enable=1
+        roi-OC=0;0;1920;0;1920;1080;0;1080
+        object-threshold=3
+        class-id=0;2
+
+        [line-crossing-stream-0]
+        enable=1
+        line-crossing-Entry=960;100;960;900;0;540;1920;540
+        class-id=0
+        extended=0
+        mode=loose
+
+        [direction-detection-stream-0]
+        enable=0
+        direction-South=0;0;0;100
+
+        [tiler]
+        width=2
+        """
+
+    @Test func rulesAreReadAndScaledToTheMuxer() throws {
+        let (rules, warnings) = try AnalyticsConfiguration.parse(config, path: "analytics.txt", muxerWidth: 960, muxerHeight: 540)
+        let stream0 = try #require(rules[0])
+        #expect(stream0.regions == [.init(name: "RF", polygon: [Point(x: 0, y: 0), Point(x: 480, y: 0), Point(x: 480, y: 270), Point(x: 0, y: 270)])])
+        #expect(stream0.lines == [.init(name: "Entry", from: Point(x: 480, y: 50), to: Point(x: 480, y: 450), lineStart: Point(x: 0, y: 270),
+                                        lineEnd: Point(x: 960, y: 270), classes: .only([0]))])
+        #expect(stream0.directions.isEmpty, "enable=0: skipped")
+        #expect(rules[1]?.overcrowding == [.init(name: "OC", polygon: [Point(x: 0, y: 0), Point(x: 960, y: 0), Point(x: 960, y: 540), Point(x: 0, y: 540)],
+                                                 threshold: 3, classes: .only([0, 2]))])
+        #expect(warnings == ["analytics.txt:30: unknown group [tiler] (ignored)"], "\(warnings)")
+    }
+
+    @Test func aBadValueNamesTheLineAndKey() {
+        #expect {
+            _ = try AnalyticsConfiguration.parse("[line-crossing-stream-0]\nline-crossing-A=1;2;3\n", path: "a.txt", muxerWidth: 10, muxerHeight: 10)
+        } throws: { "\($0)".contains("a.txt:2") && "\($0)".contains("line-crossing-A") }
+        #expect {
+            _ = try AnalyticsConfiguration.parse("[overcrowding-stream-0]\nobject-threshold=lots\nroi-X=0;0;1;0;1;1\n", path: "a.txt", muxerWidth: 10, muxerHeight: 10)
+        } throws: { "\($0)".contains("a.txt:2") && "\($0)".contains("object-threshold") }
+    }
+}
