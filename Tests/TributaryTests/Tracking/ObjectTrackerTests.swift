@@ -1,3 +1,5 @@
+import Foundation
+import Logging
 import Testing
 @testable import Tributary
 
@@ -143,5 +145,47 @@ struct SeededGenerator: RandomNumberGenerator {
         }
         #expect(Set(ids.map { $0[0] }).count == 1 && Set(ids.map { $0[1] }).count == 1, "\(ids)")
         #expect(ids[0][0] == ids[0][1], "ids count per source: each source's first track is 1")
+    }
+}
+
+/// The tracker behind the real detector on the sample video: an object's id persists from frame
+/// to frame wherever the detector sees it on both.
+@Suite(.serialized) struct TrackerOnTheSampleTests {
+    @Test(.timeLimit(.minutes(3)))
+    func idsPersistOnTheSampleVideo() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let clip = folder.appendingPathComponent("clip.mp4").path
+        try makeShortSampleClip(at: clip, frames: 80)
+        var inference = try InferConfiguration.load(path: DetectorTests.configPath)
+        inference.tracker = TrackerConfiguration(kind: .sort, minHits: 1)
+        let logger = Logger(label: "test")
+        let pipeline = try Pipeline(configuration: PipelineConfiguration(
+            inputs: [try SourceURI(clip)], muxer: StreamMuxerConfiguration(batchSize: 1, width: 768, height: 576, batchedPushTimeoutMicroseconds: -1),
+            outputs: [.discard], osd: false, perfIntervalNanoseconds: 0),
+            detector: try Detector.load(configuration: inference, logger: logger), logger: logger)
+        var frames: [[ObjectMeta]] = []
+        pipeline.probe = { batch in frames.append(batch.meta.frames[0].objects) }
+        #expect(pipeline.run().succeeded)
+        #expect(frames.count == 80)
+        // Pairs of detections on consecutive frames that are the same object (same class, IoU ≥ 0.5,
+        // each matched once): how many keep their id.
+        var pairs = 0, kept = 0
+        for (previous, current) in zip(frames, frames.dropFirst()) {
+            var used = Set<Int>()
+            for object in current {
+                guard let match = previous.indices.filter({ !used.contains($0) && previous[$0].classID == object.classID })
+                    .max(by: { Clustering.iou(previous[$0].rect, object.rect) < Clustering.iou(previous[$1].rect, object.rect) }),
+                      Clustering.iou(previous[match].rect, object.rect) >= 0.5 else { continue }
+                used.insert(match)
+                pairs += 1
+                if object.trackerID != nil && object.trackerID == previous[match].trackerID { kept += 1 }
+            }
+        }
+        let share = Double(kept) / Double(max(1, pairs))
+        print("ids kept on \(kept) of \(pairs) consecutive detections of the same object (\(share)); switch rate \(1 - share)")
+        #expect(pairs > 100, "the sample shows people on most frames")
+        #expect(share >= 0.8, "ids kept on \(kept) of \(pairs)")
     }
 }
