@@ -12,6 +12,22 @@ mkdir -p "$DEPS" models media
 
 log() { printf '[setup] %s\n' "$*"; }
 
+# A venv at $1 with exactly the pins of the requirements file $2: installed again whenever the file
+# is newer than the venv's stamp or the Python check $3 fails. No pip cache, so no cached wheel of
+# another version is hit.
+pinned_venv() {
+  local venv=$1 requirements=$2 check=$3 stamp=$1/.requirements-installed
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating $venv"
+    python3 -m venv "$venv"
+  fi
+  if [ ! -e "$stamp" ] || [ "$stamp" -ot "$requirements" ] || ! "$venv/bin/python" -c "$check" 2>/dev/null; then
+    log "installing $requirements into $venv"
+    PIP_NO_CACHE_DIR=1 "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+    touch "$stamp"
+  fi
+}
+
 # --- 1. Debian packages -------------------------------------------------------------------------
 APT_PACKAGES=(
   pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
@@ -27,8 +43,7 @@ source "$(dirname "$0")/apt-missing.sh"
 apt_install_missing "${APT_PACKAGES[@]}"
 
 # --- 2. Python venv for the model conversion, the ORT library and the reference tests --------------
-# Every package is pinned in scripts/requirements.txt; re-installed whenever that file is newer than
-# the stamp, so the venv follows the pins. No pip cache, so no cached wheel of another version is hit.
+# Every package is pinned in scripts/requirements.txt, so the venv follows the pins.
 VENV=$DEPS/venv
 REQUIREMENTS=scripts/requirements.txt
 REQUIREMENTS_STAMP=$VENV/.requirements-installed
@@ -36,16 +51,7 @@ if ! grep -qx "onnxruntime==$ORT_VERSION" "$REQUIREMENTS"; then
   echo "[setup] $REQUIREMENTS must pin onnxruntime==$ORT_VERSION (ORT_VERSION, the C SDK's library)" >&2
   exit 1
 fi
-if [ ! -x "$VENV/bin/python" ]; then
-  log "creating $VENV"
-  python3 -m venv "$VENV"
-fi
-if [ ! -e "$REQUIREMENTS_STAMP" ] || [ "$REQUIREMENTS_STAMP" -ot "$REQUIREMENTS" ] ||
-   ! "$VENV/bin/python" -c "import numpy, onnx, onnxruntime; assert onnxruntime.__version__ == '$ORT_VERSION'" 2>/dev/null; then
-  log "installing $REQUIREMENTS into the venv"
-  PIP_NO_CACHE_DIR=1 "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQUIREMENTS"
-  touch "$REQUIREMENTS_STAMP"
-fi
+pinned_venv "$VENV" "$REQUIREMENTS" "import numpy, onnx, onnxruntime; assert onnxruntime.__version__ == '$ORT_VERSION'"
 
 # --- 3. ONNX Runtime C SDK: library from the wheel, header from Debian trixie ---------------------
 ORT_DIR=$DEPS/onnxruntime
@@ -157,17 +163,5 @@ if ! ls "$VENV"/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13 >/dev/
     "nvidia-cuda-nvrtc==$NVRTC_VERSION"
 fi
 # --- 8. The independent checkers' venv (motmetrics for the tracker's MOTA/IDF1), pinned apart ----
-CHECKERS=$DEPS/checkers
-CHECKERS_REQUIREMENTS=scripts/requirements-checkers.txt
-CHECKERS_STAMP=$CHECKERS/.requirements-installed
-if [ ! -x "$CHECKERS/bin/python" ]; then
-  log "creating $CHECKERS"
-  python3 -m venv "$CHECKERS"
-fi
-if [ ! -e "$CHECKERS_STAMP" ] || [ "$CHECKERS_STAMP" -ot "$CHECKERS_REQUIREMENTS" ] ||
-   ! "$CHECKERS/bin/python" -c "import motmetrics" 2>/dev/null; then
-  log "installing $CHECKERS_REQUIREMENTS into $CHECKERS"
-  PIP_NO_CACHE_DIR=1 "$CHECKERS/bin/pip" install -q --disable-pip-version-check -r "$CHECKERS_REQUIREMENTS"
-  touch "$CHECKERS_STAMP"
-fi
+pinned_venv "$DEPS/checkers" scripts/requirements-checkers.txt "import motmetrics"
 log "ready"
