@@ -21,8 +21,7 @@ package final class DeviceTiler: @unchecked Sendable {
 
     /// Lays the grid out for these sources; the output frame keeps its size.
     package func follow(sourceIDs: [Int]) {
-        guard !sourceIDs.isEmpty, sourceIDs != layout.sourceIDs else { return }  // empty: unknown, keep the grid
-        layout = TileLayout(sourceIDs: sourceIDs, width: layout.width, height: layout.height)
+        layout = layout.following(sourceIDs: sourceIDs)
     }
 
     /// Composites `batch` into `output` (queued on `stream`; not waited for).

@@ -35,6 +35,13 @@ public struct TileLayout: Sendable, Equatable {
         tileHeight = height / rows
     }
 
+    /// The grid of `sourceIDs` at this size, or this one when they are its sources already or not
+    /// given (empty: a batch that does not say keeps the grid).
+    public func following(sourceIDs: [Int]) -> TileLayout {
+        guard !sourceIDs.isEmpty, sourceIDs != self.sourceIDs else { return self }
+        return TileLayout(sourceIDs: sourceIDs, width: width, height: height)
+    }
+
     /// The tile slot of a source: its rank among the sources present. A source without a tile
     /// (never by construction) takes the slot its id wraps to.
     public func slot(of sourceID: Int) -> Int {

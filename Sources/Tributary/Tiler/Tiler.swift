@@ -16,8 +16,7 @@ public final class Tiler: @unchecked Sendable {
     /// Lays the grid out for these sources (a source added or removed); nothing when they are the
     /// grid's already, or not given (empty).
     public func follow(sourceIDs: [Int]) {
-        guard !sourceIDs.isEmpty, sourceIDs != layout.sourceIDs else { return }  // empty: unknown, keep the grid
-        layout = TileLayout(sourceIDs: sourceIDs, width: layout.width, height: layout.height)
+        layout = layout.following(sourceIDs: sourceIDs)
     }
 
     package func composite(_ batch: FrameBatch, into output: MutableImageView) {

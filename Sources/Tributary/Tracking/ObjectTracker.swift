@@ -59,7 +59,7 @@ public struct ObjectTracker: Sendable {
     /// - Returns: each detection's track id, in order; nil while its track is not yet confirmed
     ///   (fewer than `minHits` matches).
     public mutating func update(_ detections: [Detection]) -> [UInt64?] {
-        if configuration.kind == .sort { for i in filters.indices { filters[i].predict(); tracks[i].box = filters[i].box } }
+        advanceFilters()
         for i in tracks.indices { tracks[i].framesUnmatched += 1 }
         let matches = configuration.kind == .sort ? optimalMatches(detections) : greedyMatches(detections)
         var ids = [UInt64?](repeating: nil, count: detections.count)
@@ -95,8 +95,17 @@ public struct ObjectTracker: Sendable {
     /// at its predicted box (SORT) or its last one (IoU tracker). No track ages: only frames the
     /// detector ran on count towards `maxAge`.
     public mutating func predict() -> [Track] {
-        if configuration.kind == .sort { for i in filters.indices { filters[i].predict(); tracks[i].box = filters[i].box } }
+        advanceFilters()
         return tracks.filter { $0.framesUnmatched == 0 }
+    }
+
+    /// SORT: every track's filter one frame on, its box the filter's estimate.
+    private mutating func advanceFilters() {
+        guard configuration.kind == .sort else { return }
+        for i in filters.indices {
+            filters[i].predict()
+            tracks[i].box = filters[i].box
+        }
     }
 
     /// A new track for an unmatched detection; its id if confirmed at once (`minHits` 1).
