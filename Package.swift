@@ -19,11 +19,16 @@ let package = Package(
         .library(name: "Tributary", targets: ["Tributary"]),
         .executable(name: "imagedata-multistream", targets: ["imagedata-multistream"]),
         .executable(name: "tributary-benchmark", targets: ["tributary-benchmark"]),
+        .executable(name: "tributary", targets: ["tributary"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Thin C shim: GStreamer (core, app, video, pbutils, rtsp-server) plus static inline helpers
@@ -45,6 +50,32 @@ let package = Package(
                 "CCUDA",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: headerSearchSettings
+        ),
+        // The service layer: DeepStream's REST API (Hummingbird), /metrics (swift-prometheus over
+        // the framework's swift-metrics and its frame ledger), the cameras' table. Apart from the
+        // framework, so that the framework and the sample app stay free of an HTTP stack.
+        .target(
+            name: "TributaryService",
+            dependencies: [
+                "Tributary",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: headerSearchSettings
+        ),
+        .executableTarget(
+            name: "tributary",
+            dependencies: [
+                "Tributary",
+                "TributaryService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: headerSearchSettings
         ),
@@ -75,6 +106,11 @@ let package = Package(
         .testTarget(
             name: "TributaryTests",
             dependencies: ["Tributary", "TributarySample", "CGStreamer"],
+            swiftSettings: headerSearchSettings
+        ),
+        .testTarget(
+            name: "TributaryServiceTests",
+            dependencies: ["Tributary", "TributaryService", "CGStreamer", .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: headerSearchSettings
         ),
     ]

@@ -38,6 +38,9 @@ APT_PACKAGES=(
   gstreamer1.0-x gstreamer1.0-gl
   # Tests: a real X server for the window, its screenshot, FFmpeg as an RTSP client, valgrind.
   xvfb x11-apps x11-utils ffmpeg valgrind
+  # Service tests: an RTSP camera in a process of its own (gst-rtsp-server through PyGObject), a
+  # real HTTP client, and promtool to check the /metrics exposition.
+  python3-gi gir1.2-gst-rtsp-server-1.0 curl prometheus
 )
 source "$(dirname "$0")/apt-missing.sh"
 apt_install_missing "${APT_PACKAGES[@]}"

@@ -106,6 +106,12 @@ struct ImageDataMultistream: ParsableCommand {
     @Flag(name: .customLong("analytics-lines"), help: "With --analytics: print each frame's analytics, as deepstream-nvdsanalytics-test does.")
     var analyticsLines = false
 
+    @Option(name: .customLong("rtsp-reconnect-interval"), help: "Seconds without a frame before a live source is rebuilt (0: never; it then ends when its stream ends).")
+    var rtspReconnectInterval: Double = 10
+
+    @Option(name: .customLong("rtsp-reconnect-attempts"), parsing: .unconditional, help: "Rebuilds of a lost live source before it is given up (-1: unlimited).")
+    var rtspReconnectAttempts = -1
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
 
@@ -116,6 +122,8 @@ struct ImageDataMultistream: ParsableCommand {
         if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
         if let gpus, gpus < 0 { throw ValidationError("--gpus must not be negative") }
+        if rtspReconnectInterval < 0 { throw ValidationError("--rtsp-reconnect-interval must not be negative") }
+        if rtspReconnectAttempts < -1 { throw ValidationError("--rtsp-reconnect-attempts must be -1 or more") }
         if let detectionWorkers, detectionWorkers <= 0 { throw ValidationError("--detection-workers must be positive") }
         if processPerGPU && singleOutput { throw ValidationError("--single-output needs every GPU in one process: leave out --process-per-gpu") }
         if processPerGPU && gpus == nil { throw ValidationError("--process-per-gpu shards over GPUs: give --gpus too") }
@@ -270,6 +278,7 @@ struct ImageDataMultistream: ParsableCommand {
                 tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs, osd: !noOSD, fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(max(0, perfInterval) * 1e9),
                 device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
             configuration.measureStages = stageTimes
+            configuration.recovery = SourceRecoveryPolicy(reconnectIntervalSeconds: rtspReconnectInterval, attempts: rtspReconnectAttempts)
             // nvdsanalytics' stream N is input N: its rules go to the shard's own source id.
             for (local, global) in shard.sources.enumerated() { configuration.analytics[local] = analytics[global] }
             configuration.detectionWorkers = detectionWorkers
@@ -332,6 +341,7 @@ struct ImageDataMultistream: ParsableCommand {
                 switch event {
                 case .liveSource: print("Atleast one of the sources is live")
                 case .sourceFailed(let failure): printError("Error: \(failure)")
+                case .sourceState(let status): if let line = status.recoveryWarning { printError(line) }
                 case .stageFailed(let error): printError("Error: \(error)")
                 case .perf(let rates): print("\n\(label)\(PerfMonitor.perfLine(rates))\n")
                 }
@@ -388,22 +398,6 @@ extension ImageDataMultistream {
         return ExitCode(exitCode(for: error))
     }
 
-    /// The one place errors become exit codes: 2 for what the user gave (inputs, config, model),
-    /// 1 for what failed while running.
-    static func exitCode(for error: Error) -> Int32 {
-        switch error {
-        case is InferConfigurationError: return 2
-        case let error as PipelineError:
-            switch error {
-            case .invalidURI, .unsupportedScheme, .fileNotFound, .invalidArgument: return 2
-            default: return 1
-            }
-        case let error as InferenceError:
-            switch error {
-            case .modelLoad, .unsupportedModel: return 2
-            default: return 1
-            }
-        default: return 1
-        }
-    }
+    /// The exit code an error maps to (`PipelineError.exitStatus`).
+    static func exitCode(for error: Error) -> Int32 { PipelineError.exitStatus(for: error) }
 }

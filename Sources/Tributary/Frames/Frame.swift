@@ -7,6 +7,9 @@ public struct Frame: Sendable {
     /// Presentation time in nanoseconds, if the source gave one.
     public var pts: UInt64?
     public var image: ImageBuffer
+    /// When the frame left its decoder (the pipeline's source thread stamps it): the start of its
+    /// decode → sink latency.
+    public var decodedAt: MonotonicInstant?
 
     public init(sourceID: Int, frameNumber: Int, pts: UInt64?, image: ImageBuffer) {
         self.sourceID = sourceID

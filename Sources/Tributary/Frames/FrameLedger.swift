@@ -19,6 +19,12 @@ public final class FrameLedger: @unchecked Sendable {
         public var droppedTotal: Int { dropped.values.reduce(0, +) }
         /// Decoded frames neither delivered nor dropped (still in flight); 0 after a clean run.
         public var unaccounted: Int { decoded - delivered - droppedTotal }
+
+        public init(decoded: Int = 0, delivered: Int = 0, dropped: [String: Int] = [:]) {
+            self.decoded = decoded
+            self.delivered = delivered
+            self.dropped = dropped
+        }
     }
 
     private let state: Locked<[Int: SourceCounts]>

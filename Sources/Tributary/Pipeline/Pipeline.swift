@@ -28,6 +28,8 @@ public final class Pipeline: @unchecked Sendable {
     private let cudaDevice: CUDADevice?
     let makeSource: SourceFactory
     private let stageTimes: StageTimes?
+    private let metrics: PipelineMetrics
+    private let clock = MonotonicClock()
     private let runSeconds = Locked(0.0)
     /// The first failure of the output side and of the detector.
     private let sinkFailure = Locked<(any Error)?>(nil)
@@ -107,6 +109,7 @@ public final class Pipeline: @unchecked Sendable {
         perf = PerfMonitor(streamCount: count)
         let stageTimes = configuration.measureStages ? StageTimes() : nil
         self.stageTimes = stageTimes
+        metrics = PipelineMetrics(factory: configuration.metricsFactory)
         detectors = try Self.detectionWorkers(detector, configuration: configuration, device: cudaDevice, times: stageTimes)
         var analysisStages: [any BatchStage] = detector?.configuration.tracker.map { [TrackerStage(configuration: $0)] } ?? []
         if !configuration.analytics.isEmpty { analysisStages.append(AnalyticsStage(rules: configuration.analytics)) }
@@ -169,15 +172,17 @@ public final class Pipeline: @unchecked Sendable {
     /// Every source stops pulling as at end-of-stream, and no source is added after: the run ends
     /// once their queued frames went out.
     private func stopSources() {
-        let present = sources.withValue { table in
+        let (present, supervisors) = sources.withValue { table in
             table.inputClosed = true
-            return Array(table.sources.values)
+            return (Array(table.sources.values), Array(table.supervisors.values))
         }
         for source in present { source.requestStop() }
+        for supervisor in supervisors { supervisor.stop() }
         muxer.closeInput()
     }
 
-    /// The source's thread: pulls its frames into the muxer until end-of-stream, failure or removal.
+    /// The source's thread: pulls its frames into the muxer until end-of-stream, failure or removal;
+    /// a live source that drops out is rebuilt (`configuration.recovery`) on the same thread.
     func startThread(of source: any FrameSource) {
         source.start()
         let firstLive = source.isLive && sources.withValue { table in
@@ -185,8 +190,12 @@ public final class Pipeline: @unchecked Sendable {
             return !table.anyLive
         }
         if firstLive { onEvent(.liveSource(source.id)) }
+        let cameraID = sources.withValue { $0.cameras.first { $0.value == source.id }?.key }
+        let supervisor = SourceSupervisor(source: source, cameraID: cameraID, policy: configuration.recovery,
+                                          rebuild: { [makeSource] in try makeSource(source.id, source.uri) },
+                                          onChange: { [onEvent] in onEvent(.sourceState($0)) })
         let thread = WorkerThread(name: "source-\(source.id)") { [muxer, ledger, stageTimes, sourceFailures, onEvent] in
-            let end = source.run(ledger: ledger, times: stageTimes) { frame in muxer.push(frame, live: source.isLive) }
+            let end = supervisor.run(ledger: ledger, times: stageTimes) { frame, live in muxer.push(frame, live: live) }
             if case .failed(let element, let message) = end {
                 let failure = SourceFailure(source: source.id, uri: source.uri.original, element: element, message: message)
                 sourceFailures.withValue { $0.append(failure) }
@@ -194,7 +203,22 @@ public final class Pipeline: @unchecked Sendable {
             }
             muxer.sourceEnded(source.id)
         }
-        sources.withValue { $0.threads[source.id] = thread }
+        sources.withValue {
+            $0.threads[source.id] = thread
+            $0.supervisors[source.id] = supervisor
+        }
+    }
+
+    /// What each source present is doing, ascending by id (those not started yet: connecting).
+    public var sourceStatuses: [SourceStatus] {
+        sources.withValue { table in
+            table.presentIDs.compactMap { id in
+                table.supervisors[id]?.status ?? table.sources[id].map { source in
+                    SourceStatus(sourceID: id, cameraID: table.cameras.first { $0.value == id }?.key, uri: source.uri.original,
+                                 state: .connecting, reconnects: 0, attempt: 0, lastError: nil)
+                }
+            }
+        }
     }
 
     /// Runs until every source has ended (or failed) and the sink has finished; with
@@ -208,6 +232,12 @@ public final class Pipeline: @unchecked Sendable {
             return table.presentIDs.compactMap { table.sources[$0] }
         }
         for source in initial { startThread(of: source) }
+        // Finds stalled live sources and wakes those whose retry is due.
+        let watchdog = configuration.recovery.stallTimeoutNanoseconds.map { _ in
+            PeriodicTask(name: "recovery", intervalNanoseconds: 100_000_000) { [sources] in
+                for supervisor in sources.withValue({ Array($0.supervisors.values) }) { supervisor.tick() }
+            }
+        }
         let perfTask = configuration.perfIntervalNanoseconds > 0
             ? PeriodicTask(name: "perf", intervalNanoseconds: configuration.perfIntervalNanoseconds) { [perf, onEvent] in
                 onEvent(.perf(perf.takeRates()))
@@ -240,10 +270,11 @@ public final class Pipeline: @unchecked Sendable {
         outputThread.join()
         for stage in stageList { do { try stage.finish() } catch { fail(sinkFailure, error) } }
         let threads = sources.withValue { table in
-            defer { table.threads = [:]; table.inputClosed = true }
+            defer { table.threads = [:]; table.supervisors = [:]; table.inputClosed = true }
             return Array(table.threads.values)
         }
         for thread in threads { thread.join() }
+        watchdog?.stop()
         perfTask?.stop()
         // Callbacks often capture the pipeline (to stop it); dropping them here breaks that cycle.
         probe = nil
@@ -264,6 +295,10 @@ public final class Pipeline: @unchecked Sendable {
             if first { output.start(frameRate: frameRate(of: batch)) }
             first = false
             do { try output.output(batch) } catch { fail(sinkFailure, error) }
+            let now = clock.now()
+            for frame in batch.frames {
+                if let decoded = frame.decodedAt { metrics.frameLatency.recordNanoseconds(now.nanoseconds(since: decoded)) }
+            }
         }
         do { try output.finish(failed: sinkFailure.withValue { $0 != nil }) } catch { fail(sinkFailure, error) }
     }
@@ -285,12 +320,15 @@ public final class Pipeline: @unchecked Sendable {
                 }) {
                     var batch = taken
                     batch.sourcesPresent = sourcesShown(with: batch)
+                    metrics.batchFill.record(Double(batch.frames.count) / Double(max(1, muxer.batchSize)))
                     if index < detectors.count, detectorFailure.withValue({ $0 == nil }) {
+                        let started = clock.now()
                         do {
                             try stageTimes.measure(.detect) { try detectors[index].process(&batch, sequence: sequence) }
                         } catch {
                             fail(detectorFailure, error)
                         }
+                        metrics.inference.recordNanoseconds(clock.now().nanoseconds(since: started))
                     }
                     detected.put(batch, sequence: sequence)
                 }

@@ -44,8 +44,9 @@ extension Pipeline {
     /// - Returns: how many queued frames were dropped; nil when no such source is present.
     @discardableResult
     public func removeSource(_ id: Int, policy: SourceRemovalPolicy = .drain) -> Int? {
-        guard let (source, thread) = sources.withValue({ $0.remove(id) }) else { return nil }
+        guard let (source, supervisor, thread) = sources.withValue({ $0.remove(id) }) else { return nil }
         source.requestStop()
+        supervisor?.stop()
         let dropped = muxer.removeSource(id: id, policy: policy)
         perf.removeStream(id)
         if configuration.batchSizeFollowsSources {
@@ -92,6 +93,8 @@ struct SourceTable {
     var uris: [Int: String] = [:]
     var cameras: [String: Int] = [:]
     var threads: [Int: WorkerThread] = [:]
+    /// The started sources' drivers (recovery, status).
+    var supervisors: [Int: SourceSupervisor] = [:]
     var nextID = 0
     var running = false
     var inputClosed = false
@@ -109,10 +112,10 @@ struct SourceTable {
     }
 
     /// Takes a source out; its thread, if started, is the caller's to join.
-    mutating func remove(_ id: Int) -> (any FrameSource, WorkerThread?)? {
+    mutating func remove(_ id: Int) -> (any FrameSource, SourceSupervisor?, WorkerThread?)? {
         guard let source = sources.removeValue(forKey: id) else { return nil }
         presentIDs.removeAll { $0 == id }
         cameras = cameras.filter { $0.value != id }
-        return (source, threads.removeValue(forKey: id))
+        return (source, supervisors.removeValue(forKey: id), threads.removeValue(forKey: id))
     }
 }

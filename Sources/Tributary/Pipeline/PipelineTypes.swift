@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 
 /// Everything a run needs to know.
@@ -29,6 +30,11 @@ public struct PipelineConfiguration: Sendable {
     /// nvdsanalytics' rules by source id (`AnalyticsConfiguration`), run after the tracker; empty:
     /// no analytics.
     public var analytics: [Int: StreamAnalyticsRules] = [:]
+    /// How live sources that drop out come back (`--rtsp-reconnect-interval`, `--rtsp-reconnect-attempts`).
+    public var recovery: SourceRecoveryPolicy = .default
+    /// Where the histograms go (inference time, batch fill, frame latency); nil: the process's
+    /// swift-metrics backend (none unless bootstrapped).
+    public var metricsFactory: (any MetricsFactory)?
 
     public init(inputs: [SourceURI], muxer: StreamMuxerConfiguration, tilerWidth: Int = 1920, tilerHeight: Int = 1080,
                 outputs: [SinkKind] = [.discard], osd: Bool = true, fileLoop: Bool = false,
@@ -72,8 +78,11 @@ public struct SourceFailure: Error, Sendable, CustomStringConvertible {
 public enum PipelineEvent: Sendable {
     /// The first live source (rtsp) started.
     case liveSource(Int)
-    /// A source failed; the others go on.
+    /// A source failed for good (it cannot be decoded, or a live one ran out of attempts); the others go on.
     case sourceFailed(SourceFailure)
+    /// A source's state changed: a live one lost (stalled, backing off), rebuilt (connecting) or
+    /// streaming again; said before `sourceFailed` too.
+    case sourceState(SourceStatus)
     /// The detector, a batch stage or the output failed: the sources stop, the run ends.
     case stageFailed(any Error)
     /// Every `perfIntervalNanoseconds`: each stream's frames per second since the last report,
@@ -85,6 +94,7 @@ public enum PipelineEvent: Sendable {
         switch self {
         case .liveSource(let id): logger.info("source \(id) is live")
         case .sourceFailed(let failure): logger.error("\(failure)")
+        case .sourceState(let status): logger.notice("\(status)")
         case .stageFailed(let error): logger.error("\(error)")
         case .perf(let rates): logger.info("\(PerfMonitor.perfLine(rates))")
         }
@@ -105,4 +115,25 @@ public struct PipelineOutcome: Sendable {
     public var anyLive: Bool
 
     public var succeeded: Bool { sourceFailures.isEmpty && sinkFailure == nil && detectorFailure == nil }
+}
+
+extension PipelineError {
+    /// The one place errors become exit codes: 2 for what the user gave (inputs, config, model),
+    /// 1 for what failed while running.
+    public static func exitStatus(for error: any Error) -> Int32 {
+        switch error {
+        case is InferConfigurationError: return 2
+        case let error as PipelineError:
+            switch error {
+            case .invalidURI, .unsupportedScheme, .fileNotFound, .invalidArgument: return 2
+            default: return 1
+            }
+        case let error as InferenceError:
+            switch error {
+            case .modelLoad, .unsupportedModel: return 2
+            default: return 1
+            }
+        default: return 1
+        }
+    }
 }

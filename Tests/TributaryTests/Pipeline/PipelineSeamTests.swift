@@ -8,18 +8,22 @@ import Testing
 final class InMemorySource: FrameSource, @unchecked Sendable {
     let id: Int
     let uri: SourceURI
-    let isLive = false
+    let isLive: Bool
     var frameRate: (numerator: Int, denominator: Int)? { (30, 1) }
     private let frames: Int?
     private let failAfter: Int?
+    /// Stops delivering after this many frames and hangs until stopped (a frozen camera).
+    private let stallAfter: Int?
     private let stopped = Locked(false)
     private let started = Locked(false)
 
-    init(id: Int, uri: SourceURI, frames: Int?, failAfter: Int? = nil) {
+    init(id: Int, uri: SourceURI, frames: Int?, failAfter: Int? = nil, live: Bool = false, stallAfter: Int? = nil) {
         self.id = id
         self.uri = uri
         self.frames = frames
         self.failAfter = failAfter
+        self.isLive = live
+        self.stallAfter = stallAfter
     }
 
     func start() { started.withValue { $0 = true } }
@@ -30,6 +34,10 @@ final class InMemorySource: FrameSource, @unchecked Sendable {
         var number = 0
         while frames.map({ number < $0 }) ?? true, !stopped.withValue({ $0 }) {
             if let failAfter, number == failAfter { return .failed(element: "in-memory", message: "failed after \(failAfter) frames") }
+            if let stallAfter, number == stallAfter {
+                while !stopped.withValue({ $0 }) { usleep(1000) }
+                break
+            }
             let image = ImageBuffer.allocateHost(width: 8, height: 4)
             image.withMutableHostView { $0.fill(RGBA(r: UInt8(id * 40 % 256), g: 0, b: 0)) }
             ledger.recordDecoded(source: id)
@@ -176,6 +184,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
             switch event {
             case .liveSource(let id): text = "live \(id)"
             case .sourceFailed(let failure): text = "source failed \(failure.source)"
+            case .sourceState(let status): text = "state \(status.sourceID) \(status.state.rawValue)"
             case .stageFailed(let error): text = "stage failed \(error)"
             case .perf(let rates): text = "perf \(rates.map(\.stream))"
             }
@@ -201,5 +210,40 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         #expect(outcome.interruptedBy == SIGTERM && outcome.sourceFailures.isEmpty)
         #expect(output.finished.withValue { $0 } == [false], "the output is finalised after a stop")
         for id in 0..<3 { #expect(outcome.ledger.counts(of: id).unaccounted == 0, "\(outcome.ledger.counts(of: id))") }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aLiveSourceThatFreezesIsRebuiltAndItsFrameNumbersContinue() throws {
+        var configuration = try configuration(inputs: 2, batchSize: 2)
+        configuration.muxer.batchedPushTimeoutMicroseconds = 20_000
+        var policy = SourceRecoveryPolicy(reconnectIntervalSeconds: 0.3)
+        policy.initialBackoffNanoseconds = 100_000_000
+        configuration.recovery = policy
+        let output = RecordingOutput()
+        let builds = Locked<[Int: Int]>([:])
+        let pipeline = try pipeline(configuration, output: output) { id, uri in
+            // Source 0 is a camera that freezes after 20 frames the first time; source 1 a file.
+            let build = builds.withValue { b -> Int in defer { b[id, default: 0] += 1 }; return b[id, default: 0] }
+            return InMemorySource(id: id, uri: uri, frames: nil, live: id == 0, stallAfter: id == 0 && build == 0 ? 20 : nil)
+        }
+        let states = Locked<[String]>([])
+        pipeline.onEvent = { event in
+            if case .sourceState(let status) = event, status.sourceID == 0 { states.withValue { $0.append(status.state.rawValue) } }
+        }
+        let run = BackgroundRun(pipeline)
+        let recovered = BackgroundRun.waitFor(timeout: 10) { pipeline.sourceStatuses.first?.reconnects == 1 }
+        let numbersAfter = BackgroundRun.waitFor(timeout: 10) {
+            output.batches.withValue { $0.flatMap { zip($0.sources, $0.frameNumbers).filter { $0.0 == 0 }.map(\.1) } }.contains(25)
+        }
+        pipeline.requestStop(signal: SIGINT)
+        let outcome = try #require(run.finish(timeout: 20))
+        #expect(recovered)
+        #expect(numbersAfter)
+        #expect(builds.withValue { $0 } == [0: 2, 1: 1], "the camera rebuilt once, the file never")
+        #expect(states.withValue { $0 }.starts(with: ["streaming", "stalled", "backing-off", "connecting", "streaming"]), "\(states.withValue { $0 })")
+        let numbers = output.batches.withValue { $0.flatMap { zip($0.sources, $0.frameNumbers).filter { $0.0 == 0 }.map(\.1) } }
+        #expect(numbers == Array(0..<numbers.count), "frame numbers continue across the rebuild, none repeated")
+        #expect(outcome.sourceFailures.isEmpty)
+        for id in 0..<2 { #expect(outcome.ledger.counts(of: id).unaccounted == 0) }
     }
 }

@@ -1,0 +1,138 @@
+import CoreMetrics
+import Prometheus
+import Tributary
+
+/// `/metrics` in Prometheus' text format. The pipeline's histograms (inference time, batch fill,
+/// frame latency) come through swift-metrics into this registry as they happen; the per-camera
+/// counters are read from the frame ledger and the sources' status at each scrape, so `/metrics`,
+/// `get-stream-info` and the exit summary agree.
+public final class MetricsExporter: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    /// Give it to the pipeline (`PipelineConfiguration.metricsFactory`).
+    public let factory: any MetricsFactory
+    private let exported = Locked(Exported())
+
+    /// What the counters already hold, per source (a camera re-added is a new source: its
+    /// counts add to the camera's series).
+    private struct Exported {
+        var decoded: [Int: Int] = [:]
+        var delivered: [Int: Int] = [:]
+        var dropped: [Int: [String: Int]] = [:]
+        var reconnects: [Int: Int] = [:]
+        /// Cameras with state and fps gauges, so that a removed camera's gauges go.
+        var gauged: Set<String> = []
+        var fps: [String: Double] = [:]
+    }
+
+    /// `tributary_<name>`, its help line.
+    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "tributary", metricName: name, unitName: "", helpText: help)
+    }
+    static var decoded: MetricNameDescriptor { descriptor("frames_decoded_total", "Frames decoded, per camera") }
+    static var delivered: MetricNameDescriptor { descriptor("frames_delivered_total", "Frames delivered in a batch, per camera") }
+    static var dropped: MetricNameDescriptor { descriptor("frames_dropped_total", "Frames dropped, per camera and reason") }
+    static var reconnects: MetricNameDescriptor { descriptor("source_reconnects_total", "Recoveries of a lost live camera, per camera") }
+    static var state: MetricNameDescriptor { descriptor("source_state", "1 for the camera's current state") }
+    static var fps: MetricNameDescriptor { descriptor("stream_fps", "Frames per second over the latest perf interval, per camera") }
+    static var sources: MetricNameDescriptor { descriptor("sources", "Cameras present") }
+
+    public init() {
+        factory = HistogramsWithHelp(registry: registry)
+    }
+
+    /// A `**PERF` report: each stream's frames per second (`tributary_stream_fps`).
+    public func record(rates: [(stream: Int, fps: Double)], cameras: CameraService) {
+        exported.withValue { state in
+            for (stream, fps) in rates { if let camera = cameras.cameraID(ofSource: stream) { state.fps[camera] = fps } }
+        }
+    }
+
+    /// The scrape: the counters brought up to the ledger, the gauges set, everything written.
+    public func scrape(cameras: CameraService) -> [UInt8] {
+        exported.withValue { state in
+            if let pipeline = cameras.pipeline { update(&state, pipeline: pipeline, cameras: cameras) }
+        }
+        return registry.emitToBuffer()
+    }
+
+    private func update(_ state: inout Exported, pipeline: Pipeline, cameras: CameraService) {
+        for id in pipeline.ledger.sourceIDs {
+            guard let camera = cameras.cameraID(ofSource: id) else { continue }
+            let counts = pipeline.ledger.counts(of: id)
+            let labels = [("camera_id", camera)]
+            add(counts.decoded, over: &state.decoded[id, default: 0], to: Self.decoded, labels)
+            add(counts.delivered, over: &state.delivered[id, default: 0], to: Self.delivered, labels)
+            for reason in DropReason.allCases {
+                add(counts.dropped[reason.rawValue] ?? 0, over: &state.dropped[id, default: [:]][reason.rawValue, default: 0],
+                    to: Self.dropped, labels + [("reason", reason.rawValue)])
+            }
+        }
+        let statuses = pipeline.sourceStatuses
+        var present: Set<String> = []
+        for status in statuses {
+            guard let camera = cameras.cameraID(ofSource: status.sourceID) else { continue }
+            present.insert(camera)
+            add(status.reconnects, over: &state.reconnects[status.sourceID, default: 0], to: Self.reconnects, [("camera_id", camera)])
+            for value in SourceState.allCases {
+                registry.makeGauge(descriptor: Self.state, labels: [("camera_id", camera), ("state", value.rawValue)])
+                    .set(to: value == status.state ? 1.0 : 0.0)
+            }
+            registry.makeGauge(descriptor: Self.fps, labels: [("camera_id", camera)]).set(to: state.fps[camera] ?? 0)
+        }
+        for camera in state.gauged.subtracting(present) {
+            for value in SourceState.allCases {
+                registry.unregisterGauge(registry.makeGauge(descriptor: Self.state, labels: [("camera_id", camera), ("state", value.rawValue)]))
+            }
+            registry.unregisterGauge(registry.makeGauge(descriptor: Self.fps, labels: [("camera_id", camera)]))
+            state.fps[camera] = nil
+        }
+        state.gauged = present
+        registry.makeGauge(descriptor: Self.sources).set(to: Double(statuses.count))
+    }
+
+    /// Raises a counter by what `total` grew since it was last exported.
+    private func add(_ total: Int, over exported: inout Int, to descriptor: MetricNameDescriptor, _ labels: [(String, String)]) {
+        let counter = registry.makeCounter(descriptor: descriptor, labels: labels)
+        if total > exported { counter.increment(by: Int64(total - exported)) }
+        exported = max(exported, total)
+    }
+}
+
+/// swift-metrics into the registry, the pipeline's histograms with their buckets and HELP lines
+/// (`PrometheusMetricsFactory` gives every metric an empty HELP, which promtool's lint refuses).
+struct HistogramsWithHelp: MetricsFactory {
+    let registry: PrometheusCollectorRegistry
+    let plain: PrometheusMetricsFactory
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        plain = PrometheusMetricsFactory(registry: registry)
+    }
+
+    private func descriptor(_ label: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: label, unitName: "", helpText: PipelineMetricNames.help[label] ?? label)
+    }
+
+    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        let buckets = PipelineMetricNames.secondsBuckets.map { Duration.nanoseconds(Int64($0 * 1e9)) }
+        return registry.makeDurationHistogram(descriptor: descriptor(label), labels: dimensions, buckets: buckets)
+    }
+
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        guard aggregate else { return plain.makeRecorder(label: label, dimensions: dimensions, aggregate: false) }
+        return registry.makeValueHistogram(descriptor: descriptor(label), labels: dimensions, buckets: PipelineMetricNames.ratioBuckets)
+    }
+
+    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        plain.makeCounter(label: label, dimensions: dimensions)
+    }
+    func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
+        plain.makeFloatingPointCounter(label: label, dimensions: dimensions)
+    }
+    func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler { plain.makeMeter(label: label, dimensions: dimensions) }
+    func destroyCounter(_ handler: any CounterHandler) { plain.destroyCounter(handler) }
+    func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) { plain.destroyFloatingPointCounter(handler) }
+    func destroyMeter(_ handler: any MeterHandler) { plain.destroyMeter(handler) }
+    func destroyRecorder(_ handler: any RecorderHandler) { plain.destroyRecorder(handler) }
+    func destroyTimer(_ handler: any TimerHandler) { plain.destroyTimer(handler) }
+}

@@ -1,0 +1,156 @@
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Tributary
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Service mode: the REST API and `/metrics` served at once, the pipeline built behind it (the
+/// detector loads while `live` already answers), the initial inputs added as cameras `0`, `1`, …,
+/// and everything run until SIGINT/SIGTERM, which stops the sources, finalises the outputs and
+/// then the server. A camera that fails never ends the process.
+public enum ServiceRunner {
+    public struct Options: Sendable {
+        public var address: String
+        public var port: Int
+        /// `-i`: cameras present from the start.
+        public var inputs: [String]
+
+        public init(address: String, port: Int, inputs: [String]) {
+            self.address = address
+            self.port = port
+            self.inputs = inputs
+        }
+    }
+
+    /// - Parameters:
+    ///   - configuration: the pipeline's; its inputs are ignored (`options.inputs` are cameras), it
+    ///     takes new sources and its batch size follows them.
+    ///   - makeDetector: loads the primary detector (nil: none), once the server listens.
+    ///   - onListening: told the address served, once the server listens.
+    /// - Returns: the exit status: 128 + the signal that stopped it.
+    /// - Throws: the pipeline's build error (the detector's config, the model), or the server's
+    ///   (the address is taken).
+    public static func run(options: Options, configuration: PipelineConfiguration, logger: Logger,
+                           makeDetector: @escaping @Sendable () throws -> Detector?,
+                           onListening: @escaping @Sendable (String) -> Void) async throws -> Int32 {
+        let cameras = CameraService(), metrics = MetricsExporter()
+        var configuration = configuration
+        configuration.inputs = []
+        configuration.muxer.acceptsNewSources = true
+        configuration.batchSizeFollowsSources = true
+        configuration.metricsFactory = metrics.factory
+        let makePipeline: @Sendable () throws -> Pipeline = { [configuration] in
+            try Pipeline(configuration: configuration, detector: try makeDetector(), logger: logger)
+        }
+        let running = Locked<(pipeline: Pipeline?, signal: Int32?)>((nil, nil))
+        let signals = SignalStopper(signals: [SIGINT, SIGTERM]) { signal in
+            cameras.stopping()
+            let pipeline = running.withValue { state -> Pipeline? in
+                if state.signal == nil { state.signal = signal }
+                return state.pipeline
+            }
+            pipeline?.requestStop(signal: signal)
+        }
+        defer { signals.cancel() }
+        let app = Application(
+            router: ServiceRoutes.router(cameras: cameras, metrics: metrics),
+            configuration: .init(address: .hostname(options.address, port: options.port), serverName: "tributary"),
+            onServerRunning: { channel in onListening("http://\(options.address):\(channel.localAddress?.port ?? options.port)") },
+            logger: logger)
+        let pipelineService = PipelineService(inputs: options.inputs, cameras: cameras, metrics: metrics, running: running,
+                                              logger: logger, makePipeline: makePipeline)
+        let group = ServiceGroup(configuration: .init(services: [
+            .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: pipelineService, successTerminationBehavior: .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup),
+        ], logger: logger))
+        try await group.run()
+        if let error = pipelineService.buildError.withValue({ $0 }) { throw error }
+        return running.withValue { $0.signal }.map { 128 + $0 } ?? 0
+    }
+}
+
+/// The pipeline as a service of the group: built on a thread of its own (the detector's load
+/// blocks), run there until a stop; a shutdown of the group (the server failed) stops it too.
+final class PipelineService: Service, @unchecked Sendable {
+    let inputs: [String]
+    let cameras: CameraService
+    let metrics: MetricsExporter
+    let running: Locked<(pipeline: Pipeline?, signal: Int32?)>
+    let logger: Logger
+    let makePipeline: @Sendable () throws -> Pipeline
+    let buildError = Locked<(any Error)?>(nil)
+
+    init(inputs: [String], cameras: CameraService, metrics: MetricsExporter, running: Locked<(pipeline: Pipeline?, signal: Int32?)>,
+         logger: Logger, makePipeline: @escaping @Sendable () throws -> Pipeline) {
+        self.inputs = inputs
+        self.cameras = cameras
+        self.metrics = metrics
+        self.running = running
+        self.logger = logger
+        self.makePipeline = makePipeline
+    }
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await onThread { [self] in runPipeline() }
+        } onGracefulShutdown: { [cameras, running] in
+            cameras.stopping()
+            running.withValue { $0.pipeline }?.requestStop(signal: SIGTERM)
+        }
+        if let error = buildError.withValue({ $0 }) { throw error }
+    }
+
+    private func runPipeline() {
+        let pipeline: Pipeline
+        do {
+            pipeline = try makePipeline()
+        } catch {
+            buildError.withValue { $0 = error }
+            return
+        }
+        pipeline.onEvent = { [cameras, metrics, logger] event in
+            switch event {
+            case .perf(let rates): metrics.record(rates: rates, cameras: cameras)
+            case .sourceState(let status): if let line = status.recoveryWarning { logger.warning("\(line)") }
+            case .sourceFailed(let failure): logger.error("\(failure)")
+            case .stageFailed(let error): logger.error("\(error)")
+            case .liveSource: break
+            }
+        }
+        let stoppedEarly = running.withValue { state -> Int32? in
+            state.pipeline = pipeline
+            return state.signal
+        }
+        cameras.started(pipeline)
+        for (index, input) in inputs.enumerated() {
+            do {
+                try cameras.add(StreamChange(kind: .add, cameraID: String(index), cameraURL: input))
+            } catch {
+                logger.error("input \(input): \(error)")
+            }
+        }
+        if let stoppedEarly {
+            cameras.stopping()
+            pipeline.requestStop(signal: stoppedEarly)
+        }
+        let outcome = pipeline.run()
+        cameras.stopping()
+        for line in outcome.ledger.summaryLines(uri: { pipeline.uri(ofSource: $0) ?? "?" }) { logger.notice("\(line)") }
+        running.withValue { $0.pipeline = nil }
+    }
+}
+
+/// Runs blocking work on a thread of its own and awaits it, keeping the cooperative pool free.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    let thread = Locked<WorkerThread?>(nil)
+    let value = await withCheckedContinuation { continuation in
+        thread.withValue { $0 = WorkerThread(name: "service-pipeline") { continuation.resume(returning: body()) } }
+    }
+    thread.withValue { $0 }?.join()
+    return value
+}

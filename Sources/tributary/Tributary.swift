@@ -1,0 +1,141 @@
+import ArgumentParser
+import Logging
+import Tributary
+import TributaryService
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `tributary`: the framework's own command. `serve` runs the pipeline as a service whose cameras
+/// come and go through DeepStream's REST API, with health probes and Prometheus metrics.
+@main
+struct TributaryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tributary",
+        abstract: "Multi-stream video analytics.",
+        subcommands: [Serve.self])
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the pipeline as a service: cameras added and removed by REST (DeepStream's nvmultiurisrcbin API), /metrics, health probes.")
+
+    @Option(name: [.short, .customLong("input")], parsing: .upToNextOption, help: "Cameras present from the start (ids 0, 1, …).")
+    var inputs: [String] = []
+
+    @Option(name: .customLong("api-port"), help: "Port of the REST API and /metrics (0: any free port, printed).")
+    var apiPort = 9000
+
+    @Option(name: .customLong("api-address"), help: "Address the REST API listens on.")
+    var apiAddress = "127.0.0.1"
+
+    @Option(name: [.short, .customLong("config")], help: "Primary detector config file (nvinfer format).")
+    var config = "configs/yolov3_tiny_pgie_config.txt"
+
+    @Flag(name: .customLong("no-detector"), help: "Run without the primary detector.")
+    var noDetector = false
+
+    @Option(name: [.short, .customLong("output")], help: "Write the tiled stream as H.264 in this MP4 file (finalised at the stop).")
+    var output: String?
+
+    @Option(name: .customLong("rtsp-port"), help: "Serve the tiled stream at rtsp://<api-address>:PORT/ds-test.")
+    var rtspPort: Int?
+
+    @Flag(name: .customLong("no-osd"), help: "Do not draw boxes and labels.")
+    var noOSD = false
+
+    @Flag(name: .customLong("file-loop"), help: "Restart file cameras at their end.")
+    var fileLoop = false
+
+    @Option(name: .customLong("width"), help: "Muxer output width.")
+    var width = 1920
+
+    @Option(name: .customLong("height"), help: "Muxer output height.")
+    var height = 1080
+
+    @Option(name: .customLong("batched-push-timeout"), parsing: .unconditional, help: "Microseconds to wait for a full batch; -1 waits forever.")
+    var batchedPushTimeout = 33_000
+
+    @Option(name: .customLong("tiler-width"), help: "Tiled output width.")
+    var tilerWidth = 1920
+
+    @Option(name: .customLong("tiler-height"), help: "Tiled output height.")
+    var tilerHeight = 1080
+
+    @Option(name: .customLong("rtsp-reconnect-interval"), help: "Seconds without a frame before a live camera is rebuilt (0: never).")
+    var rtspReconnectInterval: Double = 10
+
+    @Option(name: .customLong("rtsp-reconnect-attempts"), parsing: .unconditional, help: "Rebuilds of a lost live camera before it is given up (-1: unlimited).")
+    var rtspReconnectAttempts = -1
+
+    @Option(name: .customLong("perf-interval"), help: "Seconds between the cameras' fps updates (tributary_stream_fps).")
+    var perfInterval: Double = 5
+
+    @Option(name: .customLong("device"), help: "cpu, cuda, or auto (cuda when an NVIDIA GPU and NVDEC are present).")
+    var device = "auto"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "notice"
+
+    func validate() throws {
+        if width <= 0 || height <= 0 || tilerWidth <= 0 || tilerHeight <= 0 { throw ValidationError("sizes must be positive") }
+        if !(0...65535).contains(apiPort) { throw ValidationError("--api-port must be 0–65535") }
+        if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
+        if rtspReconnectInterval < 0 { throw ValidationError("--rtsp-reconnect-interval must not be negative") }
+        if rtspReconnectAttempts < -1 { throw ValidationError("--rtsp-reconnect-attempts must be -1 or more") }
+        if perfInterval <= 0 { throw ValidationError("--perf-interval must be positive") }
+        if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
+    }
+
+    func run() async throws {
+        var configuredLogger = Logger(label: "tributary")
+        configuredLogger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
+        let logger = configuredLogger
+        do {
+            let inferConfiguration = noDetector ? nil : try InferConfiguration.load(path: config)
+            for warning in inferConfiguration?.warnings ?? [] { printError("Warning: \(warning)") }
+            let gpuCount = CUDADevice.count()
+            let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0 && VideoSource.hardwareDecoderAvailable)
+            if useCUDA && gpuCount == 0 { throw PipelineError.failed(what: "--device cuda", message: "no NVIDIA GPU found (is the driver loaded?)") }
+            let gpuID = inferConfiguration?.gpuID ?? 0
+            let configuration = pipelineConfiguration(device: useCUDA ? .cuda(gpuID: gpuID) : .cpu)
+            let status = try await ServiceRunner.run(
+                options: .init(address: apiAddress, port: apiPort, inputs: inputs), configuration: configuration, logger: logger,
+                makeDetector: {
+                    guard var inferConfiguration else { return nil }
+                    if useCUDA {
+                        inferConfiguration.executionProvider = .cuda
+                        inferConfiguration.gpuID = gpuID
+                    }
+                    let detector = try Detector.load(configuration: inferConfiguration, logger: logger)
+                    return detector
+                },
+                onListening: { address in
+                    print("Serving the REST API and /metrics at \(address)")
+                    flushStandardOutput()
+                })
+            if status != 0 { throw ExitCode(status) }
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            printError("Error: \(error)")
+            throw ExitCode(PipelineError.exitStatus(for: error))
+        }
+    }
+
+    func pipelineConfiguration(device: ComputeDevice) -> PipelineConfiguration {
+        var outputs: [SinkKind] = []
+        if let output { outputs.append(.mp4(path: output)) }
+        if let rtspPort { outputs.append(.rtsp(address: apiAddress, port: rtspPort)) }
+        var configuration = PipelineConfiguration(
+            inputs: [],
+            muxer: StreamMuxerConfiguration(batchSize: 1, width: width, height: height, batchedPushTimeoutMicroseconds: batchedPushTimeout,
+                                            acceptsNewSources: true),
+            tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs.isEmpty ? [.discard] : outputs, osd: !noOSD,
+            fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(perfInterval * 1e9), device: device)
+        configuration.recovery = SourceRecoveryPolicy(reconnectIntervalSeconds: rtspReconnectInterval, attempts: rtspReconnectAttempts)
+        return configuration
+    }
+}
