@@ -123,6 +123,36 @@ import Testing
         #expect(try service.request("GET", "/api/v1/live").status == 200, "still serving")
         #expect(service.process.stop(SIGTERM) == 143, "SIGTERM: 128 + 15")
     }
+
+    @Test(.timeLimit(.minutes(4)))
+    func twoHundredAddRemoveCyclesNeitherDeadlockNorGrow() throws {
+        try ServicePaths.requireMedia()
+        let service = try ServiceUnderTest(["--no-detector", "--width", "160", "--height", "120", "--tiler-width", "320", "--tiler-height", "240",
+                                            "--file-loop", "-i", ServicePaths.fileURLAVI, ServicePaths.fileURL720p])
+        #expect(waitFor(timeout: 30) { (try? service.request("GET", "/api/v1/ready").status) == 200 })
+        func cycle() throws -> Bool {
+            let added = try service.add("churn", url: ServicePaths.fileURLAVI)
+            usleep(50_000)  // it starts decoding
+            let removed = try service.remove("churn")
+            return added.status == 200 && removed.status == 200
+        }
+        var failed = 0
+        for _ in 0..<20 where try !cycle() { failed += 1 }  // warm-up: the decoders' libraries, the allocator's arenas
+        let before = try #require(service.process.residentKiB)
+        let started = Date()
+        for _ in 0..<200 where try !cycle() { failed += 1 }
+        let seconds = Date().timeIntervalSince(started)
+        let after = try #require(service.process.residentKiB)
+        print("200 add/remove cycles in \(String(format: "%.1f", seconds)) s; RSS \(before) KiB → \(after) KiB (\(String(format: "%+.1f", 100 * Double(after - before) / Double(before))) %)")
+        #expect(failed == 0, "every add and remove answered 200")
+        #expect(Double(after) <= Double(before) * 1.05, "RSS after the cycles within 5 % of before: \(before) → \(after) KiB")
+        let decoded = try ["0", "1"].map { try service.decoded($0) }
+        #expect(waitFor(timeout: 10) { (try? ["0", "1"].map { try service.decoded($0) }).map { zip($0, decoded).allSatisfy { $0 > $1 } } ?? false },
+                "the two others still run")
+        #expect(service.process.stop(SIGINT, timeout: 60) == 130)
+        let ledger = Self.ledgerBalanced(service.process.standardError)
+        #expect(ledger.lines == 222 && ledger.balanced, "every frame of the 222 sources accounted for")
+    }
 }
 
 /// `promtool check metrics` on a scrape (Debian's prometheus package).

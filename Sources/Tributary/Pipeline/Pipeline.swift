@@ -346,7 +346,7 @@ public final class Pipeline: @unchecked Sendable {
 
     /// The frame rate of the batch's first source, as its decoder reported it.
     private func frameRate(of batch: FrameBatch) -> (numerator: Int, denominator: Int)? {
-        batch.frames.first.flatMap { frame in sources.withValue { $0.everStarted[frame.sourceID] }?.frameRate }
+        batch.frames.first.flatMap { frame in sources.withValue { $0.sources[frame.sourceID] }?.frameRate }
     }
 
     /// Records the first failure of a stage, says it, and stops the sources so the run ends.

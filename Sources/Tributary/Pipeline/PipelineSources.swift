@@ -88,8 +88,9 @@ struct SourceTable {
     var sources: [Int: any FrameSource] = [:]
     /// The present sources' ids, ascending (the grid's order).
     private(set) var presentIDs: [Int] = []
-    /// Every source started in this run, removed or not (frame rates, the summary's URIs).
-    var everStarted: [Int: any FrameSource] = [:]
+    /// The URI of every source the run has had, removed or not (the summary's lines). A removed
+    /// source itself is let go at once: its GStreamer pipeline is freed (a service adds and
+    /// removes cameras for days).
     var uris: [Int: String] = [:]
     var cameras: [String: Int] = [:]
     var threads: [Int: WorkerThread] = [:]
@@ -104,7 +105,6 @@ struct SourceTable {
 
     mutating func insert(_ source: any FrameSource, cameraID: String?) {
         sources[source.id] = source
-        everStarted[source.id] = source
         uris[source.id] = source.uri.original
         presentIDs.append(source.id)  // the greatest id so far: the order holds
         if let cameraID { cameras[cameraID] = source.id }

@@ -10,6 +10,10 @@ public struct SourceRecoveryPolicy: Sendable, Equatable {
     /// The first retry's delay; each further one doubles, up to `maxBackoffNanoseconds`.
     public var initialBackoffNanoseconds: UInt64 = 1_000_000_000
     public var maxBackoffNanoseconds: UInt64 = 30_000_000_000
+    /// A source being (re)built gets at least this long for its first frame: an RTSP session's
+    /// set-up (DESCRIBE, SETUP, PLAY, the first key frame), slower when many connect at once
+    /// (8 cameras reconnecting together on 2 cores took over 2 s).
+    public var connectTimeoutNanoseconds: UInt64 = 10_000_000_000
     /// Each delay is scaled by a factor in 1 ± `jitter`, so sources lost at once do not retry in step.
     public var jitter: Double = 0.2
 
@@ -50,8 +54,8 @@ public enum SourceState: String, Sendable, CaseIterable {
 /// Rules:
 /// - Only a live source recovers, and only with a stall timeout; any other source's end (or
 ///   failure) is final: `ended` (or `failed`).
-/// - A live source with no frame for the stall timeout, counted from its start or its latest
-///   frame, is `stalled` and torn down. Its run's end — after a teardown, an error or an
+/// - A live source with no frame for the stall timeout since its latest frame (or since its start,
+///   given at least the connect timeout) is `stalled` and torn down. Its run's end — after a teardown, an error or an
 ///   end-of-stream (a live source never ends normally) — is a loss: `backing-off`, and a rebuild
 ///   once the delay has passed (the `n`th consecutive attempt waits initial × 2ⁿ⁻¹, capped, ± jitter).
 /// - The first frame after a rebuild is a reconnect; the attempt count starts again.
@@ -105,7 +109,9 @@ public struct SourceRecoveryStateMachine: Sendable {
     public mutating func tick(at now: MonotonicInstant) -> Action {
         switch state {
         case .connecting, .streaming:
-            guard recovers, let timeout = policy.stallTimeoutNanoseconds, now.nanoseconds(since: lastActivity) >= timeout else { return .none }
+            guard recovers, let stall = policy.stallTimeoutNanoseconds else { return .none }
+            let timeout = state == .connecting ? max(stall, policy.connectTimeoutNanoseconds) : stall
+            guard now.nanoseconds(since: lastActivity) >= timeout else { return .none }
             lastError = "no frame for \(Double(timeout) / 1e9) s"
             state = .stalled
             return .tearDown
