@@ -100,6 +100,7 @@ let package = Package(
                 "CGStreamer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: headerSearchSettings
         ),

@@ -79,6 +79,12 @@ struct TributaryBenchmark: ParsableCommand {
     @Flag(name: .customLong("tracker-table"), help: "Instead of the table: the tracker's cost per frame, and throughput and counts with interval 0, 1, 2 and the sort tracker.")
     var trackerTableMode = false
 
+    @Option(name: .customLong("latency-seconds"), help: "Instead of the table: per --streams count, the frames' decode → sink latency (p50/p95/p99) over this many seconds of looping real-time streams.")
+    var latencySeconds: Int?
+
+    @Option(name: .customLong("latency-device"), help: "For --latency-seconds: cpu or cuda (GPU 0).")
+    var latencyDevice = "cpu"
+
     @Option(name: .customLong("width")) var width = 1920
     @Option(name: .customLong("height")) var height = 1080
 
@@ -92,6 +98,13 @@ struct TributaryBenchmark: ParsableCommand {
         let haveInt8 = !noInt8 && int8.int8OnnxFile.map { access($0, R_OK) == 0 } == true
         if let soakSeconds { return try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger) }
         if trackerTableMode { return try trackerTable(uri: uri, configuration: fp32, logger: logger) }
+        if let latencySeconds {
+            do { try latencyTable(uri: uri, configuration: fp32, seconds: latencySeconds, logger: logger) } catch {
+                printError("Error: \(error)")
+                exitWithoutLibraryTeardown(1)
+            }
+            exitWithoutLibraryTeardown(0)
+        }
         if let childGPU { childRun(uri: uri, configuration: fp32, gpu: childGPU, logger: logger) }
         if gpuCheckMode || gpuTableMode {
             // Every figure is printed by then: skip the CUDA libraries' exit-time teardown.

@@ -30,6 +30,9 @@ public struct PipelineConfiguration: Sendable {
     /// nvdsanalytics' rules by source id (`AnalyticsConfiguration`), run after the tracker; empty:
     /// no analytics.
     public var analytics: [Int: StreamAnalyticsRules] = [:]
+    /// Sources hand their frames out at their presentation times (files play at their frame rate,
+    /// as cameras), not as fast as they decode.
+    public var realTime = false
     /// How live sources that drop out come back (`--rtsp-reconnect-interval`, `--rtsp-reconnect-attempts`).
     public var recovery: SourceRecoveryPolicy = .default
     /// Where the histograms go (inference time, batch fill, frame latency); nil: the process's

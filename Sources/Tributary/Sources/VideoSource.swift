@@ -35,8 +35,10 @@ public final class VideoSource: @unchecked Sendable {
     /// - Parameters:
     ///   - device: decode with NVDEC into this GPU's memory; nil decodes on the host path.
     ///   - decoderThreads: threads of a software decoder (`softwareDecoderThreads`); 0 lets it choose.
+    ///   - realTime: hand frames out at their presentation times, as a camera would (a file then
+    ///     plays at its own frame rate; the latency figures use it), rather than as fast as they decode.
     public init(id: Int, uri: SourceURI, width: Int, height: Int, fileLoop: Bool = false, device: CUDADevice? = nil,
-                decoderThreads: Int = 0, logger: Logger) throws {
+                decoderThreads: Int = 0, realTime: Bool = false, logger: Logger) throws {
         self.id = id
         self.uri = uri
         self.width = width
@@ -50,7 +52,7 @@ public final class VideoSource: @unchecked Sendable {
         // would only add frames in flight (8.3 MB each at 1080p RGBA). The GPU path keeps the two
         // it was measured with (device memory).
         let description = (device == nil ? Self.decodeGraph(width: width, height: height) : Self.deviceDecodeGraph())
-            + " ! appsink name=sink sync=false max-buffers=\(device == nil ? 1 : 2) drop=\(isLive ? "true" : "false") enable-last-sample=false"
+            + " ! appsink name=sink sync=\(realTime) max-buffers=\(device == nil ? 1 : 2) drop=\(isLive ? "true" : "false") enable-last-sample=false"
         let pipeline = try GstOwnedPipeline(launch: description)
         self.pipeline = pipeline
         tb_set_name(pipeline.element, "source-bin-\(id < 10 ? "0" : "")\(id)")
