@@ -19,6 +19,7 @@ public final class MetricsExporter: Sendable {
         var delivered: [Int: Int] = [:]
         var dropped: [Int: [String: Int]] = [:]
         var reconnects: [Int: Int] = [:]
+        var gapNanoseconds: [Int: UInt64] = [:]
         /// Cameras with state and fps gauges, so that a removed camera's gauges go.
         var gauged: Set<String> = []
         var fps: [String: Double] = [:]
@@ -32,6 +33,7 @@ public final class MetricsExporter: Sendable {
     static var delivered: MetricNameDescriptor { descriptor("frames_delivered_total", "Frames delivered in a batch, per camera") }
     static var dropped: MetricNameDescriptor { descriptor("frames_dropped_total", "Frames dropped, per camera and reason") }
     static var reconnects: MetricNameDescriptor { descriptor("source_reconnects_total", "Recoveries of a lost live camera, per camera") }
+    static var gap: MetricNameDescriptor { descriptor("source_gap_seconds_total", "Seconds a live camera was gone, across its recoveries, per camera") }
     static var state: MetricNameDescriptor { descriptor("source_state", "1 for the camera's current state") }
     static var fps: MetricNameDescriptor { descriptor("stream_fps", "Frames per second over the latest perf interval, per camera") }
     static var sources: MetricNameDescriptor { descriptor("sources", "Cameras present") }
@@ -66,13 +68,17 @@ public final class MetricsExporter: Sendable {
                 add(counts.dropped[reason.rawValue] ?? 0, over: &state.dropped[id, default: [:]][reason.rawValue, default: 0],
                     to: Self.dropped, labels + [("reason", reason.rawValue)])
             }
+            add(counts.reconnects, over: &state.reconnects[id, default: 0], to: Self.reconnects, labels)
+            let gap = registry.makeCounter(descriptor: Self.gap, labels: labels)
+            let exportedGap = state.gapNanoseconds[id, default: 0]
+            if counts.gapNanoseconds > exportedGap { gap.increment(by: Double(counts.gapNanoseconds - exportedGap) / 1e9) }
+            state.gapNanoseconds[id] = max(exportedGap, counts.gapNanoseconds)
         }
         let statuses = pipeline.sourceStatuses
         var present: Set<String> = []
         for status in statuses {
             guard let camera = cameras.cameraID(ofSource: status.sourceID) else { continue }
             present.insert(camera)
-            add(status.reconnects, over: &state.reconnects[status.sourceID, default: 0], to: Self.reconnects, [("camera_id", camera)])
             for value in SourceState.allCases {
                 registry.makeGauge(descriptor: Self.state, labels: [("camera_id", camera), ("state", value.rawValue)])
                     .set(to: value == status.state ? 1.0 : 0.0)

@@ -82,6 +82,9 @@ struct TributaryBenchmark: ParsableCommand {
     @Option(name: .customLong("latency-seconds"), help: "Instead of the table: per --streams count, the frames' decode → sink latency (p50/p95/p99) over this many seconds of looping real-time streams.")
     var latencySeconds: Int?
 
+    @Flag(name: .customLong("latency-tracker"), help: "For --latency-seconds: with the sort tracker after the detector.")
+    var latencyTracker = false
+
     @Option(name: .customLong("latency-device"), help: "For --latency-seconds: cpu or cuda (GPU 0).")
     var latencyDevice = "cpu"
 

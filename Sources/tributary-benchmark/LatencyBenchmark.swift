@@ -17,13 +17,15 @@ extension TributaryBenchmark {
     func latencyTable(uri: SourceURI, configuration: InferConfiguration, seconds: Int, logger: Logger) throws {
         let device: ComputeDevice = latencyDevice == "cuda" ? .cuda(gpuID: 0) : .cpu
         print("Frame latency, decode → sink, \(seconds) s after a 5-s warm-up, input \(input) looping in real time, "
-              + "muxer \(width)×\(height), device \(device), detector \(configuration.onnxFile ?? "?")")
+              + "muxer \(width)×\(height), device \(device), detector \(configuration.onnxFile ?? "?")"
+              + (latencyTracker ? ", sort tracker" : ""))
         print("| streams | frames | fps per stream | p50 ms | p95 ms | p99 ms | max ms |")
         print("|---|---|---|---|---|---|---|")
         for k in streams {
             let recorder = LatencyRecorder()
             var inferConfiguration = configuration
             inferConfiguration.batchSize = k
+            if latencyTracker { inferConfiguration.tracker = TrackerConfiguration(kind: .sort) }
             if case .cuda(let gpuID) = device {
                 inferConfiguration.executionProvider = .cuda
                 inferConfiguration.gpuID = gpuID

@@ -59,10 +59,13 @@ import Testing
         let scrape = try service.scrape()
         #expect(ServiceUnderTest.value(in: scrape, "tributary_source_reconnects_total", camera: "0") == 1)
         #expect(ServiceUnderTest.value(in: scrape, "tributary_source_reconnects_total", camera: "1") == 0)
+        let gap = ServiceUnderTest.value(in: scrape, "tributary_source_gap_seconds_total", camera: "0") ?? 0
+        #expect(gap >= 4.5 && gap <= 30, "the gap counted: \(gap) s for a 5-s outage")
         #expect(Self.longestPause(samples, "1") <= 1.0, "the file camera never paused longer than 1 s: \(Self.longestPause(samples, "1")) s")
         let status = service.process.stop(SIGINT)
         #expect(status == 130)
         #expect(service.process.standardError.contains("camera 0"), "a warning names the camera")
+        #expect(service.process.standardError.contains("reconnected 1 time ("), "the exit summary counts the reconnect and its gap")
         #expect(ServiceRESTTests.ledgerBalanced(service.process.standardError).balanced)
     }
 

@@ -16,6 +16,10 @@ public final class FrameLedger: @unchecked Sendable {
         public var decoded = 0
         public var delivered = 0
         public var dropped: [String: Int] = [:]
+        /// A live source's recoveries, and the time it was gone across them (frames it never sent:
+        /// frame numbers go on after the gap).
+        public var reconnects = 0
+        public var gapNanoseconds: UInt64 = 0
         public var droppedTotal: Int { dropped.values.reduce(0, +) }
         /// Decoded frames neither delivered nor dropped (still in flight); 0 after a clean run.
         public var unaccounted: Int { decoded - delivered - droppedTotal }
@@ -43,6 +47,14 @@ public final class FrameLedger: @unchecked Sendable {
         state.withValue { $0[source, default: SourceCounts()].dropped[reason.rawValue, default: 0] += count }
     }
 
+    /// A live source came back after a loss of `gapNanoseconds` (last frame before → first after).
+    public func recordReconnect(source: Int, gapNanoseconds: UInt64) {
+        state.withValue {
+            $0[source, default: SourceCounts()].reconnects += 1
+            $0[source, default: SourceCounts()].gapNanoseconds += gapNanoseconds
+        }
+    }
+
     /// A source's counts (zero for a source never seen).
     public func counts(of source: Int) -> SourceCounts { state.withValue { $0[source] ?? SourceCounts() } }
     /// Every source the ledger has seen, ascending.
@@ -57,6 +69,10 @@ public final class FrameLedger: @unchecked Sendable {
             var line = "source \(firstSourceID + id) (\(uri(id))): decoded \(c.decoded), delivered \(c.delivered), dropped \(c.droppedTotal)"
             if !c.dropped.isEmpty {
                 line += " (" + c.dropped.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
+            }
+            if c.reconnects > 0 {
+                let gap = (Double(c.gapNanoseconds) / 1e8).rounded() / 10
+                line += ", reconnected \(c.reconnects) time\(c.reconnects == 1 ? "" : "s") (\(gap) s without frames)"
             }
             return line
         }

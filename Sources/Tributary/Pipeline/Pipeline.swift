@@ -89,8 +89,9 @@ public final class Pipeline: @unchecked Sendable {
             // Decoder threads for the sources present with this one (one each once streams ≥ cores).
             let streams = max(count, sources.withValue { $0.sources.count + 1 })
             return try VideoSource(id: id, uri: uri, width: configuration.muxer.width, height: configuration.muxer.height,
-                                   fileLoop: configuration.fileLoop, device: cudaDevice, realTime: configuration.realTime,
-                                   decoderThreads: VideoSource.softwareDecoderThreads(streams: streams), logger: logger)
+                                   fileLoop: configuration.fileLoop, device: cudaDevice,
+                                   decoderThreads: VideoSource.softwareDecoderThreads(streams: streams), realTime: configuration.realTime,
+                                   logger: logger)
         }
         self.makeSource = makeSource
         let initial = try configuration.inputs.enumerated().map { try makeSource($0, $1) }

@@ -83,22 +83,31 @@ public struct SourceRecoveryStateMachine: Sendable {
     public private(set) var lastError: String?
     /// When the next rebuild is due, while backing off.
     public private(set) var retryAt: MonotonicInstant?
+    /// The latest recovery's gap: from the last frame before the loss to the first after it.
+    public private(set) var lastOutageNanoseconds: UInt64 = 0
     private var lastActivity: MonotonicInstant
+    private var lastFrameAt: MonotonicInstant
     private var lostSinceLastFrame = false
 
     public init(policy: SourceRecoveryPolicy, isLive: Bool, startedAt now: MonotonicInstant) {
         self.policy = policy
         self.isLive = isLive
         lastActivity = now
+        lastFrameAt = now
     }
 
     private var recovers: Bool { isLive && policy.stallTimeoutNanoseconds != nil }
 
-    /// A frame came. - Returns: whether the state changed (to `streaming`).
+    /// A frame came. - Returns: whether the state changed (to `streaming`); after a loss that is a
+    /// reconnect, its gap in `lastOutageNanoseconds`.
     public mutating func frameArrived(at now: MonotonicInstant) -> Bool {
         lastActivity = now
+        defer { lastFrameAt = now }
         guard state != .streaming else { return false }
-        if lostSinceLastFrame { reconnects += 1 }
+        if lostSinceLastFrame {
+            reconnects += 1
+            lastOutageNanoseconds = now.nanoseconds(since: lastFrameAt)
+        }
         lostSinceLastFrame = false
         attempt = 0
         state = .streaming

@@ -101,7 +101,12 @@ final class SourceSupervisor: @unchecked Sendable {
                 let now = clock.now()
                 frame.decodedAt = now
                 delivered += 1
-                if machine.withValue({ $0.frameArrived(at: now) }) { onChange(status) }
+                let (changed, reconnected, gap) = machine.withValue { m -> (Bool, Bool, UInt64) in
+                    let before = m.reconnects
+                    return (m.frameArrived(at: now), m.reconnects > before, m.lastOutageNanoseconds)
+                }
+                if reconnected { ledger.recordReconnect(source: id, gapNanoseconds: gap) }
+                if changed { onChange(status) }
                 deliver(frame, source.isLive)
             }
             if stopped { return end }

@@ -245,5 +245,8 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         #expect(numbers == Array(0..<numbers.count), "frame numbers continue across the rebuild, none repeated")
         #expect(outcome.sourceFailures.isEmpty)
         for id in 0..<2 { #expect(outcome.ledger.counts(of: id).unaccounted == 0) }
+        let camera = outcome.ledger.counts(of: 0)
+        #expect(camera.reconnects == 1 && camera.gapNanoseconds >= 300_000_000, "the ledger counts the reconnect and its gap (≥ the 0.3 s stall): \(camera)")
+        #expect(outcome.ledger.counts(of: 1).reconnects == 0)
     }
 }

@@ -47,6 +47,7 @@ import Testing
         #expect(result45)
         #expect(m.state == .streaming)
         #expect(m.reconnects == 1)
+        #expect(m.lastOutageNanoseconds == 11_000_000_000, "the gap: from the last frame before the loss (9 s in) to the first after (20 s in)")
         #expect(m.attempt == 0, "the attempts count again from the next loss")
     }
 
