@@ -112,6 +112,9 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("rtsp-reconnect-attempts"), parsing: .unconditional, help: "Rebuilds of a lost live source before it is given up (-1: unlimited).")
     var rtspReconnectAttempts = -1
 
+    @Option(name: .customLong("meta-out"), help: "Write each frame's metadata as a JSON line (docs/schema/frame-v1.json) to this file; - is standard output (the sample's own lines then go to standard error).")
+    var metaOut: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
 
@@ -158,6 +161,12 @@ struct ImageDataMultistream: ParsableCommand {
         }
         defer { signals.cancel() }
 
+        let metadataSink = try Self.reporting { try metaOut.map { try JSONLinesSink(path: $0) } }
+        if metaOut == "-" {
+            // The JSON lines keep standard output (the sink holds a duplicate of it); the sample's
+            // own lines go to standard error from here on.
+            dup2(STDERR_FILENO, STDOUT_FILENO)
+        }
         let uris = try Self.reporting { try inputs.map(SourceURI.init) }
         var inferConfiguration = try Self.reporting { try loadInferConfiguration() }
         let (useCUDA, plan) = try Self.reporting { try shardPlan(sourceCount: uris.count, gpuID: inferConfiguration?.gpuID) }
@@ -182,7 +191,7 @@ struct ImageDataMultistream: ParsableCommand {
         }
         var group: PipelineGroup? = try Self.reporting {
             try buildGroup(uris: uris, plan: plan, shards: ownShards, useCUDA: useCUDA, detector: inferConfiguration,
-                           analytics: analyticsRules, logger: logger)
+                           analytics: analyticsRules, metadataSink: metadataSink, logger: logger)
         }
         let editFailed = installSampleProbes(on: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1)
         let earlySignal = running.withValue { state -> Int32? in
@@ -260,7 +269,9 @@ struct ImageDataMultistream: ParsableCommand {
     /// (`--single-output`) they feed; says where it runs and what it serves.
     func buildGroup(uris: [SourceURI], plan: ShardPlan, shards: [(offset: Int, element: ShardPlan.Shard)], useCUDA: Bool,
                     detector inferConfiguration: InferConfiguration?, analytics: [Int: StreamAnalyticsRules],
-                    logger: Logger) throws -> PipelineGroup {
+                    metadataSink: JSONLinesSink?, logger: Logger) throws -> PipelineGroup {
+        metadataSink?.setUsers(shards.count)
+        let runID = FrameMessageBuilder.newRunID()
         let shareOutput = singleOutput && plan.shards.count > 1
         var sharedOutput: SharedOutput?
         var pipelines: [Pipeline] = []
@@ -297,6 +308,12 @@ struct ImageDataMultistream: ParsableCommand {
             if let saveFrames {
                 let folder = plan.shards.count > 1 ? "\(saveFrames)/gpu\(shard.gpuID)" : saveFrames
                 pipeline.append(try SampleFrameSaving.frameSaver(folder: folder, sourceCount: shardURIs.count))
+            }
+            if let metadataSink {
+                // The camera id is the input's index in the run (a shard numbers its own sources).
+                let global = shard.sources
+                let builder = FrameMessageBuilder(muxerSize: PixelSize(width: width, height: height), runID: runID) { String(global[$0]) }
+                pipeline.append(MetadataStage(builder: builder, sinks: [metadataSink]))
             }
             pipelines.append(pipeline)
         }

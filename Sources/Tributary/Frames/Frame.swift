@@ -10,6 +10,8 @@ public struct Frame: Sendable {
     /// When the frame left its decoder (the pipeline's source thread stamps it): the start of its
     /// decode → sink latency.
     public var decodedAt: MonotonicInstant?
+    /// The size the source decodes at, before scaling to the muxer's (nil: not known).
+    public var sourceSize: PixelSize?
 
     public init(sourceID: Int, frameNumber: Int, pts: UInt64?, image: ImageBuffer) {
         self.sourceID = sourceID
@@ -33,7 +35,19 @@ public struct FrameBatch: Sendable {
         self.batchID = batchID
         self.frames = frames
         self.meta = BatchMeta(batchID: batchID, frames: frames.map {
-            FrameMeta(sourceID: $0.sourceID, batchID: batchID, frameNumber: $0.frameNumber, pts: $0.pts, objects: [])
+            var meta = FrameMeta(sourceID: $0.sourceID, batchID: batchID, frameNumber: $0.frameNumber, pts: $0.pts, objects: [])
+            meta.sourceSize = $0.sourceSize
+            return meta
         })
+    }
+}
+
+/// A width and a height in pixels.
+public struct PixelSize: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
     }
 }

@@ -21,6 +21,8 @@ public struct FrameMeta: Sendable {
     public var inferenceDone = false
     /// What the analytics found on the frame, when analytics run (`AnalyticsStage`).
     public var analytics: FrameAnalytics?
+    /// The size the source decodes at (its boxes' scale is this over the muxer's size).
+    public var sourceSize: PixelSize?
     public init(sourceID: Int, batchID: Int, frameNumber: Int, pts: UInt64?, objects: [ObjectMeta]) {
         self.sourceID = sourceID
         self.batchID = batchID

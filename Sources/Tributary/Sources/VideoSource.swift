@@ -26,6 +26,8 @@ public final class VideoSource: @unchecked Sendable {
     /// The frames' times across `--file-loop` restarts (the source thread's alone).
     private var timeline = LoopTimeline()
     private let negotiatedRate = Locked<(numerator: Int, denominator: Int)?>(nil)
+    /// The decoded frames' own size, before scaling to the muxer's (learnt at the first frame).
+    private var decodedSize: PixelSize?
 
     /// The frame rate the decoder reported (numerator, denominator), once the first frame is out.
     public var frameRate: (numerator: Int, denominator: Int)? { negotiatedRate.withValue { $0 } }
@@ -99,7 +101,7 @@ public final class VideoSource: @unchecked Sendable {
         // Scale before converting: on 2 cores ≈ 40 % faster than the reverse order. No borders:
         // like nvstreammux (enable-padding=0) every input is stretched to the muxer size.
         return """
-            uridecodebin name=\(name)\(uri.map { " uri=\"\($0)\"" } ?? "") ! queue max-size-buffers=2 max-size-bytes=0 max-size-time=0 \
+            uridecodebin name=\(name)\(uri.map { " uri=\"\($0)\"" } ?? "") ! queue name=\(name)-out max-size-buffers=2 max-size-bytes=0 max-size-time=0 \
             ! videoscale n-threads=\(threads) add-borders=false ! videoconvert n-threads=\(threads) \
             ! video/x-raw,format=RGBA,width=\(width),height=\(height),pixel-aspect-ratio=1/1
             """
@@ -108,7 +110,7 @@ public final class VideoSource: @unchecked Sendable {
     /// The GPU path's decode graph up to its sink: decodebin picks NVDEC (see
     /// `preferHardwareDecoders`), whose frames stay in CUDA memory (the appsink's caps ask for it).
     public static func deviceDecodeGraph(uri: String? = nil, name: String = "decoder") -> String {
-        "uridecodebin name=\(name)\(uri.map { " uri=\"\($0)\"" } ?? "") ! queue max-size-buffers=2 max-size-bytes=0 max-size-time=0"
+        "uridecodebin name=\(name)\(uri.map { " uri=\"\($0)\"" } ?? "") ! queue name=\(name)-out max-size-buffers=2 max-size-bytes=0 max-size-time=0"
     }
 
     /// Threads for each software decoder when `streams` decode at once: with at least as many
@@ -246,6 +248,7 @@ public final class VideoSource: @unchecked Sendable {
     }
 
     private func makeFrame(consuming sample: OpaquePointer, pts: UInt64?) -> Frame? {
+        if frameNumber == 0 { decodedSize = readDecodedSize() }
         if frameNumber == 0, let caps = gst_sample_get_caps(sample), let structure = gst_caps_get_structure(caps, 0) {
             var numerator: gint = 0, denominator: gint = 0
             if gst_structure_get_fraction(structure, "framerate", &numerator, &denominator) != 0, numerator > 0, denominator > 0 {
@@ -269,7 +272,22 @@ public final class VideoSource: @unchecked Sendable {
         }
         guard let image else { return nil }
         defer { frameNumber += 1 }
-        return Frame(sourceID: id, frameNumber: frameNumber, pts: pts, image: image)
+        var frame = Frame(sourceID: id, frameNumber: frameNumber, pts: pts, image: image)
+        frame.sourceSize = decodedSize
+        return frame
+    }
+
+    /// The size the decoder gives, from the caps entering the queue behind it.
+    private func readDecodedSize() -> PixelSize? {
+        guard let queue = GStreamer.ownedChild(of: pipeline.element, named: "decoder-out"),
+              let pad = gst_element_get_static_pad(queue.pointer, "sink") else { return nil }
+        defer { gst_object_unref(pad) }
+        guard let caps = gst_pad_get_current_caps(pad) else { return nil }
+        defer { gst_caps_unref(caps) }
+        var width: gint = 0, height: gint = 0
+        guard let structure = gst_caps_get_structure(caps, 0), gst_structure_get_int(structure, "width", &width) != 0,
+              gst_structure_get_int(structure, "height", &height) != 0, width > 0, height > 0 else { return nil }
+        return PixelSize(width: Int(width), height: Int(height))
     }
 
     /// The buffer's pixels, mapped in place (zero-copy) when the buffer is ours alone, else a

@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Where frame messages go: a file of JSON lines, a broker. A sink never blocks the pipeline for
+/// long: network sinks queue (and spool) what they cannot send at once.
+public protocol MetadataSink: AnyObject, Sendable {
+    /// The messages of one batch, in order.
+    func publish(_ messages: [FrameMessage]) throws
+    /// The run is over: flush and close.
+    func finish() throws
+    /// One line for the exit summary (published, spooled, dropped …).
+    var summary: String { get }
+}
+
+/// The publishers as one batch stage: each batch's messages built once, handed to every sink.
+public final class MetadataStage: BatchStage {
+    private let builder: FrameMessageBuilder
+    private let sinks: [any MetadataSink]
+
+    public init(builder: FrameMessageBuilder, sinks: [any MetadataSink]) {
+        self.builder = builder
+        self.sinks = sinks
+    }
+
+    public func process(_ batch: inout FrameBatch) throws {
+        let messages = builder.messages(batch.meta)
+        for sink in sinks { try sink.publish(messages) }
+    }
+
+    public func finish() throws {
+        for sink in sinks { try sink.finish() }
+    }
+
+    public var summaries: [String] { sinks.map(\.summary) }
+}
+
+/// `--meta-out FILE|-`: one JSON line per frame, written and flushed per batch. Several pipelines
+/// (the app's shards) may share it: it closes when the last one finishes.
+public final class JSONLinesSink: MetadataSink, @unchecked Sendable {
+    public let path: String
+    /// The file while open, and the pipelines still writing to it.
+    private let state: Locked<(file: UnsafeMutablePointer<FILE>?, users: Int)>
+    private let written = Locked(0)
+
+    /// - Parameters:
+    ///   - path: a file (created or truncated), or `-` for standard output (a duplicate of it, so
+    ///     the caller may point its own lines elsewhere).
+    ///   - users: the pipelines that will publish to it and finish it.
+    public init(path: String, users: Int = 1) throws {
+        self.path = path
+        let file = path == "-" ? fdopen(dup(STDOUT_FILENO), "w") : fopen(path, "w")
+        guard let file else {
+            throw PipelineError.invalidArgument("--meta-out \(path): cannot create the file (\(String(cString: strerror(errno))))")
+        }
+        state = Locked((file, max(1, users)))
+    }
+
+    /// The pipelines that will publish to it and finish it (before the first publishes).
+    public func setUsers(_ users: Int) { state.withValue { $0.users = max(1, users) } }
+
+    public func publish(_ messages: [FrameMessage]) throws {
+        var lines = ""
+        for message in messages { lines += message.json; lines += "\n" }
+        let ok = state.withValue { state in
+            guard let file = state.file else { return false }
+            return lines.withCString { fputs($0, file) >= 0 } && fflush(file) == 0
+        }
+        guard ok else { throw PipelineError.sinkFailed(target: path, element: "meta-out", message: String(cString: strerror(errno))) }
+        written.withValue { $0 += messages.count }
+    }
+
+    public func finish() throws {
+        state.withValue { state in
+            state.users -= 1
+            if state.users == 0, let file = state.file {
+                fclose(file)
+                state.file = nil
+            }
+        }
+    }
+
+    public var summary: String { "meta-out \(path): \(written.withValue { $0 }) messages" }
+}
