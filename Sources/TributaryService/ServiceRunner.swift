@@ -18,11 +18,14 @@ public enum ServiceRunner {
         public var port: Int
         /// `-i`: cameras present from the start.
         public var inputs: [String]
+        /// `--meta-out FILE|-`: each frame's metadata as a JSON line, camera ids as given by REST.
+        public var metaOut: String?
 
-        public init(address: String, port: Int, inputs: [String]) {
+        public init(address: String, port: Int, inputs: [String], metaOut: String? = nil) {
             self.address = address
             self.port = port
             self.inputs = inputs
+            self.metaOut = metaOut
         }
     }
 
@@ -43,8 +46,15 @@ public enum ServiceRunner {
         configuration.muxer.acceptsNewSources = true
         configuration.batchSizeFollowsSources = true
         configuration.metricsFactory = metrics.factory
+        let metadataSink = try options.metaOut.map { try JSONLinesSink(path: $0) }
         let makePipeline: @Sendable () throws -> Pipeline = { [configuration] in
-            try Pipeline(configuration: configuration, detector: try makeDetector(), logger: logger)
+            let pipeline = try Pipeline(configuration: configuration, detector: try makeDetector(), logger: logger)
+            if let metadataSink {
+                let muxer = PixelSize(width: configuration.muxer.width, height: configuration.muxer.height)
+                pipeline.append(MetadataStage(builder: FrameMessageBuilder(muxerSize: muxer) { cameras.cameraID(ofSource: $0) ?? String($0) },
+                                              sinks: [metadataSink]))
+            }
+            return pipeline
         }
         let running = Locked<(pipeline: Pipeline?, signal: Int32?)>((nil, nil))
         let signals = SignalStopper(signals: [SIGINT, SIGTERM]) { signal in

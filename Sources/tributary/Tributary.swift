@@ -76,6 +76,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("device"), help: "cpu, cuda, or auto (cuda when an NVIDIA GPU and NVDEC are present).")
     var device = "auto"
 
+    @Option(name: .customLong("meta-out"), help: "Write each frame's metadata as a JSON line (docs/schema/frame-v1.json) to this file; - is standard output.")
+    var metaOut: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "notice"
 
@@ -102,7 +105,7 @@ struct Serve: AsyncParsableCommand {
             let gpuID = inferConfiguration?.gpuID ?? 0
             let configuration = pipelineConfiguration(device: useCUDA ? .cuda(gpuID: gpuID) : .cpu)
             let status = try await ServiceRunner.run(
-                options: .init(address: apiAddress, port: apiPort, inputs: inputs), configuration: configuration, logger: logger,
+                options: .init(address: apiAddress, port: apiPort, inputs: inputs, metaOut: metaOut), configuration: configuration, logger: logger,
                 makeDetector: {
                     guard var inferConfiguration else { return nil }
                     if useCUDA {
@@ -112,8 +115,9 @@ struct Serve: AsyncParsableCommand {
                     let detector = try Detector.load(configuration: inferConfiguration, logger: logger)
                     return detector
                 },
-                onListening: { address in
-                    print("Serving the REST API and /metrics at \(address)")
+                onListening: { [metaOnStandardOutput = metaOut == "-"] address in
+                    let line = "Serving the REST API and /metrics at \(address)"
+                    if metaOnStandardOutput { printError(line) } else { print(line) }
                     flushStandardOutput()
                 })
             if status != 0 { throw ExitCode(status) }

@@ -20,8 +20,10 @@ import Testing
     func camerasComeAndGoByRESTWhileFramesFlow() throws {
         try ServicePaths.requireMedia()
         let camera = try RTSPCamera()
+        let metadata = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-service-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: metadata) }
         let service = try ServiceUnderTest(["--width", "320", "--height", "240", "--tiler-width", "320", "--tiler-height", "240",
-                                            "--file-loop", "--perf-interval", "1"])
+                                            "--file-loop", "--perf-interval", "1", "--meta-out", metadata])
         #expect(try service.request("GET", "/api/v1/live").status == 200, "live as soon as it serves")
         #expect(waitFor(timeout: 90) { (try? service.request("GET", "/api/v1/ready").status) == 200 }, "ready once the detector is loaded")
         #expect(try service.request("GET", "/api/v1/startup").status == 200)
@@ -76,6 +78,25 @@ import Testing
         #expect(status == 130, "SIGINT: 128 + 2; \(service.process.standardError.suffix(2000))")
         let ledger = Self.ledgerBalanced(service.process.standardError)
         #expect(ledger.lines == 4 && ledger.balanced, "every frame of the 4 sources accounted for: \(service.process.standardError.suffix(1500))")
+        // --meta-out: a line per delivered frame, named by the REST camera ids, valid against the schema.
+        let lines = try String(contentsOfFile: metadata, encoding: .utf8).split(separator: "\n")
+        let delivered = try NSRegularExpression(pattern: #"delivered (\d+)"#).matches(in: service.process.standardError,
+            range: NSRange(service.process.standardError.startIndex..., in: service.process.standardError)).map {
+                Int(service.process.standardError[Range($0.range(at: 1), in: service.process.standardError)!])!
+            }.reduce(0, +)
+        #expect(lines.count == delivered, "one metadata line per delivered frame")
+        let cameras = Set(lines.compactMap { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["camera_id"] as? String })
+        #expect(cameras == ["door", "street", "yard"])
+        let validation = Process()
+        validation.executableURL = URL(fileURLWithPath: ServicePaths.path(".deps/checkers/bin/python"))
+        validation.arguments = [ServicePaths.path("tests/python/validate_frames.py"), metadata]
+        let output = Pipe()
+        validation.standardOutput = output
+        try validation.run()
+        let verdict = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        validation.waitUntilExit()
+        #expect(validation.terminationStatus == 0 && verdict.hasPrefix("valid"), "jsonschema: \(verdict.prefix(500))")
     }
 
     @Test(.timeLimit(.minutes(3)))
