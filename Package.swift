@@ -39,6 +39,8 @@ let package = Package(
         ),
         // Cairo, for the OSD's boxes and labels on host frames.
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        // hiredis, for the Redis metadata sink (Redis Streams, XADD).
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         // The CUDA driver API, loaded at run time through Debian's ffnvcodec loader header (so the
         // package builds and runs on machines without a GPU).
         .systemLibrary(name: "CCUDA", providers: [.apt(["libffmpeg-nvenc-dev"])]),
@@ -48,6 +50,7 @@ let package = Package(
                 "CGStreamer",
                 "CCairo",
                 "CCUDA",
+                "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

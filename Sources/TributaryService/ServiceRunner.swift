@@ -18,14 +18,14 @@ public enum ServiceRunner {
         public var port: Int
         /// `-i`: cameras present from the start.
         public var inputs: [String]
-        /// `--meta-out FILE|-`: each frame's metadata as a JSON line, camera ids as given by REST.
-        public var metaOut: String?
+        /// `--meta-out`, `--redis`: where each frame's metadata goes, camera ids as given by REST.
+        public var metadataSinks: [any MetadataSink]
 
-        public init(address: String, port: Int, inputs: [String], metaOut: String? = nil) {
+        public init(address: String, port: Int, inputs: [String], metadataSinks: [any MetadataSink] = []) {
             self.address = address
             self.port = port
             self.inputs = inputs
-            self.metaOut = metaOut
+            self.metadataSinks = metadataSinks
         }
     }
 
@@ -46,13 +46,13 @@ public enum ServiceRunner {
         configuration.muxer.acceptsNewSources = true
         configuration.batchSizeFollowsSources = true
         configuration.metricsFactory = metrics.factory
-        let metadataSink = try options.metaOut.map { try JSONLinesSink(path: $0) }
+        let metadataSinks = options.metadataSinks
         let makePipeline: @Sendable () throws -> Pipeline = { [configuration] in
             let pipeline = try Pipeline(configuration: configuration, detector: try makeDetector(), logger: logger)
-            if let metadataSink {
+            if !metadataSinks.isEmpty {
                 let muxer = PixelSize(width: configuration.muxer.width, height: configuration.muxer.height)
                 pipeline.append(MetadataStage(builder: FrameMessageBuilder(muxerSize: muxer) { cameras.cameraID(ofSource: $0) ?? String($0) },
-                                              sinks: [metadataSink]))
+                                              sinks: metadataSinks))
             }
             return pipeline
         }
@@ -71,7 +71,7 @@ public enum ServiceRunner {
             configuration: .init(address: .hostname(options.address, port: options.port), serverName: "tributary"),
             onServerRunning: { channel in onListening("http://\(options.address):\(channel.localAddress?.port ?? options.port)") },
             logger: logger)
-        let pipelineService = PipelineService(inputs: options.inputs, cameras: cameras, metrics: metrics, running: running,
+        let pipelineService = PipelineService(inputs: options.inputs, metadataSinks: options.metadataSinks, cameras: cameras, metrics: metrics, running: running,
                                               logger: logger, makePipeline: makePipeline)
         let group = ServiceGroup(configuration: .init(services: [
             .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
@@ -88,6 +88,7 @@ public enum ServiceRunner {
 /// blocks), run there until a stop; a shutdown of the group (the server failed) stops it too.
 final class PipelineService: Service, @unchecked Sendable {
     let inputs: [String]
+    let metadataSinks: [any MetadataSink]
     let cameras: CameraService
     let metrics: MetricsExporter
     let running: Locked<(pipeline: Pipeline?, signal: Int32?)>
@@ -95,9 +96,10 @@ final class PipelineService: Service, @unchecked Sendable {
     let makePipeline: @Sendable () throws -> Pipeline
     let buildError = Locked<(any Error)?>(nil)
 
-    init(inputs: [String], cameras: CameraService, metrics: MetricsExporter, running: Locked<(pipeline: Pipeline?, signal: Int32?)>,
+    init(inputs: [String], metadataSinks: [any MetadataSink], cameras: CameraService, metrics: MetricsExporter, running: Locked<(pipeline: Pipeline?, signal: Int32?)>,
          logger: Logger, makePipeline: @escaping @Sendable () throws -> Pipeline) {
         self.inputs = inputs
+        self.metadataSinks = metadataSinks
         self.cameras = cameras
         self.metrics = metrics
         self.running = running
@@ -151,6 +153,7 @@ final class PipelineService: Service, @unchecked Sendable {
         let outcome = pipeline.run()
         cameras.stopping()
         for line in outcome.ledger.summaryLines(uri: { pipeline.uri(ofSource: $0) ?? "?" }) { logger.notice("\(line)") }
+        for sink in metadataSinks { logger.notice("\(sink.summary)") }
         running.withValue { $0.pipeline = nil }
     }
 }

@@ -115,6 +115,21 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("meta-out"), help: "Write each frame's metadata as a JSON line (docs/schema/frame-v1.json) to this file; - is standard output (the sample's own lines then go to standard error).")
     var metaOut: String?
 
+    @Option(name: .customLong("redis"), help: "Send each frame's metadata to Redis Streams: redis://HOST:PORT[/DB].")
+    var redis: String?
+
+    @Option(name: .customLong("redis-stream"), help: "The stream (XADD) name.")
+    var redisStream = "mdx-raw"
+
+    @Option(name: .customLong("redis-maxlen"), help: "XADD … MAXLEN ~ N: keep about N entries.")
+    var redisMaxLength: Int?
+
+    @Option(name: .customLong("redis-field"), help: "key (key <camera_id> value <payload> headers {}) or metadata (metadata <payload>).")
+    var redisField = "key"
+
+    @Option(name: .customLong("meta-spool"), help: "Where metadata waits on disk while a broker is unreachable (replayed in order when it is back).")
+    var metaSpool = ".tributary-spool"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
 
@@ -161,7 +176,7 @@ struct ImageDataMultistream: ParsableCommand {
         }
         defer { signals.cancel() }
 
-        let metadataSink = try Self.reporting { try metaOut.map { try JSONLinesSink(path: $0) } }
+        let metadataSinks = try Self.reporting { try makeMetadataSinks(logger: logger) }
         if metaOut == "-" {
             // The JSON lines keep standard output (the sink holds a duplicate of it); the sample's
             // own lines go to standard error from here on.
@@ -191,7 +206,7 @@ struct ImageDataMultistream: ParsableCommand {
         }
         var group: PipelineGroup? = try Self.reporting {
             try buildGroup(uris: uris, plan: plan, shards: ownShards, useCUDA: useCUDA, detector: inferConfiguration,
-                           analytics: analyticsRules, metadataSink: metadataSink, logger: logger)
+                           analytics: analyticsRules, metadataSinks: metadataSinks, logger: logger)
         }
         let editFailed = installSampleProbes(on: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1)
         let earlySignal = running.withValue { state -> Int32? in
@@ -203,6 +218,7 @@ struct ImageDataMultistream: ParsableCommand {
         signals.cancel()
         if let sharedFailure { printError("Error: \(sharedFailure)") }
         printSummary(finished, group: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1)
+        for sink in metadataSinks { print(sink.summary) }
         // Tear every pipeline down here, on this thread, before exit runs the libraries' own
         // teardown (the CUDA driver's, GStreamer's).
         running.withValue { $0.group = nil }
@@ -216,6 +232,12 @@ struct ImageDataMultistream: ParsableCommand {
         // Every output is finished: on the GPU path, skip the CUDA libraries' exit-time teardown.
         if useCUDA { exitWithoutLibraryTeardown(status) }
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// `--meta-out` and `--redis`: where each frame's message goes.
+    func makeMetadataSinks(logger: Logger) throws -> [any MetadataSink] {
+        try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
+                                redisField: redisField, spool: metaSpool).makeSinks(logger: logger)
     }
 
     /// `--analytics`' rules by input, in muxer pixels; its warnings said.
@@ -269,8 +291,11 @@ struct ImageDataMultistream: ParsableCommand {
     /// (`--single-output`) they feed; says where it runs and what it serves.
     func buildGroup(uris: [SourceURI], plan: ShardPlan, shards: [(offset: Int, element: ShardPlan.Shard)], useCUDA: Bool,
                     detector inferConfiguration: InferConfiguration?, analytics: [Int: StreamAnalyticsRules],
-                    metadataSink: JSONLinesSink?, logger: Logger) throws -> PipelineGroup {
-        metadataSink?.setUsers(shards.count)
+                    metadataSinks: [any MetadataSink], logger: Logger) throws -> PipelineGroup {
+        for sink in metadataSinks {
+            (sink as? JSONLinesSink)?.setUsers(shards.count)
+            (sink as? RedisSink)?.setUsers(shards.count)
+        }
         let runID = FrameMessageBuilder.newRunID()
         let shareOutput = singleOutput && plan.shards.count > 1
         var sharedOutput: SharedOutput?
@@ -309,11 +334,11 @@ struct ImageDataMultistream: ParsableCommand {
                 let folder = plan.shards.count > 1 ? "\(saveFrames)/gpu\(shard.gpuID)" : saveFrames
                 pipeline.append(try SampleFrameSaving.frameSaver(folder: folder, sourceCount: shardURIs.count))
             }
-            if let metadataSink {
+            if !metadataSinks.isEmpty {
                 // The camera id is the input's index in the run (a shard numbers its own sources).
                 let global = shard.sources
                 let builder = FrameMessageBuilder(muxerSize: PixelSize(width: width, height: height), runID: runID) { String(global[$0]) }
-                pipeline.append(MetadataStage(builder: builder, sinks: [metadataSink]))
+                pipeline.append(MetadataStage(builder: builder, sinks: metadataSinks))
             }
             pipelines.append(pipeline)
         }

@@ -79,6 +79,21 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("meta-out"), help: "Write each frame's metadata as a JSON line (docs/schema/frame-v1.json) to this file; - is standard output.")
     var metaOut: String?
 
+    @Option(name: .customLong("redis"), help: "Send each frame's metadata to Redis Streams: redis://HOST:PORT[/DB].")
+    var redis: String?
+
+    @Option(name: .customLong("redis-stream"), help: "The stream (XADD) name.")
+    var redisStream = "mdx-raw"
+
+    @Option(name: .customLong("redis-maxlen"), help: "XADD … MAXLEN ~ N: keep about N entries.")
+    var redisMaxLength: Int?
+
+    @Option(name: .customLong("redis-field"), help: "key (key <camera_id> value <payload> headers {}) or metadata (metadata <payload>).")
+    var redisField = "key"
+
+    @Option(name: .customLong("meta-spool"), help: "Where metadata waits on disk while a broker is unreachable (replayed in order when it is back).")
+    var metaSpool = ".tributary-spool"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "notice"
 
@@ -104,8 +119,10 @@ struct Serve: AsyncParsableCommand {
             if useCUDA && gpuCount == 0 { throw PipelineError.failed(what: "--device cuda", message: "no NVIDIA GPU found (is the driver loaded?)") }
             let gpuID = inferConfiguration?.gpuID ?? 0
             let configuration = pipelineConfiguration(device: useCUDA ? .cuda(gpuID: gpuID) : .cpu)
+            let metadataSinks = try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
+                                                        redisField: redisField, spool: metaSpool).makeSinks(logger: logger)
             let status = try await ServiceRunner.run(
-                options: .init(address: apiAddress, port: apiPort, inputs: inputs, metaOut: metaOut), configuration: configuration, logger: logger,
+                options: .init(address: apiAddress, port: apiPort, inputs: inputs, metadataSinks: metadataSinks), configuration: configuration, logger: logger,
                 makeDetector: {
                     guard var inferConfiguration else { return nil }
                     if useCUDA {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Logging
 
 /// Where frame messages go: a file of JSON lines, a broker. A sink never blocks the pipeline for
 /// long: network sinks queue (and spool) what they cannot send at once.
@@ -13,6 +14,42 @@ public protocol MetadataSink: AnyObject, Sendable {
     func finish() throws
     /// One line for the exit summary (published, spooled, dropped …).
     var summary: String { get }
+}
+
+/// The metadata flags the app and the service share, and the sinks they ask for.
+public struct MetadataSinkOptions: Sendable {
+    public var metaOut: String?
+    public var redis: String?
+    public var redisStream: String
+    public var redisMaxLength: Int?
+    public var redisField: String
+    public var spool: String
+
+    public init(metaOut: String?, redis: String?, redisStream: String = "mdx-raw", redisMaxLength: Int? = nil,
+                redisField: String = "key", spool: String = ".tributary-spool") {
+        self.metaOut = metaOut
+        self.redis = redis
+        self.redisStream = redisStream
+        self.redisMaxLength = redisMaxLength
+        self.redisField = redisField
+        self.spool = spool
+    }
+
+    public func makeSinks(logger: Logger) throws -> [any MetadataSink] {
+        var sinks: [any MetadataSink] = []
+        if let metaOut { sinks.append(try JSONLinesSink(path: metaOut)) }
+        if let redis {
+            var configuration = try RedisSinkConfiguration(url: redis, spoolDirectory: spool)
+            configuration.stream = redisStream
+            configuration.maxLength = redisMaxLength
+            guard let layout = RedisSinkConfiguration.Layout(rawValue: redisField) else {
+                throw PipelineError.invalidArgument("--redis-field \(redisField): key or metadata")
+            }
+            configuration.layout = layout
+            sinks.append(try RedisSink(configuration: configuration, logger: logger))
+        }
+        return sinks
+    }
 }
 
 /// The publishers as one batch stage: each batch's messages built once, handed to every sink.

@@ -157,9 +157,28 @@ public struct SourceRecoveryStateMachine: Sendable {
 
     /// The delay before the `attempt`th consecutive rebuild.
     public func backoffNanoseconds(attempt: Int, jitterSample: Double) -> UInt64 {
+        RetryBackoff(initialNanoseconds: policy.initialBackoffNanoseconds, maximumNanoseconds: policy.maxBackoffNanoseconds,
+                     jitter: policy.jitter).delayNanoseconds(attempt: attempt, jitterSample: jitterSample)
+    }
+}
+
+/// Exponential backoff with jitter: the `n`th consecutive attempt waits initial × 2ⁿ⁻¹, capped,
+/// scaled by 1 ± `jitter` (a sample in 0..<1 from the caller). Sources and broker connections alike.
+public struct RetryBackoff: Sendable, Equatable {
+    public var initialNanoseconds: UInt64
+    public var maximumNanoseconds: UInt64
+    public var jitter: Double
+
+    public init(initialNanoseconds: UInt64 = 1_000_000_000, maximumNanoseconds: UInt64 = 30_000_000_000, jitter: Double = 0.2) {
+        self.initialNanoseconds = initialNanoseconds
+        self.maximumNanoseconds = maximumNanoseconds
+        self.jitter = jitter
+    }
+
+    public func delayNanoseconds(attempt: Int, jitterSample: Double) -> UInt64 {
         let doublings = min(max(0, attempt - 1), 40)
-        let base = min(Double(policy.maxBackoffNanoseconds), Double(policy.initialBackoffNanoseconds) * Double(UInt64(1) << UInt64(doublings)))
-        let factor = 1 + policy.jitter * (2 * min(max(jitterSample, 0), 1) - 1)
+        let base = min(Double(maximumNanoseconds), Double(initialNanoseconds) * Double(UInt64(1) << UInt64(doublings)))
+        let factor = 1 + jitter * (2 * min(max(jitterSample, 0), 1) - 1)
         return UInt64(max(0, base * factor))
     }
 }

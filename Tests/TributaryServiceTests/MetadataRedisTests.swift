@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+
+/// A real `redis-server` on 127.0.0.1, started by the test (append-only file in a folder of its
+/// own, so a restart keeps what it had), killed and restarted by PID.
+final class RedisServer: @unchecked Sendable {
+    let port: Int
+    let directory: URL
+    private(set) var process: RunningProcess?
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-redis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var lastError = ""
+        for _ in 0..<10 {
+            let candidate = Int.random(in: 20_000..<40_000)
+            if let started = try? Self.launch(port: candidate, directory: directory) {
+                port = candidate
+                process = started
+                return
+            }
+            lastError = "port \(candidate) taken"
+        }
+        throw ServiceUnderTest.ServiceFailed(message: "redis-server did not start: \(lastError)")
+    }
+
+    private static func launch(port: Int, directory: URL) throws -> RunningProcess? {
+        let process = try RunningProcess("/usr/bin/redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "",
+                                                                    "--appendonly", "yes", "--appendfsync", "always", "--dir", directory.path])
+        guard process.waitForOutput(#"(Ready to accept connections)"#, timeout: 10) != nil else {
+            _ = process.stop(SIGKILL)
+            return nil
+        }
+        return process
+    }
+
+    func kill() { _ = process?.stop(SIGKILL); process = nil }
+
+    func restart() throws {
+        guard let started = try Self.launch(port: port, directory: directory) else {
+            throw ServiceUnderTest.ServiceFailed(message: "redis-server did not restart on \(port)")
+        }
+        process = started
+    }
+
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    /// The independent consumer's view of a stream (tests/python/redis_stream_check.py, redis-py).
+    func check(stream: String, layout: String) throws -> [String: Any] {
+        let consumer = try RunningProcess(ServicePaths.path(".deps/checkers/bin/python"),
+                                          [ServicePaths.path("tests/python/redis_stream_check.py"), String(port), stream, layout])
+        _ = waitFor(timeout: 120) { !consumer.process.isRunning }
+        consumer.process.waitUntilExit()
+        let line = consumer.standardOutput.split(separator: "\n").last.map(String.init) ?? ""
+        return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? ["error": consumer.standardError]
+    }
+
+    deinit {
+        kill()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// `--redis`: each frame's message in Redis Streams, in DeepStream's layouts, and nothing lost
+/// while Redis is down (the disk spool, replayed in order).
+@Suite(.serialized) struct MetadataRedisTests {
+    static var appBinary: String {
+        let beside = Bundle.main.executableURL.map {
+            $0.resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("imagedata-multistream").path
+        }
+        return [beside, ServicePaths.path(".build/debug/imagedata-multistream")].compactMap { $0 }
+            .first { FileManager.default.isExecutableFile(atPath: $0) } ?? ""
+    }
+
+    @Test(.timeLimit(.minutes(3)), arguments: ["key", "metadata"])
+    func twoSourcesToTheirEndGiveOneEntryPerFrame(layout: String) throws {
+        try ServicePaths.requireMedia()
+        let redis = try RedisServer()
+        let spool = redis.directory.appendingPathComponent("spool").path
+        let app = try RunningProcess(Self.appBinary, ["-i", ServicePaths.path("media/vtest.avi"), ServicePaths.path("media/sample_720p_h264.mp4"),
+                                                      "--no-display", "--no-detector", "-s", "--width", "320", "--height", "240",
+                                                      "--redis", redis.url, "--redis-stream", "frames", "--redis-field", layout, "--meta-spool", spool])
+        #expect(waitFor(timeout: 120) { !app.process.isRunning })
+        app.process.waitUntilExit()
+        #expect(app.process.terminationStatus == 0, "\(app.standardError.suffix(1000))")
+        #expect(app.standardOutput.contains("published 1590, sent 1590, spooled 0, replayed 0, dropped 0"), "\(app.standardOutput.suffix(400))")
+        let seen = try redis.check(stream: "frames", layout: layout)
+        #expect(seen["entries"] as? Int == 1590, "one entry per frame: \(seen)")
+        #expect(seen["unique"] as? Int == 1590, "message ids unique")
+        #expect((seen["errors"] as? [String])?.isEmpty == true, "fields as documented: \(seen)")
+        #expect(seen["cameras"] as? [String] == ["0", "1"])
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func redisDownForFiveSecondsLosesNothingAndSlowsNothing() throws {
+        try ServicePaths.requireMedia()
+        let redis = try RedisServer()
+        let spool = redis.directory.appendingPathComponent("spool").path
+        let service = try ServiceUnderTest(["--no-detector", "--width", "160", "--height", "120", "--tiler-width", "320", "--tiler-height", "240",
+                                            "--file-loop", "-i", ServicePaths.fileURLAVI, ServicePaths.fileURL720p,
+                                            "--redis", redis.url, "--meta-spool", spool])
+        func delivered() -> Int { ((try? service.streams()) ?? [:]).values.compactMap { $0["frames_delivered"] as? Int }.reduce(0, +) }
+        func rate(over seconds: Double) -> Double {
+            let start = delivered(), started = Date()
+            usleep(UInt32(seconds * 1e6))
+            return Double(delivered() - start) / Date().timeIntervalSince(started)
+        }
+        #expect(waitFor(timeout: 30) { delivered() > 100 })
+        let before = rate(over: 2.5)
+        redis.kill()
+        usleep(500_000)
+        let during = rate(over: 4)
+        try redis.restart()
+        sleep(3)
+        #expect(service.process.stop(SIGINT, timeout: 60) == 130)
+        let summary = service.process.standardError.split(separator: "\n").first { $0.contains("redis 127.0.0.1") && $0.contains("published") }
+            .map(String.init) ?? ""
+        let figures = try NSRegularExpression(pattern: #"published (\d+), sent (\d+), spooled (\d+), replayed (\d+), dropped (\d+), left in the spool (\d+)"#)
+        let match = try #require(figures.firstMatch(in: summary, range: NSRange(summary.startIndex..., in: summary)), "the summary: \(summary)")
+        let n = (1...6).map { Int(summary[Range(match.range(at: $0), in: summary)!])! }
+        print("Redis down 4.5 s: frames/s \(Int(before)) before, \(Int(during)) during; \(summary)")
+        #expect(n[2] > 0 && n[3] == n[2] && n[4] == 0 && n[5] == 0, "spooled while down, all replayed, none dropped: \(summary)")
+        #expect(during >= before * 0.9, "the pipeline's rate during the outage within 10 % of before: \(before) → \(during)")
+        let seen = try redis.check(stream: "mdx-raw", layout: "key")
+        let frames = try #require(Int(service.process.standardError.matches(of: /delivered (\d+)/).map { Int($0.1)! }.reduce(0, +)) as Int?)
+        #expect(seen["unique"] as? Int == frames, "every frame's message is in the stream: \(seen), \(frames) frames")
+        let duplicates = (seen["entries"] as? Int ?? 0) - (seen["unique"] as? Int ?? 0)
+        #expect(duplicates >= 0 && duplicates <= 512, "duplicates only from the batch in flight (≤ 512), de-duplicable by id: \(duplicates)")
+    }
+}
