@@ -88,12 +88,16 @@ struct TributaryBenchmark: ParsableCommand {
     @Option(name: .customLong("latency-device"), help: "For --latency-seconds: cpu or cuda (GPU 0).")
     var latencyDevice = "cpu"
 
+    @Option(name: .customLong("redis-throughput"), help: "Instead of the table: this many frame messages through the Redis sink to a redis-server started here.")
+    var redisMessages: Int?
+
     @Option(name: .customLong("width")) var width = 1920
     @Option(name: .customLong("height")) var height = 1080
 
     func run() throws {
         var logger = Logger(label: "benchmark")
         logger.logLevel = .warning
+        if let redisMessages { return try redisThroughput(messages: redisMessages, logger: logger) }
         let uri = try SourceURI(input)
         let fp32 = try InferConfiguration.load(path: config)
         var int8 = fp32

@@ -75,8 +75,21 @@ public final class RedisSink: MetadataSink, @unchecked Sendable {
 
     public func publish(_ messages: [FrameMessage]) throws {
         let dropped = outbox.withValue { $0.published(messages) }
-        if dropped > 0 { logger.warning("redis: memory queue full, dropped the \(dropped) oldest messages") }
+        if dropped > 0 { warnDropped() }
         wake.withLock { wake.broadcast() }
+    }
+
+    /// When the memory queue last overflowed was said (at most every 10 s: a flood of lines helps nobody).
+    private let lastDropWarning = Locked<MonotonicInstant?>(nil)
+
+    private func warnDropped() {
+        let now = MonotonicClock().now()
+        let due = lastDropWarning.withValue { last -> Bool in
+            guard last.map({ now.nanoseconds(since: $0) >= 10_000_000_000 }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if due { logger.warning("redis: memory queue full (\(configuration.memoryCapacity) messages): dropping the oldest; \(counts.dropped) so far") }
     }
 
     /// The pipelines that will publish to it and finish it (before the first publishes).
