@@ -23,7 +23,11 @@ public final class MetricsExporter: Sendable {
         /// Cameras with state and fps gauges, so that a removed camera's gauges go.
         var gauged: Set<String> = []
         var fps: [String: Double] = [:]
+        var sinks: [String: MetadataSinkCounts] = [:]
     }
+
+    /// The metadata sinks whose counts `/metrics` shows (`tributary_meta_*_total{sink=…}`).
+    public let metadataSinks: [any MetadataSink]
 
     /// `tributary_<name>`, its help line.
     static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
@@ -36,10 +40,14 @@ public final class MetricsExporter: Sendable {
     static var gap: MetricNameDescriptor { descriptor("source_gap_seconds_total", "Seconds a live camera was gone, across its recoveries, per camera") }
     static var state: MetricNameDescriptor { descriptor("source_state", "1 for the camera's current state") }
     static var fps: MetricNameDescriptor { descriptor("stream_fps", "Frames per second over the latest perf interval, per camera") }
+    static func meta(_ what: String) -> MetricNameDescriptor {
+        descriptor("meta_\(what)_total", "Frame messages \(what) by each metadata sink")
+    }
     static var sources: MetricNameDescriptor { descriptor("sources", "Cameras present") }
 
-    public init() {
+    public init(metadataSinks: [any MetadataSink] = []) {
         factory = HistogramsWithHelp(registry: registry)
+        self.metadataSinks = metadataSinks
     }
 
     /// A `**PERF` report: each stream's frames per second (`tributary_stream_fps`).
@@ -94,6 +102,16 @@ public final class MetricsExporter: Sendable {
         }
         state.gauged = present
         registry.makeGauge(descriptor: Self.sources).set(to: Double(statuses.count))
+        for sink in metadataSinks {
+            let counts = sink.counts, labels = [("sink", sink.name)]
+            var done = state.sinks[sink.name, default: MetadataSinkCounts()]
+            add(counts.published, over: &done.published, to: Self.meta("published"), labels)
+            add(counts.sent, over: &done.sent, to: Self.meta("sent"), labels)
+            add(counts.spooled, over: &done.spooled, to: Self.meta("spooled"), labels)
+            add(counts.replayed, over: &done.replayed, to: Self.meta("replayed"), labels)
+            add(counts.dropped, over: &done.dropped, to: Self.meta("dropped"), labels)
+            state.sinks[sink.name] = done
+        }
     }
 
     /// Raises a counter by what `total` grew since it was last exported.

@@ -40,7 +40,7 @@ public enum ServiceRunner {
     public static func run(options: Options, configuration: PipelineConfiguration, logger: Logger,
                            makeDetector: @escaping @Sendable () throws -> Detector?,
                            onListening: @escaping @Sendable (String) -> Void) async throws -> Int32 {
-        let cameras = CameraService(), metrics = MetricsExporter()
+        let cameras = CameraService(), metrics = MetricsExporter(metadataSinks: options.metadataSinks)
         var configuration = configuration
         configuration.inputs = []
         configuration.muxer.acceptsNewSources = true

@@ -130,6 +130,9 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("meta-spool"), help: "Where metadata waits on disk while a broker is unreachable (replayed in order when it is back).")
     var metaSpool = ".tributary-spool"
 
+    @Option(name: .customLong("meta-spool-mb"), help: "The spool's cap in MiB; over it, its oldest messages are dropped (and counted).")
+    var metaSpoolMegabytes: Double = 256
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
 
@@ -237,7 +240,7 @@ struct ImageDataMultistream: ParsableCommand {
     /// `--meta-out` and `--redis`: where each frame's message goes.
     func makeMetadataSinks(logger: Logger) throws -> [any MetadataSink] {
         try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
-                                redisField: redisField, spool: metaSpool).makeSinks(logger: logger)
+                                redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes).makeSinks(logger: logger)
     }
 
     /// `--analytics`' rules by input, in muxer pixels; its warnings said.

@@ -94,6 +94,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("meta-spool"), help: "Where metadata waits on disk while a broker is unreachable (replayed in order when it is back).")
     var metaSpool = ".tributary-spool"
 
+    @Option(name: .customLong("meta-spool-mb"), help: "The spool's cap in MiB; over it, its oldest messages are dropped (and counted).")
+    var metaSpoolMegabytes: Double = 256
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "notice"
 
@@ -120,7 +123,7 @@ struct Serve: AsyncParsableCommand {
             let gpuID = inferConfiguration?.gpuID ?? 0
             let configuration = pipelineConfiguration(device: useCUDA ? .cuda(gpuID: gpuID) : .cpu)
             let metadataSinks = try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
-                                                        redisField: redisField, spool: metaSpool).makeSinks(logger: logger)
+                                                        redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes).makeSinks(logger: logger)
             let status = try await ServiceRunner.run(
                 options: .init(address: apiAddress, port: apiPort, inputs: inputs, metadataSinks: metadataSinks), configuration: configuration, logger: logger,
                 makeDetector: {

@@ -112,6 +112,11 @@ final class RedisServer: @unchecked Sendable {
         let during = rate(over: 4)
         try redis.restart()
         sleep(3)
+        let scrape = try service.scrape()
+        let spooledMetric = scrape.split(separator: "\n").first { $0.hasPrefix("tributary_meta_spooled_total{sink=\"redis://") }
+        #expect(spooledMetric.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 > 0 } == true,
+                "/metrics counts the spooled messages: \(spooledMetric ?? "absent")")
+        #expect(try promtool(scrape).status == 0)
         #expect(service.process.stop(SIGINT, timeout: 60) == 130)
         let summary = service.process.standardError.split(separator: "\n").first { $0.contains("redis 127.0.0.1") && $0.contains("published") }
             .map(String.init) ?? ""
@@ -126,5 +131,42 @@ final class RedisServer: @unchecked Sendable {
         #expect(seen["unique"] as? Int == frames, "every frame's message is in the stream: \(seen), \(frames) frames")
         let duplicates = (seen["entries"] as? Int ?? 0) - (seen["unique"] as? Int ?? 0)
         #expect(duplicates >= 0 && duplicates <= 512, "duplicates only from the batch in flight (≤ 512), de-duplicable by id: \(duplicates)")
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func aBrokerThatNeverAnswersSlowsNothingAndAFullSpoolDropsTheOldest() throws {
+        try ServicePaths.requireMedia()
+        // A port that accepts every connection and never answers.
+        let silent = try RunningProcess("/usr/bin/python3", ["-c", """
+            import socket, time
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 0)); s.listen(64)
+            print("port", s.getsockname()[1], flush=True)
+            held = []
+            while True: held.append(s.accept())
+            """])
+        let port = try #require(silent.waitForOutput(#"port (\d+)"#, timeout: 10))
+        let spool = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-spool-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: spool); _ = silent.stop(SIGKILL) }
+        func run(_ extra: [String]) throws -> (seconds: Double, output: String) {
+            let started = Date()
+            let app = try RunningProcess(Self.appBinary, ["-i", ServicePaths.path("media/vtest.avi"), ServicePaths.path("media/sample_720p_h264.mp4"),
+                                                          "--no-display", "--no-detector", "-s", "--width", "320", "--height", "240"] + extra)
+            _ = waitFor(timeout: 120) { !app.process.isRunning }
+            app.process.waitUntilExit()
+            #expect(app.process.terminationStatus == 0)
+            return (Date().timeIntervalSince(started), app.standardOutput + app.standardError)
+        }
+        let alone = try run([])
+        let stalled = try run(["--redis", "redis://127.0.0.1:\(port)", "--meta-spool", spool, "--meta-spool-mb", "0.25"])
+        print("no broker: \(alone.seconds) s; a broker that never answers: \(stalled.seconds) s")
+        // The run waits once for the sink's 2-s call timeout at its end, nothing more.
+        #expect(stalled.seconds <= alone.seconds + 6, "not slowed: \(alone.seconds) s alone, \(stalled.seconds) s beside a silent broker")
+        let summary = stalled.output.split(separator: "\n").first { $0.hasPrefix("redis 127.0.0.1") }.map(String.init) ?? ""
+        let figures = try NSRegularExpression(pattern: #"published (\d+), sent (\d+), spooled (\d+), replayed (\d+), dropped (\d+), left in the spool (\d+)"#)
+        let match = try #require(figures.firstMatch(in: summary, range: NSRange(summary.startIndex..., in: summary)), "\(stalled.output.suffix(800))")
+        let n = (1...6).map { Int(summary[Range(match.range(at: $0), in: summary)!])! }
+        #expect(n[0] == 1590 && n[1] == 0, "nothing acknowledged by a silent broker: \(summary)")
+        #expect(n[2] == 1590, "everything spooled: \(summary)")
+        #expect(n[4] > 0 && n[5] + n[4] == 1590, "a 0.25 MiB spool keeps the newest, drops and counts the oldest: \(summary)")
     }
 }

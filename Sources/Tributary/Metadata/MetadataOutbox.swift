@@ -23,13 +23,7 @@ public struct MetadataOutbox<Message> {
         case idle
     }
 
-    public struct Counts: Sendable, Equatable {
-        public var published = 0
-        public var sent = 0
-        public var spooled = 0
-        public var replayed = 0
-        public var dropped = 0
-    }
+    public typealias Counts = MetadataSinkCounts
 
     public let memoryCapacity: Int
     public let batchLimit: Int

@@ -18,10 +18,12 @@ final class MetadataSpool: @unchecked Sendable {
     private var segments: [(number: Int, bytes: Int, lines: Int)] = []
     private var writing: UnsafeMutablePointer<FILE>?
 
-    init(directory: String, maximumBytes: Int, segmentBytes: Int = 4 << 20) throws {
+    /// - Parameter segmentBytes: nil: a quarter of the cap, between 64 KiB and 4 MiB (the cap
+    ///   drops whole segments, so there must be several).
+    init(directory: String, maximumBytes: Int, segmentBytes: Int? = nil) throws {
         self.directory = directory
         self.maximumBytes = maximumBytes
-        self.segmentBytes = segmentBytes
+        self.segmentBytes = segmentBytes ?? max(64 << 10, min(4 << 20, maximumBytes / 4))
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
             throw PipelineError.invalidArgument("--meta-spool \(directory): cannot create it (\(String(cString: strerror(errno))))")
         }

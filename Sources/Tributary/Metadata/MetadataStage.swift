@@ -14,6 +14,25 @@ public protocol MetadataSink: AnyObject, Sendable {
     func finish() throws
     /// One line for the exit summary (published, spooled, dropped …).
     var summary: String { get }
+    /// Its kind and target, for the metrics' `sink` label (`redis://…`, `file:…`).
+    var name: String { get }
+    var counts: MetadataSinkCounts { get }
+}
+
+/// What a metadata sink did with the messages it was given.
+public struct MetadataSinkCounts: Sendable, Equatable {
+    public var published = 0
+    public var sent = 0
+    public var spooled = 0
+    public var replayed = 0
+    public var dropped = 0
+    public init(published: Int = 0, sent: Int = 0, spooled: Int = 0, replayed: Int = 0, dropped: Int = 0) {
+        self.published = published
+        self.sent = sent
+        self.spooled = spooled
+        self.replayed = replayed
+        self.dropped = dropped
+    }
 }
 
 /// The metadata flags the app and the service share, and the sinks they ask for.
@@ -24,15 +43,17 @@ public struct MetadataSinkOptions: Sendable {
     public var redisMaxLength: Int?
     public var redisField: String
     public var spool: String
+    public var spoolMegabytes: Double
 
     public init(metaOut: String?, redis: String?, redisStream: String = "mdx-raw", redisMaxLength: Int? = nil,
-                redisField: String = "key", spool: String = ".tributary-spool") {
+                redisField: String = "key", spool: String = ".tributary-spool", spoolMegabytes: Double = 256) {
         self.metaOut = metaOut
         self.redis = redis
         self.redisStream = redisStream
         self.redisMaxLength = redisMaxLength
         self.redisField = redisField
         self.spool = spool
+        self.spoolMegabytes = spoolMegabytes
     }
 
     public func makeSinks(logger: Logger) throws -> [any MetadataSink] {
@@ -42,6 +63,7 @@ public struct MetadataSinkOptions: Sendable {
             var configuration = try RedisSinkConfiguration(url: redis, spoolDirectory: spool)
             configuration.stream = redisStream
             configuration.maxLength = redisMaxLength
+            configuration.spoolMaximumBytes = Int(max(0.01, spoolMegabytes) * 1_048_576)
             guard let layout = RedisSinkConfiguration.Layout(rawValue: redisField) else {
                 throw PipelineError.invalidArgument("--redis-field \(redisField): key or metadata")
             }
@@ -120,4 +142,9 @@ public final class JSONLinesSink: MetadataSink, @unchecked Sendable {
     }
 
     public var summary: String { "meta-out \(path): \(written.withValue { $0 }) messages" }
+    public var name: String { "file:\(path)" }
+    public var counts: MetadataSinkCounts {
+        let written = written.withValue { $0 }
+        return MetadataSinkCounts(published: written, sent: written)
+    }
 }

@@ -103,7 +103,8 @@ public final class RedisSink: MetadataSink, @unchecked Sendable {
         thread = nil
     }
 
-    public var counts: MetadataOutbox<FrameMessage>.Counts { outbox.withValue { $0.counts } }
+    public var counts: MetadataSinkCounts { outbox.withValue { $0.counts } }
+    public var name: String { "redis://\(configuration.host):\(configuration.port)/\(configuration.stream)" }
 
     public var summary: String {
         let c = counts
