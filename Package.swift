@@ -41,6 +41,8 @@ let package = Package(
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         // hiredis, for the Redis metadata sink (Redis Streams, XADD).
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // libmosquitto, for the MQTT metadata sink.
+        .systemLibrary(name: "CMosquitto", providers: [.apt(["libmosquitto-dev"])]),
         // The CUDA driver API, loaded at run time through Debian's ffnvcodec loader header (so the
         // package builds and runs on machines without a GPU).
         .systemLibrary(name: "CCUDA", providers: [.apt(["libffmpeg-nvenc-dev"])]),
@@ -51,6 +53,7 @@ let package = Package(
                 "CCairo",
                 "CCUDA",
                 "CHiredis",
+                "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -30,7 +30,7 @@ pinned_venv() {
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 APT_PACKAGES=(
-  pkg-config libhiredis-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  pkg-config libhiredis-dev libmosquitto-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps gstreamer1.0-rtsp libcairo2-dev fonts-dejavu-core python3-opencv python3-venv
   libffmpeg-nvenc-dev
@@ -41,8 +41,8 @@ APT_PACKAGES=(
   # Service tests: an RTSP camera in a process of its own (gst-rtsp-server through PyGObject), a
   # real HTTP client, and promtool to check the /metrics exposition.
   python3-gi gir1.2-gst-rtsp-server-1.0 curl prometheus
-  # Metadata tests: a real Redis server, started by the test on a free port.
-  redis-server
+  # Metadata tests: a real Redis server and MQTT broker, started by the test on a free port.
+  redis-server mosquitto
 )
 source "$(dirname "$0")/apt-missing.sh"
 apt_install_missing "${APT_PACKAGES[@]}"

@@ -130,6 +130,12 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("meta-spool"), help: "Where metadata waits on disk while a broker is unreachable (replayed in order when it is back).")
     var metaSpool = ".tributary-spool"
 
+    @Option(name: .customLong("mqtt"), help: "Publish each frame's metadata over MQTT at QoS 1: mqtt://HOST[:PORT].")
+    var mqtt: String?
+
+    @Option(name: .customLong("mqtt-topic"), help: "The MQTT topic.")
+    var mqttTopic = "tributary/frames"
+
     @Option(name: .customLong("meta-spool-mb"), help: "The spool's cap in MiB; over it, its oldest messages are dropped (and counted).")
     var metaSpoolMegabytes: Double = 256
 
@@ -240,7 +246,7 @@ struct ImageDataMultistream: ParsableCommand {
     /// `--meta-out` and `--redis`: where each frame's message goes.
     func makeMetadataSinks(logger: Logger) throws -> [any MetadataSink] {
         try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
-                                redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes).makeSinks(logger: logger)
+                                redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes, mqtt: mqtt, mqttTopic: mqttTopic).makeSinks(logger: logger)
     }
 
     /// `--analytics`' rules by input, in muxer pixels; its warnings said.
@@ -297,7 +303,7 @@ struct ImageDataMultistream: ParsableCommand {
                     metadataSinks: [any MetadataSink], logger: Logger) throws -> PipelineGroup {
         for sink in metadataSinks {
             (sink as? JSONLinesSink)?.setUsers(shards.count)
-            (sink as? RedisSink)?.setUsers(shards.count)
+            (sink as? BrokerSink)?.setUsers(shards.count)
         }
         let runID = FrameMessageBuilder.newRunID()
         let shareOutput = singleOutput && plan.shards.count > 1

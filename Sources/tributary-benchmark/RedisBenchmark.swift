@@ -41,7 +41,7 @@ extension TributaryBenchmark {
             var configuration = try RedisSinkConfiguration(url: "redis://127.0.0.1:\(port)", spoolDirectory: spool)
             configuration.stream = "bench-\(run)"
             configuration.memoryCapacity = total + batchSize  // the sink's own rate: nothing dropped, all queued at once
-            let sink = try RedisSink(configuration: configuration, logger: logger)
+            let sink = try BrokerSink.redis(configuration, logger: logger)
             let cpuBefore = processCPUSeconds()
             let started = MonotonicClock().now()
             for batch in batches { try sink.publish(batch) }

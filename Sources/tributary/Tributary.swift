@@ -94,6 +94,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("meta-spool"), help: "Where metadata waits on disk while a broker is unreachable (replayed in order when it is back).")
     var metaSpool = ".tributary-spool"
 
+    @Option(name: .customLong("mqtt"), help: "Publish each frame's metadata over MQTT at QoS 1: mqtt://HOST[:PORT].")
+    var mqtt: String?
+
+    @Option(name: .customLong("mqtt-topic"), help: "The MQTT topic.")
+    var mqttTopic = "tributary/frames"
+
     @Option(name: .customLong("meta-spool-mb"), help: "The spool's cap in MiB; over it, its oldest messages are dropped (and counted).")
     var metaSpoolMegabytes: Double = 256
 
@@ -123,7 +129,7 @@ struct Serve: AsyncParsableCommand {
             let gpuID = inferConfiguration?.gpuID ?? 0
             let configuration = pipelineConfiguration(device: useCUDA ? .cuda(gpuID: gpuID) : .cpu)
             let metadataSinks = try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
-                                                        redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes).makeSinks(logger: logger)
+                                                        redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes, mqtt: mqtt, mqttTopic: mqttTopic).makeSinks(logger: logger)
             let status = try await ServiceRunner.run(
                 options: .init(address: apiAddress, port: apiPort, inputs: inputs, metadataSinks: metadataSinks), configuration: configuration, logger: logger,
                 makeDetector: {

@@ -2,7 +2,7 @@ import DequeModule
 
 /// What a network metadata sink holds that is not yet at its broker, and where each message goes:
 /// the decisions only (no I/O, no threads, no clock), tested event by event; the sink's publisher
-/// thread carries them out (`RedisSink`).
+/// thread carries them out (`BrokerSink`).
 ///
 /// - Published messages wait in memory (at most `memoryCapacity`; beyond it the oldest are dropped
 ///   and counted: the pipeline never waits on a broker).

@@ -24,8 +24,13 @@ final class MetadataSpool: @unchecked Sendable {
         self.directory = directory
         self.maximumBytes = maximumBytes
         self.segmentBytes = segmentBytes ?? max(64 << 10, min(4 << 20, maximumBytes / 4))
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw PipelineError.invalidArgument("--meta-spool \(directory): cannot create it (\(String(cString: strerror(errno))))")
+        // The folder and those above it (each sink spools in a folder of its own under --meta-spool).
+        var partial = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") {
+            partial += "/" + component
+            if mkdir(partial, 0o755) != 0 && errno != EEXIST {
+                throw PipelineError.invalidArgument("--meta-spool \(directory): cannot create \(partial) (\(String(cString: strerror(errno))))")
+            }
         }
         // Segments a previous run left are replayed first.
         if let dir = opendir(directory) {

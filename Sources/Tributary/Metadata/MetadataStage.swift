@@ -44,9 +44,12 @@ public struct MetadataSinkOptions: Sendable {
     public var redisField: String
     public var spool: String
     public var spoolMegabytes: Double
+    public var mqtt: String?
+    public var mqttTopic = "tributary/frames"
 
     public init(metaOut: String?, redis: String?, redisStream: String = "mdx-raw", redisMaxLength: Int? = nil,
-                redisField: String = "key", spool: String = ".tributary-spool", spoolMegabytes: Double = 256) {
+                redisField: String = "key", spool: String = ".tributary-spool", spoolMegabytes: Double = 256,
+                mqtt: String? = nil, mqttTopic: String = "tributary/frames") {
         self.metaOut = metaOut
         self.redis = redis
         self.redisStream = redisStream
@@ -54,13 +57,15 @@ public struct MetadataSinkOptions: Sendable {
         self.redisField = redisField
         self.spool = spool
         self.spoolMegabytes = spoolMegabytes
+        self.mqtt = mqtt
+        self.mqttTopic = mqttTopic
     }
 
     public func makeSinks(logger: Logger) throws -> [any MetadataSink] {
         var sinks: [any MetadataSink] = []
         if let metaOut { sinks.append(try JSONLinesSink(path: metaOut)) }
         if let redis {
-            var configuration = try RedisSinkConfiguration(url: redis, spoolDirectory: spool)
+            var configuration = try RedisSinkConfiguration(url: redis, spoolDirectory: spool + "/redis")
             configuration.stream = redisStream
             configuration.maxLength = redisMaxLength
             configuration.spoolMaximumBytes = Int(max(0.01, spoolMegabytes) * 1_048_576)
@@ -68,7 +73,13 @@ public struct MetadataSinkOptions: Sendable {
                 throw PipelineError.invalidArgument("--redis-field \(redisField): key or metadata")
             }
             configuration.layout = layout
-            sinks.append(try RedisSink(configuration: configuration, logger: logger))
+            sinks.append(try BrokerSink.redis(configuration, logger: logger))
+        }
+        if let mqtt {
+            var configuration = try MQTTSinkConfiguration(url: mqtt, spoolDirectory: spool + "/mqtt")
+            configuration.topic = mqttTopic
+            configuration.spoolMaximumBytes = Int(max(0.01, spoolMegabytes) * 1_048_576)
+            sinks.append(try BrokerSink.mqtt(configuration, logger: logger))
         }
         return sinks
     }
