@@ -16,7 +16,9 @@ test: setup
 	.deps/venv/bin/python tests/python/test_model_vs_opencv.py
 	.deps/venv/bin/python tests/python/test_int8_setup_check.py
 	swift build --build-tests
-	swift test
+	swift test --skip-build --skip TributaryServiceTests
+	# The service's tests start servers and processes and measure rates: one at a time, alone.
+	swift test --skip-build --filter TributaryServiceTests --no-parallel
 
 bench: setup
 	swift build -c release --product tributary-benchmark

@@ -20,8 +20,11 @@ public enum ServiceRunner {
         public var inputs: [String]
         /// `--meta-out`, `--redis`: where each frame's metadata goes, camera ids as given by REST.
         public var metadataSinks: [any MetadataSink]
+        public var metadataFormat: MetadataFormat
 
-        public init(address: String, port: Int, inputs: [String], metadataSinks: [any MetadataSink] = []) {
+        public init(address: String, port: Int, inputs: [String], metadataSinks: [any MetadataSink] = [],
+                    metadataFormat: MetadataFormat = .tributary) {
+            self.metadataFormat = metadataFormat
             self.address = address
             self.port = port
             self.inputs = inputs
@@ -46,13 +49,14 @@ public enum ServiceRunner {
         configuration.muxer.acceptsNewSources = true
         configuration.batchSizeFollowsSources = true
         configuration.metricsFactory = metrics.factory
-        let metadataSinks = options.metadataSinks
+        let metadataSinks = options.metadataSinks, metadataFormat = options.metadataFormat
         let makePipeline: @Sendable () throws -> Pipeline = { [configuration] in
             let pipeline = try Pipeline(configuration: configuration, detector: try makeDetector(), logger: logger)
             if !metadataSinks.isEmpty {
                 let muxer = PixelSize(width: configuration.muxer.width, height: configuration.muxer.height)
-                pipeline.append(MetadataStage(builder: FrameMessageBuilder(muxerSize: muxer) { cameras.cameraID(ofSource: $0) ?? String($0) },
-                                              sinks: metadataSinks))
+                var builder = FrameMessageBuilder(muxerSize: muxer) { cameras.cameraID(ofSource: $0) ?? String($0) }
+                builder.format = metadataFormat
+                pipeline.append(MetadataStage(builder: builder, sinks: metadataSinks))
             }
             return pipeline
         }

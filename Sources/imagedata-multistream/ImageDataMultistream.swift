@@ -136,6 +136,9 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("mqtt-topic"), help: "The MQTT topic.")
     var mqttTopic = "tributary/frames"
 
+    @Option(name: .customLong("meta-format"), help: "tributary (docs/schema/frame-v1.json), deepstream-minimal (nvmsgconv payload-type 1) or deepstream (payload-type 0, a message per object).")
+    var metaFormat = "tributary"
+
     @Option(name: .customLong("meta-spool-mb"), help: "The spool's cap in MiB; over it, its oldest messages are dropped (and counted).")
     var metaSpoolMegabytes: Double = 256
 
@@ -149,6 +152,9 @@ struct ImageDataMultistream: ParsableCommand {
         if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
         if let gpus, gpus < 0 { throw ValidationError("--gpus must not be negative") }
+        if MetadataFormat(rawValue: metaFormat) == nil {
+            throw ValidationError("--meta-format must be one of \(MetadataFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         if rtspReconnectInterval < 0 { throw ValidationError("--rtsp-reconnect-interval must not be negative") }
         if rtspReconnectAttempts < -1 { throw ValidationError("--rtsp-reconnect-attempts must be -1 or more") }
         if let detectionWorkers, detectionWorkers <= 0 { throw ValidationError("--detection-workers must be positive") }
@@ -346,7 +352,8 @@ struct ImageDataMultistream: ParsableCommand {
             if !metadataSinks.isEmpty {
                 // The camera id is the input's index in the run (a shard numbers its own sources).
                 let global = shard.sources
-                let builder = FrameMessageBuilder(muxerSize: PixelSize(width: width, height: height), runID: runID) { String(global[$0]) }
+                var builder = FrameMessageBuilder(muxerSize: PixelSize(width: width, height: height), runID: runID) { String(global[$0]) }
+                builder.format = MetadataFormat(rawValue: metaFormat) ?? .tributary
                 pipeline.append(MetadataStage(builder: builder, sinks: metadataSinks))
             }
             pipelines.append(pipeline)

@@ -100,6 +100,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("mqtt-topic"), help: "The MQTT topic.")
     var mqttTopic = "tributary/frames"
 
+    @Option(name: .customLong("meta-format"), help: "tributary (docs/schema/frame-v1.json), deepstream-minimal (nvmsgconv payload-type 1) or deepstream (payload-type 0, a message per object).")
+    var metaFormat = "tributary"
+
     @Option(name: .customLong("meta-spool-mb"), help: "The spool's cap in MiB; over it, its oldest messages are dropped (and counted).")
     var metaSpoolMegabytes: Double = 256
 
@@ -110,6 +113,9 @@ struct Serve: AsyncParsableCommand {
         if width <= 0 || height <= 0 || tilerWidth <= 0 || tilerHeight <= 0 { throw ValidationError("sizes must be positive") }
         if !(0...65535).contains(apiPort) { throw ValidationError("--api-port must be 0–65535") }
         if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
+        if MetadataFormat(rawValue: metaFormat) == nil {
+            throw ValidationError("--meta-format must be one of \(MetadataFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         if rtspReconnectInterval < 0 { throw ValidationError("--rtsp-reconnect-interval must not be negative") }
         if rtspReconnectAttempts < -1 { throw ValidationError("--rtsp-reconnect-attempts must be -1 or more") }
         if perfInterval <= 0 { throw ValidationError("--perf-interval must be positive") }
@@ -131,7 +137,8 @@ struct Serve: AsyncParsableCommand {
             let metadataSinks = try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
                                                         redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes, mqtt: mqtt, mqttTopic: mqttTopic).makeSinks(logger: logger)
             let status = try await ServiceRunner.run(
-                options: .init(address: apiAddress, port: apiPort, inputs: inputs, metadataSinks: metadataSinks), configuration: configuration, logger: logger,
+                options: .init(address: apiAddress, port: apiPort, inputs: inputs, metadataSinks: metadataSinks,
+                              metadataFormat: MetadataFormat(rawValue: metaFormat) ?? .tributary), configuration: configuration, logger: logger,
                 makeDetector: {
                     guard var inferConfiguration else { return nil }
                     if useCUDA {

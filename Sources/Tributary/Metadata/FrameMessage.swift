@@ -23,6 +23,8 @@ public struct FrameMessageBuilder: Sendable {
     public let muxerSize: PixelSize
     /// A source's camera id (the service's `camera_id`; the app's input index).
     public let cameraID: @Sendable (Int) -> String
+    /// The messages' layout (`--meta-format`).
+    public var format = MetadataFormat.tributary
 
     public init(muxerSize: PixelSize, runID: String = FrameMessageBuilder.newRunID(), cameraID: @escaping @Sendable (Int) -> String) {
         self.muxerSize = muxerSize
@@ -56,7 +58,8 @@ public struct FrameMessageBuilder: Sendable {
     /// The messages of a batch's frames, in the batch's order, stamped now.
     public func messages(_ batch: BatchMeta) -> [FrameMessage] {
         let stamp = Self.now()
-        return batch.frames.map { message($0, timestamp: stamp) }
+        if format == .tributary { return batch.frames.map { message($0, timestamp: stamp) } }
+        return batch.frames.flatMap { messages($0, format: format, timestamp: stamp) }
     }
 
     public func message(_ frame: FrameMeta, timestamp: String) -> FrameMessage {

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 @testable import Tributary
 
-/// Frame metadata out: the message of a frame (read back by Foundation's JSON parser), and the app's
-/// `--meta-out` checked by the independent `jsonschema` validator against the committed schema.
+/// Frame metadata out: the message of a frame, read back by Foundation's JSON parser (the app's
+/// `--meta-out` end to end is in the service tests' target, `MetadataAppTests`).
 @Suite struct MetadataTests {
     static let checkers = TestMedia.path(".deps/checkers/bin/python")
 
@@ -56,45 +56,45 @@ import Testing
         #expect(FrameMessageBuilder.timestamp(seconds: 0, milliseconds: 7) == "1970-01-01T00:00:00.007Z")
         #expect(FrameMessageBuilder.timestamp(seconds: 1_796_644_984, milliseconds: 217) == "2026-12-07T12:03:04.217Z")
     }
+}
 
-    @Test(.timeLimit(.minutes(3)))
-    func theAppWritesOneValidLinePerFrameWithTheSamplesCounts() throws {
-        try TestMedia.requireMedia()
-        let directory = try TestMedia.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let file = directory.appendingPathComponent("frames.jsonl").path
-        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.avi, TestMedia.h264, "--no-display", "--width", "640", "--height", "480",
-                                                          "--meta-out", file], timeout: 150)
-        #expect(result.status == 0, "\(result.standardError)")
-        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
-        #expect(lines.count == 2 * TestMedia.sampleFrameCount, "one line per frame of both inputs")
-        let validation = try runProcess(Self.checkers, [TestMedia.path("tests/python/validate_frames.py"), file], timeout: 120)
-        #expect(validation.status == 0 && validation.standardOutput.contains("valid \(2 * TestMedia.sampleFrameCount)"),
-                "jsonschema: \(validation.standardOutput) \(validation.standardError)")
-        // The sample's per-frame lines come in the same order as the messages (batch by batch).
-        let printed = result.standardOutput.split(separator: "\n").filter { $0.hasPrefix("Frame Number=") }.map { line -> Int in
-            Int(line.split(separator: " ")[6]) ?? -1
-        }
-        let counts = try lines.map { try (parse($0)["objects"] as? [Any])?.count ?? -1 }
-        let mismatches = zip(printed, counts).filter { $0 != $1 }.count
-        #expect(printed.count == counts.count && mismatches == 0,
-                "per-frame object counts equal the sample's per-frame line: \(printed.count) lines, \(counts.count) messages, \(mismatches) differ")
-        let ids = try lines.map { try parse($0)["message_id"] as? String ?? "" }
-        #expect(Set(ids).count == ids.count, "message ids unique")
-        let sourceSizes = try Set(lines.map { try (parse($0)["source_size"] as? [String: Int]).map { "\($0["width"]!)x\($0["height"]!)" } ?? "none" })
-        #expect(sourceSizes == ["768x576", "1280x720"], "each source's own size")
+/// DeepStream's payload shapes (`--meta-format`), as nvmsgconv writes them.
+@Suite struct DeepStreamPayloadTests {
+    func frame() -> FrameMeta {
+        var frame = FrameMeta(sourceID: 1, batchID: 0, frameNumber: 7, pts: nil, objects: [])
+        frame.sourceSize = PixelSize(width: 3840, height: 2160)
+        var person = ObjectMeta(classID: 0, label: "person", confidence: 0.9, rect: Rect(left: 10, top: 20, width: 30, height: 40), detectorID: 1, trackerID: 957)
+        person.isTracked = true
+        frame.objects = [person, ObjectMeta(classID: 2, label: "car", confidence: 0.6, rect: Rect(left: 100, top: 50, width: 20, height: 10), detectorID: 1)]
+        return frame
     }
 
-    @Test(.timeLimit(.minutes(2)))
-    func metaOutOnStandardOutputLeavesItJSONAlone() throws {
-        try TestMedia.requireMedia()
-        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.avi, "--no-display", "--width", "320", "--height", "240", "--no-detector",
-                                                          "--meta-out", "-"], timeout: 90)
-        #expect(result.status == 0)
-        let lines = result.standardOutput.split(separator: "\n")
-        #expect(lines.count == TestMedia.sampleFrameCount)
-        #expect(lines.allSatisfy { $0.hasPrefix("{\"schema\":\"tributary.frame/1\"") }, "only JSON lines on standard output")
-        #expect(result.standardError.contains("Frame Number= 794"), "the sample's lines on standard error")
-        #expect(result.standardError.contains("End-of-stream"))
+    let builder = FrameMessageBuilder(muxerSize: PixelSize(width: 1920, height: 1080), runID: "r-1") { "cam\($0)" }
+
+    func parse(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    @Test func theMinimalSchemaIsOneMessagePerFrameWithAStringPerObject() throws {
+        let messages = builder.messages(frame(), format: .deepstreamMinimal, timestamp: "2026-12-07T12:00:00.000Z")
+        #expect(messages.count == 1)
+        let json = try parse(messages[0].json)
+        #expect(json["version"] as? String == "4.0")
+        #expect(json["sensorId"] as? String == "cam1")
+        #expect(json["@timestamp"] as? String == "2026-12-07T12:00:00.000Z")
+        #expect(json["objects"] as? [String] == ["957|20|40|80|120|person", "-1|200|100|240|120|car"], "id|left|top|right|bottom|label in source pixels")
+    }
+
+    @Test func theFullSchemaIsOneMessagePerObject() throws {
+        let messages = builder.messages(frame(), format: .deepstream, timestamp: "2026-12-07T12:00:00.000Z")
+        #expect(messages.map(\.id) == ["cam1:r-1:7:0", "cam1:r-1:7:1"])
+        let json = try parse(messages[0].json)
+        #expect(json["messageid"] as? String == "cam1:r-1:7:0")
+        #expect((json["sensor"] as? [String: Any])?["id"] as? String == "cam1")
+        let object = try #require(json["object"] as? [String: Any])
+        #expect(object["id"] as? String == "957")
+        #expect(object["bbox"] as? [String: Double] == ["topleftx": 20, "toplefty": 40, "bottomrightx": 80, "bottomrighty": 120])
+        #expect(object["person"] is [String: Any])
+        #expect((json["event"] as? [String: Any])?["type"] as? String == "moving", "a tracked box is a moving object")
     }
 }
