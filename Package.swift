@@ -75,10 +75,21 @@ let package = Package(
             ],
             swiftSettings: headerSearchSettings
         ),
+        // The flags the executables share (ArgumentParser option groups).
+        .target(
+            name: "TributaryCLI",
+            dependencies: [
+                "Tributary",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: headerSearchSettings
+        ),
         .executableTarget(
             name: "tributary",
             dependencies: [
                 "Tributary",
+                "TributaryCLI",
                 "TributaryService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,6 +103,7 @@ let package = Package(
             name: "imagedata-multistream",
             dependencies: [
                 "Tributary",
+                "TributaryCLI",
                 "TributarySample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import Tributary
+import TributaryCLI
 import TributarySample
 #if canImport(Glibc)
 import Glibc
@@ -106,41 +107,20 @@ struct ImageDataMultistream: ParsableCommand {
     @Flag(name: .customLong("analytics-lines"), help: "With --analytics: print each frame's analytics, as deepstream-nvdsanalytics-test does.")
     var analyticsLines = false
 
-    @Option(name: .customLong("rtsp-reconnect-interval"), help: "Seconds without a frame before a live source is rebuilt (0: never; it then ends when its stream ends).")
-    var rtspReconnectInterval: Double = 10
 
-    @Option(name: .customLong("rtsp-reconnect-attempts"), parsing: .unconditional, help: "Rebuilds of a lost live source before it is given up (-1: unlimited).")
-    var rtspReconnectAttempts = -1
 
-    @Option(name: .customLong("meta-out"), help: "Write each frame's metadata as a JSON line (docs/schema/frame-v1.json) to this file; - is standard output (the sample's own lines then go to standard error).")
-    var metaOut: String?
 
-    @Option(name: .customLong("redis"), help: "Send each frame's metadata to Redis Streams: redis://HOST:PORT[/DB].")
-    var redis: String?
 
-    @Option(name: .customLong("redis-stream"), help: "The stream (XADD) name.")
-    var redisStream = "mdx-raw"
 
-    @Option(name: .customLong("redis-maxlen"), help: "XADD … MAXLEN ~ N: keep about N entries.")
-    var redisMaxLength: Int?
 
-    @Option(name: .customLong("redis-field"), help: "key (key <camera_id> value <payload> headers {}) or metadata (metadata <payload>).")
-    var redisField = "key"
 
-    @Option(name: .customLong("meta-spool"), help: "Where metadata waits on disk while a broker is unreachable (replayed in order when it is back).")
-    var metaSpool = ".tributary-spool"
 
-    @Option(name: .customLong("mqtt"), help: "Publish each frame's metadata over MQTT at QoS 1: mqtt://HOST[:PORT].")
-    var mqtt: String?
 
-    @Option(name: .customLong("mqtt-topic"), help: "The MQTT topic.")
-    var mqttTopic = "tributary/frames"
 
-    @Option(name: .customLong("meta-format"), help: "tributary (docs/schema/frame-v1.json), deepstream-minimal (nvmsgconv payload-type 1) or deepstream (payload-type 0, a message per object).")
-    var metaFormat = "tributary"
 
-    @Option(name: .customLong("meta-spool-mb"), help: "The spool's cap in MiB; over it, its oldest messages are dropped (and counted).")
-    var metaSpoolMegabytes: Double = 256
+
+    @OptionGroup var metadata: MetadataOptions
+    @OptionGroup var recovery: RecoveryOptions
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
@@ -152,11 +132,6 @@ struct ImageDataMultistream: ParsableCommand {
         if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
         if let gpus, gpus < 0 { throw ValidationError("--gpus must not be negative") }
-        if MetadataFormat(rawValue: metaFormat) == nil {
-            throw ValidationError("--meta-format must be one of \(MetadataFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if rtspReconnectInterval < 0 { throw ValidationError("--rtsp-reconnect-interval must not be negative") }
-        if rtspReconnectAttempts < -1 { throw ValidationError("--rtsp-reconnect-attempts must be -1 or more") }
         if let detectionWorkers, detectionWorkers <= 0 { throw ValidationError("--detection-workers must be positive") }
         if processPerGPU && singleOutput { throw ValidationError("--single-output needs every GPU in one process: leave out --process-per-gpu") }
         if processPerGPU && gpus == nil { throw ValidationError("--process-per-gpu shards over GPUs: give --gpus too") }
@@ -191,8 +166,8 @@ struct ImageDataMultistream: ParsableCommand {
         }
         defer { signals.cancel() }
 
-        let metadataSinks = try Self.reporting { try makeMetadataSinks(logger: logger) }
-        if metaOut == "-" {
+        let metadataSinks = try Self.reporting { try metadata.makeSinks(logger: logger) }
+        if metadata.metaOut == "-" {
             // The JSON lines keep standard output (the sink holds a duplicate of it); the sample's
             // own lines go to standard error from here on.
             dup2(STDERR_FILENO, STDOUT_FILENO)
@@ -247,12 +222,6 @@ struct ImageDataMultistream: ParsableCommand {
         // Every output is finished: on the GPU path, skip the CUDA libraries' exit-time teardown.
         if useCUDA { exitWithoutLibraryTeardown(status) }
         if status != 0 { throw ExitCode(status) }
-    }
-
-    /// `--meta-out` and `--redis`: where each frame's message goes.
-    func makeMetadataSinks(logger: Logger) throws -> [any MetadataSink] {
-        try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
-                                redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes, mqtt: mqtt, mqttTopic: mqttTopic).makeSinks(logger: logger)
     }
 
     /// `--analytics`' rules by input, in muxer pixels; its warnings said.
@@ -329,7 +298,7 @@ struct ImageDataMultistream: ParsableCommand {
                 tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs, osd: !noOSD, fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(max(0, perfInterval) * 1e9),
                 device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
             configuration.measureStages = stageTimes
-            configuration.recovery = SourceRecoveryPolicy(reconnectIntervalSeconds: rtspReconnectInterval, attempts: rtspReconnectAttempts)
+            configuration.recovery = recovery.policy
             // nvdsanalytics' stream N is input N: its rules go to the shard's own source id.
             for (local, global) in shard.sources.enumerated() { configuration.analytics[local] = analytics[global] }
             configuration.detectionWorkers = detectionWorkers
@@ -353,7 +322,7 @@ struct ImageDataMultistream: ParsableCommand {
                 // The camera id is the input's index in the run (a shard numbers its own sources).
                 let global = shard.sources
                 var builder = FrameMessageBuilder(muxerSize: PixelSize(width: width, height: height), runID: runID) { String(global[$0]) }
-                builder.format = MetadataFormat(rawValue: metaFormat) ?? .tributary
+                builder.format = metadata.format
                 pipeline.append(MetadataStage(builder: builder, sinks: metadataSinks))
             }
             pipelines.append(pipeline)

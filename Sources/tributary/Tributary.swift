@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import Tributary
+import TributaryCLI
 import TributaryService
 #if canImport(Glibc)
 import Glibc
@@ -64,11 +65,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tiler-height"), help: "Tiled output height.")
     var tilerHeight = 1080
 
-    @Option(name: .customLong("rtsp-reconnect-interval"), help: "Seconds without a frame before a live camera is rebuilt (0: never).")
-    var rtspReconnectInterval: Double = 10
 
-    @Option(name: .customLong("rtsp-reconnect-attempts"), parsing: .unconditional, help: "Rebuilds of a lost live camera before it is given up (-1: unlimited).")
-    var rtspReconnectAttempts = -1
 
     @Option(name: .customLong("perf-interval"), help: "Seconds between the cameras' fps updates (tributary_stream_fps).")
     var perfInterval: Double = 5
@@ -76,35 +73,18 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("device"), help: "cpu, cuda, or auto (cuda when an NVIDIA GPU and NVDEC are present).")
     var device = "auto"
 
-    @Option(name: .customLong("meta-out"), help: "Write each frame's metadata as a JSON line (docs/schema/frame-v1.json) to this file; - is standard output.")
-    var metaOut: String?
 
-    @Option(name: .customLong("redis"), help: "Send each frame's metadata to Redis Streams: redis://HOST:PORT[/DB].")
-    var redis: String?
 
-    @Option(name: .customLong("redis-stream"), help: "The stream (XADD) name.")
-    var redisStream = "mdx-raw"
 
-    @Option(name: .customLong("redis-maxlen"), help: "XADD … MAXLEN ~ N: keep about N entries.")
-    var redisMaxLength: Int?
 
-    @Option(name: .customLong("redis-field"), help: "key (key <camera_id> value <payload> headers {}) or metadata (metadata <payload>).")
-    var redisField = "key"
 
-    @Option(name: .customLong("meta-spool"), help: "Where metadata waits on disk while a broker is unreachable (replayed in order when it is back).")
-    var metaSpool = ".tributary-spool"
 
-    @Option(name: .customLong("mqtt"), help: "Publish each frame's metadata over MQTT at QoS 1: mqtt://HOST[:PORT].")
-    var mqtt: String?
 
-    @Option(name: .customLong("mqtt-topic"), help: "The MQTT topic.")
-    var mqttTopic = "tributary/frames"
 
-    @Option(name: .customLong("meta-format"), help: "tributary (docs/schema/frame-v1.json), deepstream-minimal (nvmsgconv payload-type 1) or deepstream (payload-type 0, a message per object).")
-    var metaFormat = "tributary"
 
-    @Option(name: .customLong("meta-spool-mb"), help: "The spool's cap in MiB; over it, its oldest messages are dropped (and counted).")
-    var metaSpoolMegabytes: Double = 256
+
+    @OptionGroup var metadata: MetadataOptions
+    @OptionGroup var recovery: RecoveryOptions
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "notice"
@@ -113,11 +93,6 @@ struct Serve: AsyncParsableCommand {
         if width <= 0 || height <= 0 || tilerWidth <= 0 || tilerHeight <= 0 { throw ValidationError("sizes must be positive") }
         if !(0...65535).contains(apiPort) { throw ValidationError("--api-port must be 0–65535") }
         if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
-        if MetadataFormat(rawValue: metaFormat) == nil {
-            throw ValidationError("--meta-format must be one of \(MetadataFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if rtspReconnectInterval < 0 { throw ValidationError("--rtsp-reconnect-interval must not be negative") }
-        if rtspReconnectAttempts < -1 { throw ValidationError("--rtsp-reconnect-attempts must be -1 or more") }
         if perfInterval <= 0 { throw ValidationError("--perf-interval must be positive") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
     }
@@ -134,11 +109,10 @@ struct Serve: AsyncParsableCommand {
             if useCUDA && gpuCount == 0 { throw PipelineError.failed(what: "--device cuda", message: "no NVIDIA GPU found (is the driver loaded?)") }
             let gpuID = inferConfiguration?.gpuID ?? 0
             let configuration = pipelineConfiguration(device: useCUDA ? .cuda(gpuID: gpuID) : .cpu)
-            let metadataSinks = try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
-                                                        redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes, mqtt: mqtt, mqttTopic: mqttTopic).makeSinks(logger: logger)
+            let metadataSinks = try metadata.makeSinks(logger: logger)
             let status = try await ServiceRunner.run(
                 options: .init(address: apiAddress, port: apiPort, inputs: inputs, metadataSinks: metadataSinks,
-                              metadataFormat: MetadataFormat(rawValue: metaFormat) ?? .tributary), configuration: configuration, logger: logger,
+                              metadataFormat: metadata.format), configuration: configuration, logger: logger,
                 makeDetector: {
                     guard var inferConfiguration else { return nil }
                     if useCUDA {
@@ -148,7 +122,7 @@ struct Serve: AsyncParsableCommand {
                     let detector = try Detector.load(configuration: inferConfiguration, logger: logger)
                     return detector
                 },
-                onListening: { [metaOnStandardOutput = metaOut == "-"] address in
+                onListening: { [metaOnStandardOutput = metadata.metaOut == "-"] address in
                     let line = "Serving the REST API and /metrics at \(address)"
                     if metaOnStandardOutput { printError(line) } else { print(line) }
                     flushStandardOutput()
@@ -172,7 +146,7 @@ struct Serve: AsyncParsableCommand {
                                             acceptsNewSources: true),
             tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs.isEmpty ? [.discard] : outputs, osd: !noOSD,
             fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(perfInterval * 1e9), device: device)
-        configuration.recovery = SourceRecoveryPolicy(reconnectIntervalSeconds: rtspReconnectInterval, attempts: rtspReconnectAttempts)
+        configuration.recovery = recovery.policy
         return configuration
     }
 }

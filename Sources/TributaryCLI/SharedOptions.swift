@@ -1,0 +1,75 @@
+import ArgumentParser
+import Logging
+import Tributary
+
+/// The flags `imagedata-multistream` and `tributary serve` share, declared once.
+
+/// `--meta-out`, `--meta-format`, `--redis…`, `--mqtt…`, `--meta-spool…`: where each frame's metadata goes.
+public struct MetadataOptions: ParsableArguments {
+    public init() {}
+
+    @Option(name: .customLong("meta-out"), help: "Write each frame's metadata as a JSON line (docs/schema/frame-v1.json) to this file; - is standard output (the program's own lines then go to standard error).")
+    public var metaOut: String?
+
+    @Option(name: .customLong("meta-format"), help: "tributary (docs/schema/frame-v1.json), deepstream-minimal (nvmsgconv payload-type 1) or deepstream (payload-type 0, a message per object).")
+    public var metaFormat = "tributary"
+
+    @Option(name: .customLong("redis"), help: "Send each frame's metadata to Redis Streams: redis://HOST:PORT[/DB].")
+    public var redis: String?
+
+    @Option(name: .customLong("redis-stream"), help: "The stream (XADD) name.")
+    public var redisStream = "mdx-raw"
+
+    @Option(name: .customLong("redis-maxlen"), help: "XADD … MAXLEN ~ N: keep about N entries.")
+    public var redisMaxLength: Int?
+
+    @Option(name: .customLong("redis-field"), help: "key (key <camera_id> value <payload> headers {}) or metadata (metadata <payload>).")
+    public var redisField = "key"
+
+    @Option(name: .customLong("mqtt"), help: "Publish each frame's metadata over MQTT at QoS 1: mqtt://HOST[:PORT].")
+    public var mqtt: String?
+
+    @Option(name: .customLong("mqtt-topic"), help: "The MQTT topic.")
+    public var mqttTopic = "tributary/frames"
+
+    @Option(name: .customLong("meta-spool"), help: "Where metadata waits on disk while a broker is unreachable (replayed in order when it is back).")
+    public var metaSpool = ".tributary-spool"
+
+    @Option(name: .customLong("meta-spool-mb"), help: "The spool's cap in MiB; over it, its oldest messages are dropped (and counted).")
+    public var metaSpoolMegabytes: Double = 256
+
+    public func validate() throws {
+        if MetadataFormat(rawValue: metaFormat) == nil {
+            throw ValidationError("--meta-format must be one of \(MetadataFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if metaSpoolMegabytes <= 0 { throw ValidationError("--meta-spool-mb must be positive") }
+    }
+
+    public var format: MetadataFormat { MetadataFormat(rawValue: metaFormat) ?? .tributary }
+
+    public func makeSinks(logger: Logger) throws -> [any MetadataSink] {
+        try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
+                                redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes,
+                                mqtt: mqtt, mqttTopic: mqttTopic).makeSinks(logger: logger)
+    }
+}
+
+/// `--rtsp-reconnect-interval`, `--rtsp-reconnect-attempts`: how live sources that drop out come back.
+public struct RecoveryOptions: ParsableArguments {
+    public init() {}
+
+    @Option(name: .customLong("rtsp-reconnect-interval"), help: "Seconds without a frame before a live source is rebuilt (0: never; it then ends when its stream ends).")
+    public var rtspReconnectInterval: Double = 10
+
+    @Option(name: .customLong("rtsp-reconnect-attempts"), parsing: .unconditional, help: "Rebuilds of a lost live source before it is given up (-1: unlimited).")
+    public var rtspReconnectAttempts = -1
+
+    public func validate() throws {
+        if rtspReconnectInterval < 0 { throw ValidationError("--rtsp-reconnect-interval must not be negative") }
+        if rtspReconnectAttempts < -1 { throw ValidationError("--rtsp-reconnect-attempts must be -1 or more") }
+    }
+
+    public var policy: SourceRecoveryPolicy {
+        SourceRecoveryPolicy(reconnectIntervalSeconds: rtspReconnectInterval, attempts: rtspReconnectAttempts)
+    }
+}
