@@ -106,10 +106,10 @@ final class RedisServer: @unchecked Sendable {
             return Double(delivered() - start) / Date().timeIntervalSince(started)
         }
         #expect(waitFor(timeout: 30) { delivered() > 100 })
-        let before = rate(over: 2.5)
+        let before = rate(over: 2.5)  // ≈ 3 s into the run
         redis.kill()
         usleep(500_000)
-        let during = rate(over: 4)
+        let during = rate(over: 4.5)  // down 5 s in all
         try redis.restart()
         sleep(3)
         let scrape = try service.scrape()
@@ -123,7 +123,7 @@ final class RedisServer: @unchecked Sendable {
         let figures = try NSRegularExpression(pattern: #"published (\d+), sent (\d+), spooled (\d+), replayed (\d+), dropped (\d+), left in the spool (\d+)"#)
         let match = try #require(figures.firstMatch(in: summary, range: NSRange(summary.startIndex..., in: summary)), "the summary: \(summary)")
         let n = (1...6).map { Int(summary[Range(match.range(at: $0), in: summary)!])! }
-        print("Redis down 4.5 s: frames/s \(Int(before)) before, \(Int(during)) during; \(summary)")
+        print("Redis down 5 s: frames/s \(Int(before)) before, \(Int(during)) during; \(summary)")
         #expect(n[2] > 0 && n[3] == n[2] && n[4] == 0 && n[5] == 0, "spooled while down, all replayed, none dropped: \(summary)")
         #expect(during >= before * 0.9, "the pipeline's rate during the outage within 10 % of before: \(before) → \(during)")
         let seen = try redis.check(stream: "mdx-raw", layout: "key")
