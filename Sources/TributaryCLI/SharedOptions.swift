@@ -73,3 +73,30 @@ public struct RecoveryOptions: ParsableArguments {
         SourceRecoveryPolicy(reconnectIntervalSeconds: rtspReconnectInterval, attempts: rtspReconnectAttempts)
     }
 }
+
+/// `--width`, `--height`, `--batched-push-timeout`, `--tiler-width`, `--tiler-height`: the muxer's
+/// batches and the tiled output's size.
+public struct LayoutOptions: ParsableArguments {
+    public init() {}
+
+    @Option(name: .customLong("width"), help: "Muxer output width.")
+    public var width = 1920
+
+    @Option(name: .customLong("height"), help: "Muxer output height.")
+    public var height = 1080
+
+    // .unconditional: "-1" is the value, not a flag (as the README writes it).
+    @Option(name: .customLong("batched-push-timeout"), parsing: .unconditional, help: "Microseconds to wait for a full batch; -1 waits forever.")
+    public var batchedPushTimeout = 33_000
+
+    @Option(name: .customLong("tiler-width"), help: "Tiled output width.")
+    public var tilerWidth = 1920
+
+    @Option(name: .customLong("tiler-height"), help: "Tiled output height.")
+    public var tilerHeight = 1080
+
+    public func validate() throws {
+        if width <= 0 || height <= 0 || tilerWidth <= 0 || tilerHeight <= 0 { throw ValidationError("sizes must be positive") }
+        if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
+    }
+}

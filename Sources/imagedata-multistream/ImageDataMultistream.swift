@@ -57,21 +57,10 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Muxer batch size (default: number of inputs).")
     var batchSize: Int?
 
-    @Option(name: .customLong("width"), help: "Muxer output width.")
-    var width = 1920
 
-    @Option(name: .customLong("height"), help: "Muxer output height.")
-    var height = 1080
 
-    // .unconditional: "-1" is the value, not a flag (as the README writes it).
-    @Option(name: .customLong("batched-push-timeout"), parsing: .unconditional, help: "Microseconds to wait for a full batch; -1 waits forever.")
-    var batchedPushTimeout = 33_000
 
-    @Option(name: .customLong("tiler-width"), help: "Tiled output width.")
-    var tilerWidth = 1920
 
-    @Option(name: .customLong("tiler-height"), help: "Tiled output height.")
-    var tilerHeight = 1080
 
     @Option(name: .customLong("perf-interval"), parsing: .unconditional, help: "Seconds between **PERF lines (0 or less: none).")
     var perfInterval: Double = 5
@@ -119,6 +108,7 @@ struct ImageDataMultistream: ParsableCommand {
 
 
 
+    @OptionGroup var layout: LayoutOptions
     @OptionGroup var metadata: MetadataOptions
     @OptionGroup var recovery: RecoveryOptions
 
@@ -127,9 +117,7 @@ struct ImageDataMultistream: ParsableCommand {
 
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input with -i URI [URI ...]") }
-        if width <= 0 || height <= 0 || tilerWidth <= 0 || tilerHeight <= 0 { throw ValidationError("sizes must be positive") }
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
-        if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
         if let gpus, gpus < 0 { throw ValidationError("--gpus must not be negative") }
         if let detectionWorkers, detectionWorkers <= 0 { throw ValidationError("--detection-workers must be positive") }
@@ -227,7 +215,7 @@ struct ImageDataMultistream: ParsableCommand {
     /// `--analytics`' rules by input, in muxer pixels; its warnings said.
     func loadAnalytics() throws -> [Int: StreamAnalyticsRules] {
         guard let analytics else { return [:] }
-        let (rules, warnings) = try AnalyticsConfiguration.load(path: analytics, muxerWidth: width, muxerHeight: height)
+        let (rules, warnings) = try AnalyticsConfiguration.load(path: analytics, muxerWidth: layout.width, muxerHeight: layout.height)
         for warning in warnings { printError("Warning: \(warning)") }
         return rules
     }
@@ -287,15 +275,15 @@ struct ImageDataMultistream: ParsableCommand {
         for (index, shard) in shards {
             let outputs = outputs(of: shard, index: index, plan: plan, shared: shareOutput)
             if shareOutput && index == 0 {
-                sharedOutput = try SharedOutput(shardSources: plan.shards.map(\.sources), tilerWidth: tilerWidth, tilerHeight: tilerHeight,
-                                                muxerWidth: width, muxerHeight: height, outputs: outputs, osd: !noOSD, logger: logger)
+                sharedOutput = try SharedOutput(shardSources: plan.shards.map(\.sources), tilerWidth: layout.tilerWidth, tilerHeight: layout.tilerHeight,
+                                                muxerWidth: layout.width, muxerHeight: layout.height, outputs: outputs, osd: !noOSD, logger: logger)
             }
             let shardURIs = shard.sources.map { uris[$0] }
             var configuration = PipelineConfiguration(
                 inputs: shardURIs,
-                muxer: StreamMuxerConfiguration(batchSize: batchSize ?? shardURIs.count, width: width, height: height,
-                                                batchedPushTimeoutMicroseconds: batchedPushTimeout),
-                tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs, osd: !noOSD, fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(max(0, perfInterval) * 1e9),
+                muxer: StreamMuxerConfiguration(batchSize: batchSize ?? shardURIs.count, width: layout.width, height: layout.height,
+                                                batchedPushTimeoutMicroseconds: layout.batchedPushTimeout),
+                tilerWidth: layout.tilerWidth, tilerHeight: layout.tilerHeight, outputs: outputs, osd: !noOSD, fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(max(0, perfInterval) * 1e9),
                 device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
             configuration.measureStages = stageTimes
             configuration.recovery = recovery.policy
@@ -321,7 +309,7 @@ struct ImageDataMultistream: ParsableCommand {
             if !metadataSinks.isEmpty {
                 // The camera id is the input's index in the run (a shard numbers its own sources).
                 let global = shard.sources
-                var builder = FrameMessageBuilder(muxerSize: PixelSize(width: width, height: height), runID: runID) { String(global[$0]) }
+                var builder = FrameMessageBuilder(muxerSize: PixelSize(width: layout.width, height: layout.height), runID: runID) { String(global[$0]) }
                 builder.format = metadata.format
                 pipeline.append(MetadataStage(builder: builder, sinks: metadataSinks))
             }

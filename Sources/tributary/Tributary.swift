@@ -17,6 +17,19 @@ struct TributaryCommand: AsyncParsableCommand {
         commandName: "tributary",
         abstract: "Multi-stream video analytics.",
         subcommands: [Serve.self])
+
+    /// As AsyncParsableCommand's own, but usage errors (a bad flag or value) exit 2, as every
+    /// other error in what the user gave does (and as `imagedata-multistream`), not 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            printError(fullMessage(for: error))
+            exit(withError: ExitCode(2))
+        }
+    }
 }
 
 struct Serve: AsyncParsableCommand {
@@ -50,20 +63,10 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("file-loop"), help: "Restart file cameras at their end.")
     var fileLoop = false
 
-    @Option(name: .customLong("width"), help: "Muxer output width.")
-    var width = 1920
 
-    @Option(name: .customLong("height"), help: "Muxer output height.")
-    var height = 1080
 
-    @Option(name: .customLong("batched-push-timeout"), parsing: .unconditional, help: "Microseconds to wait for a full batch; -1 waits forever.")
-    var batchedPushTimeout = 33_000
 
-    @Option(name: .customLong("tiler-width"), help: "Tiled output width.")
-    var tilerWidth = 1920
 
-    @Option(name: .customLong("tiler-height"), help: "Tiled output height.")
-    var tilerHeight = 1080
 
 
 
@@ -83,6 +86,7 @@ struct Serve: AsyncParsableCommand {
 
 
 
+    @OptionGroup var layout: LayoutOptions
     @OptionGroup var metadata: MetadataOptions
     @OptionGroup var recovery: RecoveryOptions
 
@@ -90,9 +94,7 @@ struct Serve: AsyncParsableCommand {
     var logLevel = "notice"
 
     func validate() throws {
-        if width <= 0 || height <= 0 || tilerWidth <= 0 || tilerHeight <= 0 { throw ValidationError("sizes must be positive") }
         if !(0...65535).contains(apiPort) { throw ValidationError("--api-port must be 0–65535") }
-        if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
         if perfInterval <= 0 { throw ValidationError("--perf-interval must be positive") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
     }
@@ -142,9 +144,9 @@ struct Serve: AsyncParsableCommand {
         if let rtspPort { outputs.append(.rtsp(address: apiAddress, port: rtspPort)) }
         var configuration = PipelineConfiguration(
             inputs: [],
-            muxer: StreamMuxerConfiguration(batchSize: 1, width: width, height: height, batchedPushTimeoutMicroseconds: batchedPushTimeout,
+            muxer: StreamMuxerConfiguration(batchSize: 1, width: layout.width, height: layout.height, batchedPushTimeoutMicroseconds: layout.batchedPushTimeout,
                                             acceptsNewSources: true),
-            tilerWidth: tilerWidth, tilerHeight: tilerHeight, outputs: outputs.isEmpty ? [.discard] : outputs, osd: !noOSD,
+            tilerWidth: layout.tilerWidth, tilerHeight: layout.tilerHeight, outputs: outputs.isEmpty ? [.discard] : outputs, osd: !noOSD,
             fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(perfInterval * 1e9), device: device)
         configuration.recovery = recovery.policy
         return configuration

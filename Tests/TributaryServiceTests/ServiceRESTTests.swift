@@ -174,6 +174,18 @@ import Testing
         let ledger = Self.ledgerBalanced(service.process.standardError)
         #expect(ledger.lines == 222 && ledger.balanced, "every frame of the 222 sources accounted for")
     }
+
+    @Test(.timeLimit(.minutes(1)), arguments: [["--api-port", "70000"], ["--batched-push-timeout", "-5"], ["--meta-format", "xml"],
+                                                ["--redis", "http://x"], ["-c", "/no/such/config.txt"], ["--no-such-flag"]])
+    func whatTheUserGaveWrongExitsTwoNamingIt(flags: [String]) throws {
+        let process = try RunningProcess(ServicePaths.binary, ["serve", "--api-port", "0"] + flags)
+        #expect(waitFor(timeout: 30) { !process.process.isRunning })
+        process.process.waitUntilExit()
+        #expect(process.process.terminationStatus == 2, "\(flags): \(process.standardError)")
+        let named = flags.first { $0.hasPrefix("--") && $0 != "--api-port" || $0 == "-c" }.map { $0 == "-c" ? "/no/such/config.txt" : $0 }
+        #expect(named.map { process.standardError.contains($0) || process.standardError.contains(flags.last!) } ?? true,
+                "the message names it: \(process.standardError)")
+    }
 }
 
 /// `promtool check metrics` on a scrape (Debian's prometheus package).
