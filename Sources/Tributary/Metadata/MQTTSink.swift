@@ -22,12 +22,9 @@ public struct MQTTSinkConfiguration: Sendable {
 
     /// - Parameter url: `mqtt://HOST[:PORT]` (1883 by default).
     public init(url: String, spoolDirectory: String) throws {
-        guard url.hasPrefix("mqtt://") else { throw PipelineError.invalidArgument("--mqtt \(url): expected mqtt://HOST[:PORT]") }
-        let hostPort = url.dropFirst("mqtt://".count).split(separator: "/").first.map(String.init) ?? ""
-        let colon = hostPort.lastIndex(of: ":")
-        host = colon.map { String(hostPort[..<$0]) } ?? hostPort
-        port = colon.flatMap { Int(hostPort[hostPort.index(after: $0)...]) } ?? (colon == nil ? 1883 : -1)
-        guard !host.isEmpty, (1...65535).contains(port) else { throw PipelineError.invalidArgument("--mqtt \(url): expected mqtt://HOST[:PORT]") }
+        let address = try BrokerAddress(url, scheme: "mqtt", defaultPort: 1883, flag: "--mqtt", form: "mqtt://HOST[:PORT]")
+        host = address.host
+        port = address.port
         self.spoolDirectory = spoolDirectory
     }
 }

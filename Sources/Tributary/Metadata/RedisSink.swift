@@ -32,19 +32,15 @@ public struct RedisSinkConfiguration: Sendable {
     public var batchLimit = 512
     public var timeoutMilliseconds = 2_000
 
-    /// - Parameter url: `redis://HOST:PORT[/DB]`.
+    /// - Parameter url: `redis://HOST[:PORT][/DB]` (6379 by default).
     public init(url: String, spoolDirectory: String) throws {
-        guard url.hasPrefix("redis://") else { throw PipelineError.invalidArgument("--redis \(url): expected redis://HOST:PORT[/DB]") }
-        let rest = url.dropFirst("redis://".count)
-        let parts = rest.split(separator: "/", maxSplits: 1)
-        let hostPort = parts.first.map(String.init) ?? ""
-        let colon = hostPort.lastIndex(of: ":")
-        host = colon.map { String(hostPort[..<$0]) } ?? hostPort
-        port = colon.flatMap { Int(hostPort[hostPort.index(after: $0)...]) } ?? 6379
-        database = parts.count > 1 ? Int(parts[1]) ?? -1 : 0
-        guard !host.isEmpty, (1...65535).contains(port), database >= 0 else {
-            throw PipelineError.invalidArgument("--redis \(url): expected redis://HOST:PORT[/DB]")
+        let address = try BrokerAddress(url, scheme: "redis", defaultPort: 6379, flag: "--redis", form: "redis://HOST[:PORT][/DB]")
+        host = address.host
+        port = address.port
+        guard let database = address.path.isEmpty ? 0 : Int(address.path), database >= 0 else {
+            throw PipelineError.invalidArgument("--redis \(url): the database must be a number (redis://HOST[:PORT][/DB])")
         }
+        self.database = database
         self.spoolDirectory = spoolDirectory
     }
 }
@@ -125,5 +121,24 @@ final class RedisConnection: BrokerConnection {
         guard redisGetReply(context, &reply) == REDIS_OK, let reply else { return String(cString: tb_redis_error(context)) }
         defer { freeReplyObject(reply) }
         return tb_redis_reply_type(reply) == REDIS_REPLY_ERROR ? String(cString: tb_redis_reply_text(reply)) : nil
+    }
+}
+
+/// `SCHEME://HOST[:PORT][/PATH]`, as the broker flags take it.
+struct BrokerAddress {
+    var host: String
+    var port: Int
+    var path: String
+
+    init(_ url: String, scheme: String, defaultPort: Int, flag: String, form: String) throws {
+        let bad = PipelineError.invalidArgument("\(flag) \(url): expected \(form)")
+        guard url.hasPrefix(scheme + "://") else { throw bad }
+        let parts = url.dropFirst(scheme.count + 3).split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        let hostPort = parts.first.map(String.init) ?? ""
+        let colon = hostPort.lastIndex(of: ":")
+        host = colon.map { String(hostPort[..<$0]) } ?? hostPort
+        port = colon.map { Int(hostPort[hostPort.index(after: $0)...]) ?? -1 } ?? defaultPort
+        path = parts.count > 1 ? String(parts[1]) : ""
+        guard !host.isEmpty, (1...65535).contains(port) else { throw bad }
     }
 }

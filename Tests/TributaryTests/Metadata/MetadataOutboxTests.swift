@@ -60,3 +60,19 @@ import Testing
         #expect(outbox.counts.dropped == 5)
     }
 }
+
+/// The broker flags' addresses.
+@Suite struct BrokerAddressTests {
+    @Test func redisAndMQTTAddressesAreReadWithTheirDefaults() throws {
+        let redis = try RedisSinkConfiguration(url: "redis://10.0.0.7:6380/3", spoolDirectory: "/tmp/s")
+        #expect(redis.host == "10.0.0.7" && redis.port == 6380 && redis.database == 3)
+        let plain = try RedisSinkConfiguration(url: "redis://cache", spoolDirectory: "/tmp/s")
+        #expect(plain.port == 6379 && plain.database == 0)
+        let mqtt = try MQTTSinkConfiguration(url: "mqtt://broker", spoolDirectory: "/tmp/s")
+        #expect(mqtt.host == "broker" && mqtt.port == 1883)
+        for bad in ["http://x", "redis://", "redis://host:0", "redis://host:port", "redis://host/db"] {
+            #expect(throws: PipelineError.self, "\(bad)") { try RedisSinkConfiguration(url: bad, spoolDirectory: "/tmp/s") }
+        }
+        #expect(throws: PipelineError.self) { try MQTTSinkConfiguration(url: "mqtt://host:99999", spoolDirectory: "/tmp/s") }
+    }
+}
