@@ -111,16 +111,23 @@ final class MQTTBroker: @unchecked Sendable {
         let service = try ServiceUnderTest(["--no-detector", "--width", "160", "--height", "120", "--tiler-width", "320", "--tiler-height", "240",
                                             "--file-loop", "-i", ServicePaths.fileURLAVI, "--mqtt", broker.url, "--meta-spool", spool])
         func delivered() -> Int { ((try? service.streams()) ?? [:]).values.compactMap { $0["frames_delivered"] as? Int }.reduce(0, +) }
+        func rate(over seconds: Double) -> Double {
+            let start = delivered(), started = Date()
+            usleep(UInt32(seconds * 1e6))
+            return Double(delivered() - start) / Date().timeIntervalSince(started)
+        }
         #expect(waitFor(timeout: 30) { delivered() > 100 })
-        sleep(2)
+        let before = rate(over: 2.5)
         broker.kill()
-        sleep(5)
+        usleep(500_000)
+        let during = rate(over: 4.5)  // down 5 s in all
         try broker.restart()
         sleep(4)
         #expect(service.process.stop(SIGINT, timeout: 60) == 130)
         let summary = service.process.standardError.split(separator: "\n").first { $0.contains("mqtt 127.0.0.1") && $0.contains("published") }
             .map(String.init) ?? ""
-        print("MQTT broker down 5 s: \(summary)")
+        print("MQTT broker down 5 s: frames/s \(Int(before)) before, \(Int(during)) during; \(summary)")
+        #expect(during >= before * 0.9, "the pipeline's rate during the outage within 10 % of before: \(before) → \(during)")
         #expect(summary.contains("dropped 0, left in the spool 0"), "\(summary)")
         #expect(summary.contains("spooled") && !summary.contains("spooled 0,"), "spooled while the broker was down: \(summary)")
         let frames = service.process.standardError.matches(of: /delivered (\d+)/).map { Int($0.1)! }.reduce(0, +)

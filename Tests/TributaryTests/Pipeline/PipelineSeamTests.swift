@@ -242,7 +242,12 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         #expect(builds.withValue { $0 } == [0: 2, 1: 1], "the camera rebuilt once, the file never")
         #expect(states.withValue { $0 }.starts(with: ["streaming", "stalled", "backing-off", "connecting", "streaming"]), "\(states.withValue { $0 })")
         let numbers = output.batches.withValue { $0.flatMap { zip($0.sources, $0.frameNumbers).filter { $0.0 == 0 }.map(\.1) } }
-        #expect(numbers == Array(0..<numbers.count), "frame numbers continue across the rebuild, none repeated")
+        // A live source's frames may be dropped when its queue is full (counted in the ledger): the
+        // numbers that arrive rise strictly — no restart from 0 after the rebuild, none repeated.
+        #expect(zip(numbers, numbers.dropFirst()).allSatisfy { $0 < $1 } && numbers.contains { $0 >= 20 },
+                "frame numbers continue across the rebuild: \(numbers.count) frames, first \(numbers.prefix(3)), last \(numbers.suffix(3))")
+        let camera0 = outcome.ledger.counts(of: 0)
+        #expect(camera0.delivered == numbers.count && camera0.decoded == numbers.count + camera0.droppedTotal)
         #expect(outcome.sourceFailures.isEmpty)
         for id in 0..<2 { #expect(outcome.ledger.counts(of: id).unaccounted == 0) }
         let camera = outcome.ledger.counts(of: 0)
