@@ -110,17 +110,11 @@ final class MQTTBroker: @unchecked Sendable {
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let service = try ServiceUnderTest(["--no-detector", "--width", "160", "--height", "120", "--tiler-width", "320", "--tiler-height", "240",
                                             "--file-loop", "-i", ServicePaths.fileURLAVI, "--mqtt", broker.url, "--meta-spool", spool])
-        func delivered() -> Int { ((try? service.streams()) ?? [:]).values.compactMap { $0["frames_delivered"] as? Int }.reduce(0, +) }
-        func rate(over seconds: Double) -> Double {
-            let start = delivered(), started = Date()
-            usleep(UInt32(seconds * 1e6))
-            return Double(delivered() - start) / Date().timeIntervalSince(started)
-        }
-        #expect(waitFor(timeout: 30) { delivered() > 100 })
-        let before = rate(over: 2.5)
+        #expect(waitFor(timeout: 30) { service.delivered() > 100 })
+        let before = service.deliveryRate(over: 2.5)
         broker.kill()
         usleep(500_000)
-        let during = rate(over: 4.5)  // down 5 s in all
+        let during = service.deliveryRate(over: 4.5)  // down 5 s in all
         try broker.restart()
         sleep(4)
         #expect(service.process.stop(SIGINT, timeout: 60) == 130)

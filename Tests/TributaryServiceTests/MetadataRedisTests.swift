@@ -99,17 +99,11 @@ final class RedisServer: @unchecked Sendable {
         let service = try ServiceUnderTest(["--no-detector", "--width", "160", "--height", "120", "--tiler-width", "320", "--tiler-height", "240",
                                             "--file-loop", "-i", ServicePaths.fileURLAVI, ServicePaths.fileURL720p,
                                             "--redis", redis.url, "--meta-spool", spool])
-        func delivered() -> Int { ((try? service.streams()) ?? [:]).values.compactMap { $0["frames_delivered"] as? Int }.reduce(0, +) }
-        func rate(over seconds: Double) -> Double {
-            let start = delivered(), started = Date()
-            usleep(UInt32(seconds * 1e6))
-            return Double(delivered() - start) / Date().timeIntervalSince(started)
-        }
-        #expect(waitFor(timeout: 30) { delivered() > 100 })
-        let before = rate(over: 2.5)  // ≈ 3 s into the run
+        #expect(waitFor(timeout: 30) { service.delivered() > 100 })
+        let before = service.deliveryRate(over: 2.5)  // ≈ 3 s into the run
         redis.kill()
         usleep(500_000)
-        let during = rate(over: 4.5)  // down 5 s in all
+        let during = service.deliveryRate(over: 4.5)  // down 5 s in all
         try redis.restart()
         sleep(3)
         let scrape = try service.scrape()

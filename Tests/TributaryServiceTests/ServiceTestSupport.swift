@@ -202,6 +202,16 @@ final class ServiceUnderTest: @unchecked Sendable {
         return nil
     }
 
+    /// Frames delivered so far, every camera together (`get-stream-info`).
+    func delivered() -> Int { ((try? streams()) ?? [:]).values.compactMap { $0["frames_delivered"] as? Int }.reduce(0, +) }
+
+    /// Frames delivered per second over the next `seconds`.
+    func deliveryRate(over seconds: Double) -> Double {
+        let start = delivered(), started = Date()
+        usleep(UInt32(seconds * 1e6))
+        return Double(delivered() - start) / Date().timeIntervalSince(started)
+    }
+
     func decoded(_ camera: String) throws -> Int {
         try streams()[camera]?["frames_decoded"] as? Int ?? -1
     }
