@@ -112,6 +112,7 @@ final class MQTTBroker: @unchecked Sendable {
                                             "--file-loop", "-i", ServicePaths.fileURLAVI, "--mqtt", broker.url, "--meta-spool", spool])
         #expect(waitFor(timeout: 30) { service.delivered() > 100 })
         let before = service.deliveryRate(over: 2.5)
+        let deliveredAtTheKill = service.delivered()  // one camera: frame numbers 0 ..< this were published before
         broker.kill()
         usleep(500_000)
         let during = service.deliveryRate(over: 4.5)  // down 5 s in all
@@ -126,14 +127,17 @@ final class MQTTBroker: @unchecked Sendable {
         #expect(summary.contains("spooled") && !summary.contains("spooled 0,"), "spooled while the broker was down: \(summary)")
         let frames = service.process.standardError.matches(of: /delivered (\d+)/).map { Int($0.1)! }.reduce(0, +)
         let seen = MQTTBroker.result(of: subscriber, timeout: 30)
-        // Every message the sink spooled and replayed, and every one after, reached the subscriber; what
-        // may be missing is one run the broker had acknowledged and not yet saved when it was killed
-        // (mosquitto saves every second): its loss, not the sink's.
+        // The sink's side is exact (its counts above: every message acknowledged by the broker or still
+        // spooled, none dropped). What the subscriber gets also depends on the broker: seen here, one
+        // run of messages at the outage missing in some runs (up to ≈ 1 100 frames, also ones published
+        // after the kill, i.e. replayed) — not understood yet; the issue stays open on it. The test
+        // holds what was always seen: at most one run, at the outage, and everything after it.
         let gaps = (seen["gaps"] as? [String: [[Int]]])?["0"] ?? [[-1, -1]]
         let lostAtTheBroker = gaps.map { $0[1] - $0[0] + 1 }.reduce(0, +)
-        print("MQTT subscriber: \(seen["unique"] ?? "?") of \(frames) frames; runs missing: \(gaps)")
+        print("MQTT subscriber: \(seen["unique"] ?? "?") of \(frames) frames; runs missing: \(gaps); killed at frame \(deliveredAtTheKill)")
         #expect((seen["highest"] as? [String: Int])?["0"] == frames - 1, "the last frame's message arrived")
-        #expect(gaps.count <= 1 && lostAtTheBroker <= 2_500, "at most one run, the broker's last unsaved second: \(gaps)")
+        #expect(gaps.count <= 1 && gaps.allSatisfy { $0[0] >= deliveredAtTheKill - 3_000 && $0[1] - $0[0] < 3_000 },
+                "at most one run missing, at the outage: runs \(gaps), killed at frame \(deliveredAtTheKill)")
         #expect(seen["unique"] as? Int == frames - lostAtTheBroker)
     }
 }
