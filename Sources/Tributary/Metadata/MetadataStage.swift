@@ -103,8 +103,6 @@ public final class MetadataStage: BatchStage {
     public func finish() throws {
         for sink in sinks { try sink.finish() }
     }
-
-    public var summaries: [String] { sinks.map(\.summary) }
 }
 
 /// `--meta-out FILE|-`: one JSON line per frame, written and flushed per batch. Several pipelines

@@ -5,13 +5,6 @@ import CoreMetrics
 /// per camera are not here: they come from the frame ledger, read when scraped, so `/metrics`,
 /// the exit summary and the REST view agree.
 struct PipelineMetrics: Sendable {
-    /// Per batch, the detector's whole step (pre-process, engine, parse), in seconds.
-    static let inferenceSeconds = "tributary_inference_seconds"
-    /// Per batch, its frames over the batch size.
-    static let batchFillRatio = "tributary_batch_fill_ratio"
-    /// Per frame, from leaving its decoder to the sink having taken its tiled batch, in seconds.
-    static let frameLatencySeconds = "tributary_frame_latency_seconds"
-
     let inference: CoreMetrics.Timer
     let batchFill: Recorder
     let frameLatency: CoreMetrics.Timer
@@ -19,22 +12,25 @@ struct PipelineMetrics: Sendable {
     /// - Parameter factory: nil: the process's (`MetricsSystem.bootstrap`); tests pass their own.
     init(factory: (any MetricsFactory)?) {
         if let factory {
-            inference = Timer(label: Self.inferenceSeconds, factory: factory)
-            batchFill = Recorder(label: Self.batchFillRatio, factory: factory)
-            frameLatency = Timer(label: Self.frameLatencySeconds, factory: factory)
+            inference = Timer(label: PipelineMetricNames.inferenceSeconds, factory: factory)
+            batchFill = Recorder(label: PipelineMetricNames.batchFillRatio, factory: factory)
+            frameLatency = Timer(label: PipelineMetricNames.frameLatencySeconds, factory: factory)
         } else {
-            inference = Timer(label: Self.inferenceSeconds)
-            batchFill = Recorder(label: Self.batchFillRatio)
-            frameLatency = Timer(label: Self.frameLatencySeconds)
+            inference = Timer(label: PipelineMetricNames.inferenceSeconds)
+            batchFill = Recorder(label: PipelineMetricNames.batchFillRatio)
+            frameLatency = Timer(label: PipelineMetricNames.frameLatencySeconds)
         }
     }
 }
 
 /// The histograms' names and the buckets that fit them, for the backend the process bootstraps.
 public enum PipelineMetricNames {
-    public static let inferenceSeconds = PipelineMetrics.inferenceSeconds
-    public static let batchFillRatio = PipelineMetrics.batchFillRatio
-    public static let frameLatencySeconds = PipelineMetrics.frameLatencySeconds
+    /// Per batch, the detector's whole step (pre-process, engine, parse), in seconds.
+    public static let inferenceSeconds = "tributary_inference_seconds"
+    /// Per batch, its frames over the batch size.
+    public static let batchFillRatio = "tributary_batch_fill_ratio"
+    /// Per frame, from leaving its decoder to the sink having taken its tiled batch, in seconds.
+    public static let frameLatencySeconds = "tributary_frame_latency_seconds"
     /// Seconds: from 1 ms (a small model's batch) to 10 s.
     public static let secondsBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10]
     public static let ratioBuckets: [Double] = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1]
