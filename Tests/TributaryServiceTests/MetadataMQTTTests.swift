@@ -3,7 +3,9 @@ import Testing
 
 /// A real `mosquitto` on 127.0.0.1, started by the test and stopped by PID; it saves its sessions
 /// every second (persistence in a folder of its own), so a restart keeps the subscriber's session
-/// and what is queued for it, as a production broker would.
+/// and what is queued for it, as a production broker would. It runs as the test's user: started by
+/// root, mosquitto otherwise becomes `mosquitto`, cannot write the folder, and a restart forgets the
+/// subscriber (then what the sink replays before the subscriber is back reaches no one).
 final class MQTTBroker: @unchecked Sendable {
     let port: Int
     let directory: URL
@@ -32,6 +34,7 @@ final class MQTTBroker: @unchecked Sendable {
             persistence_location \(directory.path)/
             autosave_interval 1
             max_queued_messages 0
+            user \(String(cString: getpwuid(getuid()).pointee.pw_name))
             """.write(to: configuration, atomically: true, encoding: .utf8)
         let process = try RunningProcess("/usr/sbin/mosquitto", ["-c", configuration.path])
         // mosquitto says nothing on standard output: ready once the port answers.
@@ -47,7 +50,12 @@ final class MQTTBroker: @unchecked Sendable {
         return process
     }
 
-    func kill() { _ = process?.stop(SIGKILL); process = nil }
+    /// Whether it exited on `signal` within 10 s (else it was killed).
+    @discardableResult
+    func kill(_ signal: Int32 = SIGKILL) -> Bool {
+        defer { process = nil }
+        return process?.stop(signal, timeout: 10) != nil
+    }
 
     func restart() throws {
         guard let started = try Self.launch(port: port, directory: directory) else { throw ServiceUnderTest.ServiceFailed(message: "mosquitto did not restart") }
@@ -112,8 +120,10 @@ final class MQTTBroker: @unchecked Sendable {
                                             "--file-loop", "-i", ServicePaths.fileURLAVI, "--mqtt", broker.url, "--meta-spool", spool])
         #expect(waitFor(timeout: 30) { service.delivered() > 100 })
         let before = service.deliveryRate(over: 2.5)
-        let deliveredAtTheKill = service.delivered()  // one camera: frame numbers 0 ..< this were published before
-        broker.kill()
+        // SIGTERM: the broker saves what it acknowledged. A SIGKILLed mosquitto loses the messages it
+        // acknowledged since its last save and had not yet passed on (seen: 31 in 1 of 5 runs) — its
+        // loss, not the sink's, which this test is about.
+        #expect(broker.kill(SIGTERM), "mosquitto exits on SIGTERM")
         usleep(500_000)
         let during = service.deliveryRate(over: 4.5)  // down 5 s in all
         try broker.restart()
@@ -127,17 +137,13 @@ final class MQTTBroker: @unchecked Sendable {
         #expect(summary.contains("spooled") && !summary.contains("spooled 0,"), "spooled while the broker was down: \(summary)")
         let frames = service.process.standardError.matches(of: /delivered (\d+)/).map { Int($0.1)! }.reduce(0, +)
         let seen = MQTTBroker.result(of: subscriber, timeout: 30)
-        // The sink's side is exact (its counts above: every message acknowledged by the broker or still
-        // spooled, none dropped). What the subscriber gets also depends on the broker: seen here, one
-        // run of messages at the outage missing in some runs (up to ≈ 1 100 frames, also ones published
-        // after the kill, i.e. replayed) — not understood yet; the issue stays open on it. The test
-        // holds what was always seen: at most one run, at the outage, and everything after it.
         let gaps = (seen["gaps"] as? [String: [[Int]]])?["0"] ?? [[-1, -1]]
-        let lostAtTheBroker = gaps.map { $0[1] - $0[0] + 1 }.reduce(0, +)
-        print("MQTT subscriber: \(seen["unique"] ?? "?") of \(frames) frames; runs missing: \(gaps); killed at frame \(deliveredAtTheKill)")
-        #expect((seen["highest"] as? [String: Int])?["0"] == frames - 1, "the last frame's message arrived")
-        #expect(gaps.count <= 1 && gaps.allSatisfy { $0[0] >= deliveredAtTheKill - 3_000 && $0[1] - $0[0] < 3_000 },
-                "at most one run missing, at the outage: runs \(gaps), killed at frame \(deliveredAtTheKill)")
-        #expect(seen["unique"] as? Int == frames - lostAtTheBroker)
+        let duplicates = (seen["messages"] as? Int ?? 0) - (seen["unique"] as? Int ?? 0)
+        print("MQTT subscriber: \(seen["unique"] ?? "?") of \(frames) frames, \(duplicates) duplicates; runs missing: \(gaps)")
+        #expect(seen["unique"] as? Int == frames, "every frame's message reached the subscriber: \(seen)")
+        #expect((seen["highest"] as? [String: Int])?["0"] == frames - 1 && gaps.isEmpty, "runs missing: \(gaps)")
+        // At-least-once: duplicates only from what was in flight when the broker went — one send of
+        // the sink (at most its batch limit, 256) and the broker's window to the subscriber (20).
+        #expect(duplicates <= 256 + 20, "duplicates \(duplicates)")
     }
 }

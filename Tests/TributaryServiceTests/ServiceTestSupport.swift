@@ -43,6 +43,13 @@ final class RunningProcess: @unchecked Sendable {
         process.standardError = errPipe
         outPipe.fileHandleForReading.readabilityHandler = { [self] in let d = $0.availableData; lock.withLock { out.append(d) } }
         errPipe.fileHandleForReading.readabilityHandler = { [self] in let d = $0.availableData; lock.withLock { err.append(d) } }
+        // A child inherits the spawning thread's signal mask, and libdispatch's threads (which run
+        // the tests) block SIGINT/SIGTERM: a broker stopped by SIGTERM would never see it. Spawned
+        // with nothing blocked.
+        var nothing = sigset_t(), previous = sigset_t()
+        sigemptyset(&nothing)
+        pthread_sigmask(SIG_SETMASK, &nothing, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
     }
 
