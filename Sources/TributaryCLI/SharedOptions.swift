@@ -100,3 +100,17 @@ public struct LayoutOptions: ParsableArguments {
         if batchedPushTimeout < -1 { throw ValidationError("--batched-push-timeout must be -1 or more") }
     }
 }
+
+/// `--analytics FILE`: nvdsanalytics' rules (regions, overcrowding, line crossing, direction).
+public struct AnalyticsOptions: ParsableArguments {
+    public init() {}
+
+    @Option(name: .customLong("analytics"), help: "nvdsanalytics config: ROI counts, overcrowding, line crossing, direction (per stream; needs a [tracker] for crossings and directions).")
+    public var path: String?
+
+    /// The rules by stream (source id), in muxer pixels, and the file's warnings; none without the flag.
+    public func load(_ layout: LayoutOptions) throws -> (rules: [Int: StreamAnalyticsRules], warnings: [String]) {
+        guard let path else { return ([:], []) }
+        return try AnalyticsConfiguration.load(path: path, muxerWidth: layout.width, muxerHeight: layout.height)
+    }
+}

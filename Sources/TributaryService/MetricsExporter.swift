@@ -24,6 +24,9 @@ public final class MetricsExporter: Sendable {
         var gauged: Set<String> = []
         var fps: [String: Double] = [:]
         var sinks: [String: MetadataSinkCounts] = [:]
+        var crossings: [Int: [String: Int]] = [:]
+        /// The analytics gauges set, per camera: (descriptor, rule name).
+        var analyticsGauged: [String: [(MetricNameDescriptor, String)]] = [:]
     }
 
     /// The metadata sinks whose counts `/metrics` shows (`tributary_meta_*_total{sink=…}`).
@@ -44,6 +47,9 @@ public final class MetricsExporter: Sendable {
         descriptor("meta_\(what)_total", "Frame messages \(what) by each metadata sink")
     }
     static var sources: MetricNameDescriptor { descriptor("sources", "Cameras present") }
+    static var roiObjects: MetricNameDescriptor { descriptor("analytics_roi_objects", "Objects in each region on the camera's latest frame") }
+    static var overcrowded: MetricNameDescriptor { descriptor("analytics_overcrowded", "1 while the region holds more objects than its threshold") }
+    static var crossings: MetricNameDescriptor { descriptor("analytics_line_crossings_total", "Line crossings, per camera and line") }
 
     public init(metadataSinks: [any MetadataSink] = []) {
         factory = HistogramsWithHelp(registry: registry)
@@ -93,6 +99,7 @@ public final class MetricsExporter: Sendable {
             }
             registry.makeGauge(descriptor: Self.fps, labels: [("camera_id", camera)]).set(to: state.fps[camera] ?? 0)
         }
+        updateAnalytics(&state, pipeline: pipeline, cameras: cameras, present: present)
         for camera in state.gauged.subtracting(present) {
             for value in SourceState.allCases {
                 registry.unregisterGauge(registry.makeGauge(descriptor: Self.state, labels: [("camera_id", camera), ("state", value.rawValue)]))
@@ -111,6 +118,33 @@ public final class MetricsExporter: Sendable {
             add(counts.replayed, over: &done.replayed, to: Self.meta("replayed"), labels)
             add(counts.dropped, over: &done.dropped, to: Self.meta("dropped"), labels)
             state.sinks[sink.name] = done
+        }
+    }
+
+    /// The analytics (`--analytics`): region and overcrowding gauges of each camera's latest
+    /// frame, crossing counters; a removed camera's gauges go.
+    private func updateAnalytics(_ state: inout Exported, pipeline: Pipeline, cameras: CameraService, present: Set<String>) {
+        for (source, results) in pipeline.analyticsResults {
+            guard let camera = cameras.cameraID(ofSource: source), present.contains(camera) else { continue }
+            var gauged: [(MetricNameDescriptor, String)] = []
+            for (region, count) in results.objectsInRegion {
+                registry.makeGauge(descriptor: Self.roiObjects, labels: [("camera_id", camera), ("roi", region)]).set(to: Double(count))
+                gauged.append((Self.roiObjects, region))
+            }
+            for (region, over) in results.overcrowded {
+                registry.makeGauge(descriptor: Self.overcrowded, labels: [("camera_id", camera), ("roi", region)]).set(to: over ? 1 : 0)
+                gauged.append((Self.overcrowded, region))
+            }
+            state.analyticsGauged[camera] = gauged
+            for (line, total) in results.crossingsSoFar {
+                add(total, over: &state.crossings[source, default: [:]][line, default: 0], to: Self.crossings, [("camera_id", camera), ("line", line)])
+            }
+        }
+        for camera in Set(state.analyticsGauged.keys).subtracting(present) {
+            for (descriptor, region) in state.analyticsGauged[camera] ?? [] {
+                registry.unregisterGauge(registry.makeGauge(descriptor: descriptor, labels: [("camera_id", camera), ("roi", region)]))
+            }
+            state.analyticsGauged[camera] = nil
         }
     }
 

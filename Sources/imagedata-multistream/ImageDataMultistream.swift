@@ -90,8 +90,7 @@ struct ImageDataMultistream: ParsableCommand {
     @Flag(name: .customLong("stage-times"), help: "At the end, print where each stage's threads spent their time (busy or waiting).")
     var stageTimes = false
 
-    @Option(name: .customLong("analytics"), help: "nvdsanalytics config: ROI counts, overcrowding, line crossing, direction (per stream; needs a [tracker] for crossings and directions).")
-    var analytics: String?
+    @OptionGroup var analytics: AnalyticsOptions
 
     @Flag(name: .customLong("analytics-lines"), help: "With --analytics: print each frame's analytics, as deepstream-nvdsanalytics-test does.")
     var analyticsLines = false
@@ -214,8 +213,7 @@ struct ImageDataMultistream: ParsableCommand {
 
     /// `--analytics`' rules by input, in muxer pixels; its warnings said.
     func loadAnalytics() throws -> [Int: StreamAnalyticsRules] {
-        guard let analytics else { return [:] }
-        let (rules, warnings) = try AnalyticsConfiguration.load(path: analytics, muxerWidth: layout.width, muxerHeight: layout.height)
+        let (rules, warnings) = try analytics.load(layout)
         for warning in warnings { printError("Warning: \(warning)") }
         return rules
     }

@@ -173,6 +173,15 @@ extension TributaryBenchmark {
         hostBatch.meta.frames = hostBatch.meta.frames.enumerated().map { index, meta in
             var meta = meta
             meta.objects = expected[index].map { ObjectMeta(classID: $0.classID, label: detector.label(of: $0.classID), confidence: $0.confidence, rect: $0.rect, detectorID: 1) }
+            // The analytics' overlay too: a region, a crossing line with its arrow, the counts.
+            let (w, h) = (Float(width), Float(height))
+            let rules = StreamAnalyticsRules(regions: [.init(name: "Left", polygon: [Point(x: 0, y: 0), Point(x: w / 2, y: 0), Point(x: w / 2, y: h), Point(x: 0, y: h)])],
+                                             lines: [.init(name: "East", from: Point(x: w * 0.4, y: h * 0.5), to: Point(x: w * 0.6, y: h * 0.5),
+                                                           lineStart: Point(x: w * 0.5, y: 0), lineEnd: Point(x: w * 0.45, y: h))])
+            var results = FrameAnalytics()
+            results.objectsInRegion["Left"] = meta.objects.count
+            results.crossingsSoFar["East"] = index
+            meta.display = rules.overlay.display(of: rules, results: results)
             return meta
         }
         var deviceBatch = FrameBatch(batchID: 0, frames: uploaded)
@@ -193,7 +202,9 @@ extension TributaryBenchmark {
         try gpuTiled.withMutableHostView { try deviceTiler.download(into: $0) }
         let osd = difference(cpuTiled, gpuTiled)
         let objects = hostBatch.meta.frames.map(\.objects.count).reduce(0, +)
-        checks.report("GPU OSD (boxes, glyph-atlas labels) vs Cairo OSD, \(objects) objects", osd.differentPixels == 0,
+        let lines = hostBatch.meta.frames.map(\.display.lines.count).reduce(0, +), texts = hostBatch.meta.frames.map(\.display.texts.count).reduce(0, +)
+        checks.report("GPU OSD (boxes, glyph-atlas labels, display meta) vs Cairo OSD, \(objects) objects, \(lines) lines, \(texts) texts",
+                      osd.differentPixels == 0,
                       "\(osd.differentPixels) pixels differ, max |diff| \(osd.max)")
         return (deviceTiler, gpuTiled)
     }

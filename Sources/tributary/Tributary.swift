@@ -63,32 +63,16 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("file-loop"), help: "Restart file cameras at their end.")
     var fileLoop = false
 
-
-
-
-
-
-
-
     @Option(name: .customLong("perf-interval"), help: "Seconds between the cameras' fps updates (tributary_stream_fps).")
     var perfInterval: Double = 5
 
     @Option(name: .customLong("device"), help: "cpu, cuda, or auto (cuda when an NVIDIA GPU and NVDEC are present).")
     var device = "auto"
 
-
-
-
-
-
-
-
-
-
-
     @OptionGroup var layout: LayoutOptions
     @OptionGroup var metadata: MetadataOptions
     @OptionGroup var recovery: RecoveryOptions
+    @OptionGroup var analytics: AnalyticsOptions
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "notice"
@@ -110,7 +94,11 @@ struct Serve: AsyncParsableCommand {
             let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0 && VideoSource.hardwareDecoderAvailable)
             if useCUDA && gpuCount == 0 { throw PipelineError.failed(what: "--device cuda", message: "no NVIDIA GPU found (is the driver loaded?)") }
             let gpuID = inferConfiguration?.gpuID ?? 0
-            let configuration = pipelineConfiguration(device: useCUDA ? .cuda(gpuID: gpuID) : .cpu)
+            var configuration = pipelineConfiguration(device: useCUDA ? .cuda(gpuID: gpuID) : .cpu)
+            // nvdsanalytics' stream N is the camera given source id N (ids count up from 0 as cameras come).
+            let (rules, warnings) = try analytics.load(layout)
+            for warning in warnings { printError("Warning: \(warning)") }
+            configuration.analytics = rules
             let metadataSinks = try metadata.makeSinks(logger: logger)
             let status = try await ServiceRunner.run(
                 options: .init(address: apiAddress, port: apiPort, inputs: inputs, metadataSinks: metadataSinks,

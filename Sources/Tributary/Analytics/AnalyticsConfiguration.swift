@@ -1,4 +1,5 @@
-/// nvdsanalytics' config file: `[property]` (`enable`, `config-width`, `config-height`) and, per
+/// nvdsanalytics' config file: `[property]` (`enable`, `config-width`, `config-height`, `osd-mode`:
+/// what the OSD shows, `AnalyticsOverlay`) and, per
 /// stream N, `[roi-filtering-stream-N]` (`roi-<name>=x;y;…`, `inverse-roi`, `class-id`),
 /// `[overcrowding-stream-N]` (`roi-<name>`, `object-threshold`, `class-id`),
 /// `[line-crossing-stream-N]` (`line-crossing-<name>=x1;y1;x2;y2;x3;y3;x4;y4`: the direction
@@ -22,6 +23,7 @@ public enum AnalyticsConfiguration {
             InferConfigurationError(path: path, line: e.line, key: e.key, message: message)
         }
         var scale = (x: Float(1), y: Float(1))
+        var overlay = AnalyticsOverlay.shapesAndCounts
         if let property = groups.first(where: { $0.name == "property" }) {
             if property.entries.first(where: { $0.key == "enable" })?.value == "0" { return ([:], warnings) }
             var size = (width: Float(muxerWidth), height: Float(muxerHeight))
@@ -29,7 +31,10 @@ public enum AnalyticsConfiguration {
                 switch e.key {
                 case "config-width": size.width = try positive(e, fail)
                 case "config-height": size.height = try positive(e, fail)
-                case "enable", "osd-mode", "display-font-size": break
+                case "osd-mode":
+                    guard let mode = Int(e.value).flatMap(AnalyticsOverlay.init(rawValue:)) else { throw fail(e, "'\(e.value)' is not 0, 1 or 2") }
+                    overlay = mode
+                case "enable", "display-font-size": break
                 default: warnings.append("\(path):\(e.line): unknown key '\(e.key)' in [property]")
                 }
             }
@@ -83,6 +88,7 @@ public enum AnalyticsConfiguration {
             }
             rules[stream] = streamRules
         }
+        for stream in rules.keys { rules[stream]!.overlay = overlay }
         return (rules.filter { !$0.value.isEmpty }, warnings)
     }
 

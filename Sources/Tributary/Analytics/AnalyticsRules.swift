@@ -1,9 +1,4 @@
-/// A point in muxer pixels.
-public struct Point: Sendable, Equatable {
-    public var x: Float
-    public var y: Float
-    public init(x: Float, y: Float) { self.x = x; self.y = y }
-
+extension Point {
     /// An object's point, as nvdsanalytics takes it: the bottom centre of its box.
     public init(bottomCentreOf rect: Rect) { self.init(x: rect.left + rect.width / 2, y: rect.top + rect.height) }
 }
@@ -77,9 +72,13 @@ public struct StreamAnalyticsRules: Sendable, Equatable {
     public var overcrowding: [Overcrowding] = []
     public var lines: [LineCrossing] = []
     public var directions: [Direction] = []
+    /// What the OSD shows of them (`[property] osd-mode`).
+    public var overlay = AnalyticsOverlay.shapesAndCounts
 
-    public init(regions: [Region] = [], overcrowding: [Overcrowding] = [], lines: [LineCrossing] = [], directions: [Direction] = []) {
+    public init(regions: [Region] = [], overcrowding: [Overcrowding] = [], lines: [LineCrossing] = [], directions: [Direction] = [],
+                overlay: AnalyticsOverlay = .shapesAndCounts) {
         self.regions = regions; self.overcrowding = overcrowding; self.lines = lines; self.directions = directions
+        self.overlay = overlay
     }
 
     public var isEmpty: Bool { regions.isEmpty && overcrowding.isEmpty && lines.isEmpty && directions.isEmpty }

@@ -23,6 +23,9 @@ public struct FrameMeta: Sendable {
     public var analytics: FrameAnalytics?
     /// The size the source decodes at (its boxes' scale is this over the muxer's size).
     public var sourceSize: PixelSize?
+    /// Lines and texts the OSD draws on the frame's tile besides its objects (NvDsDisplayMeta):
+    /// the analytics' regions, lines and counts, or whatever a probe adds.
+    public var display = DisplayMeta()
     public init(sourceID: Int, batchID: Int, frameNumber: Int, pts: UInt64?, objects: [ObjectMeta]) {
         self.sourceID = sourceID
         self.batchID = batchID
@@ -38,6 +41,13 @@ public struct Rect: Equatable, Sendable {
     public init(left: Float, top: Float, width: Float, height: Float) {
         self.left = left; self.top = top; self.width = width; self.height = height
     }
+}
+
+/// A point in muxer pixels.
+public struct Point: Sendable, Equatable {
+    public var x: Float
+    public var y: Float
+    public init(x: Float, y: Float) { self.x = x; self.y = y }
 }
 
 /// One detected object (NvDsObjectMeta).
@@ -64,4 +74,36 @@ public struct ObjectMeta: Sendable {
         self.detectorID = detectorID
         self.trackerID = trackerID
     }
+}
+
+/// What the OSD draws on a frame besides its objects (NvDsDisplayMeta), in muxer pixels like the
+/// objects' rects, scaled into the frame's tile with them; after the objects, lines before texts.
+public struct DisplayMeta: Sendable, Equatable {
+    /// A straight segment `width` muxer pixels thick (at least one output pixel).
+    public struct Line: Sendable, Equatable {
+        public var from: Point, to: Point
+        public var width: Float
+        public var colour: RGBA
+        public init(from: Point, to: Point, width: Float = 2, colour: RGBA) {
+            self.from = from; self.to = to; self.width = width; self.colour = colour
+        }
+    }
+
+    /// One line of text on a background of `colour` (the text black or white, whichever reads),
+    /// its background's top-left corner at `origin`. A text whose origin is the previous text's
+    /// goes below it, so a probe can stack lines without knowing the output's font size.
+    public struct Text: Sendable, Equatable {
+        public var origin: Point
+        public var text: String
+        public var colour: RGBA
+        public init(_ text: String, at origin: Point, colour: RGBA) {
+            self.text = text; self.origin = origin; self.colour = colour
+        }
+    }
+
+    public var lines: [Line] = []
+    public var texts: [Text] = []
+    public init(lines: [Line] = [], texts: [Text] = []) { self.lines = lines; self.texts = texts }
+
+    public var isEmpty: Bool { lines.isEmpty && texts.isEmpty }
 }

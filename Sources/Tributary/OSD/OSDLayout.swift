@@ -49,23 +49,37 @@ public enum OSDLayout {
         func contains(x: Int, y: Int) -> Bool { x >= x0 && x < x1 && y >= y0 && y < y1 }
     }
 
-    /// One labelled box to draw, in output pixels.
+    /// One thing to draw, in output pixels: an object's labelled box, or a display line (its
+    /// `spans`, no box, no label) or text (a label at `textOrigin`, no box).
     struct Item {
         var box: PixelRect
+        /// Empty: no label.
         var label: String
         var colour: RGBA
         /// Nothing of this item is drawn outside (the image, or its tile).
         var bounds: PixelRect
+        /// A display line's pixels, painted in `colour`.
+        var spans: [PixelRect] = []
+        /// A display text's label: its background's top-left corner, lowered by `stackIndex`
+        /// label heights (the texts before it at the same origin).
+        var textOrigin: (x: Int, y: Int)?
+        var stackIndex = 0
+
+        init(box: PixelRect, label: String, colour: RGBA, bounds: PixelRect) {
+            self.box = box; self.label = label; self.colour = colour; self.bounds = bounds
+        }
+
+        static let noBox = PixelRect(x0: 0, y0: 0, x1: 0, y1: 0)
     }
 
     /// The items of `meta`, in drawing order: each object's rect (muxer pixels) scaled into its
-    /// source's tile, bounded by that tile and the image.
+    /// source's tile, bounded by that tile and the image; then the frame's display lines and texts.
     static func items(of meta: BatchMeta, layout: TileLayout, muxerWidth: Int, muxerHeight: Int,
                       imageWidth: Int, imageHeight: Int) -> [Item] {
         guard muxerWidth > 0, muxerHeight > 0 else { return [] }
         var items: [Item] = []
         let imageBounds = PixelRect(x0: 0, y0: 0, x1: imageWidth, y1: imageHeight)
-        for frame in meta.frames where !frame.objects.isEmpty {
+        for frame in meta.frames where !frame.objects.isEmpty || !frame.display.isEmpty {
             let tile = layout.tile(of: frame.sourceID)
             let bounds = PixelRect(x0: tile.x, y0: tile.y, x1: tile.x + tile.width, y1: tile.y + tile.height).intersection(imageBounds)
             guard !bounds.isEmpty else { continue }
@@ -78,8 +92,73 @@ public enum OSDLayout {
                     y1: pixel(Double(tile.y) + Double(r.top + r.height) * sy))
                 items.append(Item(box: box, label: labelText(for: object), colour: colour(forClass: object.classID), bounds: bounds))
             }
+            appendDisplay(frame.display, tileX: tile.x, tileY: tile.y, sx: sx, sy: sy, bounds: bounds, to: &items)
         }
         return items
+    }
+
+    /// A frame's display lines and texts as items, scaled like its objects.
+    private static func appendDisplay(_ display: DisplayMeta, tileX: Int, tileY: Int, sx: Double, sy: Double, bounds: PixelRect,
+                                      to items: inout [Item]) {
+        func x(_ value: Float) -> Double { Double(tileX) + Double(value) * sx }
+        func y(_ value: Float) -> Double { Double(tileY) + Double(value) * sy }
+        for line in display.lines {
+            var item = Item(box: Item.noBox, label: "", colour: line.colour, bounds: bounds)
+            item.spans = lineSpans(from: (x(line.from.x), y(line.from.y)), to: (x(line.to.x), y(line.to.y)),
+                                   width: max(1, Double(line.width) * (sx + sy) / 2), bounds: bounds)
+            if !item.spans.isEmpty { items.append(item) }
+        }
+        var previous: (origin: Point, stack: Int)?
+        for text in display.texts where !text.text.isEmpty {
+            var item = Item(box: Item.noBox, label: text.text, colour: text.colour, bounds: bounds)
+            item.textOrigin = (pixel(x(text.origin.x)), pixel(y(text.origin.y)))
+            item.stackIndex = previous.map { $0.origin == text.origin ? $0.stack + 1 : 0 } ?? 0
+            previous = (text.origin, item.stackIndex)
+            items.append(item)
+        }
+    }
+
+    /// The pixels of a segment `width` pixels thick (a capsule: round ends), inside `bounds`:
+    /// those whose centre lies within `width / 2` of the segment, one run per row, rows with the
+    /// same run merged. Pure arithmetic, so the CPU and GPU OSDs paint the same pixels.
+    static func lineSpans(from a: (x: Double, y: Double), to b: (x: Double, y: Double), width: Double, bounds: PixelRect) -> [PixelRect] {
+        let r = width / 2
+        let (dx, dy) = (b.x - a.x, b.y - a.y)
+        let length2 = dx * dx + dy * dy, length = length2.squareRoot()
+        let (top, bottom) = (max(bounds.y0, pixel(min(a.y, b.y) - r - 1)), min(bounds.y1, pixel(max(a.y, b.y) + r + 1)))
+        var spans: [PixelRect] = []
+        for row in top..<max(top, bottom) {
+            let yc = Double(row) + 0.5
+            var lo = Double.infinity, hi = -Double.infinity
+            for c in [a, b] where abs(yc - c.y) <= r {
+                let h = (r * r - (yc - c.y) * (yc - c.y)).squareRoot()
+                lo = min(lo, c.x - h)
+                hi = max(hi, c.x + h)
+            }
+            if length2 > 0 {
+                // Within r of the line through a and b, and between the perpendiculars at a and b.
+                let across = interval(dx * (yc - a.y), slope: -dy, lower: -r * length, upper: r * length, origin: a.x)
+                let along = interval(dy * (yc - a.y), slope: dx, lower: 0, upper: length2, origin: a.x)
+                let l = max(across.lo, along.lo), h = min(across.hi, along.hi)
+                if l <= h { lo = min(lo, l); hi = max(hi, h) }
+            }
+            guard lo <= hi else { continue }
+            let x0 = max(bounds.x0, Int((lo - 0.5).rounded(.up))), x1 = min(bounds.x1, Int((hi - 0.5).rounded(.down)) + 1)
+            guard x0 < x1 else { continue }
+            if let last = spans.last, last.y1 == row, last.x0 == x0, last.x1 == x1 {
+                spans[spans.count - 1].y1 = row + 1
+            } else {
+                spans.append(PixelRect(x0: x0, y0: row, x1: x1, y1: row + 1))
+            }
+        }
+        return spans
+    }
+
+    /// The x where lower ≤ c + slope · (x − origin) ≤ upper (all or none when slope is 0).
+    private static func interval(_ c: Double, slope: Double, lower: Double, upper: Double, origin: Double) -> (lo: Double, hi: Double) {
+        guard slope != 0 else { return c >= lower && c <= upper ? (-.infinity, .infinity) : (.infinity, -.infinity) }
+        let p = origin + (lower - c) / slope, q = origin + (upper - c) / slope
+        return (min(p, q), max(p, q))
     }
 
     @inline(__always)
@@ -113,18 +192,27 @@ public enum OSDLayout {
         /// Where `item` goes. `textWidth` measures the label text in whole pixels (Cairo's text
         /// extents on the CPU, the glyph atlas's advances on the GPU).
         func place(_ item: Item, textWidth: (String) -> Int) -> Placement {
-            let labelWidth = textWidth(item.label) + 2 * padding
             let b = item.bounds
-            var lx = item.box.x0
+            guard !item.label.isEmpty else {
+                return Placement(box: item.box, border: border, label: Item.noBox, bounds: b, colour: item.colour, text: "",
+                                 textColour: item.colour, textX: 0, textBaseline: 0, spans: item.spans)
+            }
+            let labelWidth = textWidth(item.label) + 2 * padding
+            var lx = item.textOrigin?.x ?? item.box.x0
             if lx + labelWidth > b.x1 { lx = b.x1 - labelWidth }
             lx = max(lx, b.x0)
-            var ly = item.box.y0 - labelHeight
-            if ly < b.y0 { ly = max(item.box.y0, b.y0) }  // no room above: inside the box, at its top
+            var ly: Int
+            if let origin = item.textOrigin {
+                ly = origin.y + item.stackIndex * labelHeight
+            } else {
+                ly = item.box.y0 - labelHeight
+                if ly < b.y0 { ly = max(item.box.y0, b.y0) }  // no room above: inside the box, at its top
+            }
             if ly + labelHeight > b.y1 { ly = b.y1 - labelHeight }
             ly = max(ly, b.y0)
             return Placement(box: item.box, border: border, label: PixelRect(x0: lx, y0: ly, x1: lx + labelWidth, y1: ly + labelHeight),
                              bounds: b, colour: item.colour, text: item.label, textColour: textColour(on: item.colour),
-                             textX: lx + padding, textBaseline: Double(ly + padding) + ascent)
+                             textX: lx + padding, textBaseline: Double(ly + padding) + ascent, spans: item.spans)
         }
     }
 
@@ -142,6 +230,8 @@ public enum OSDLayout {
         /// The text's pen start on its baseline.
         var textX: Int
         var textBaseline: Double
+        /// A display line's pixels.
+        var spans: [PixelRect] = []
 
         /// A border around an untouched interior; otherwise the whole box is filled.
         var isHollow: Bool { box.x1 - box.x0 > 2 * border && box.y1 - box.y0 > 2 * border }
@@ -150,8 +240,8 @@ public enum OSDLayout {
         var textClip: PixelRect { label.intersection(bounds) }
 
         /// Calls `body` with each rectangle this item paints completely in `colour` (its border
-        /// strips, or the whole box when it is too small for an interior, and its label
-        /// background), inside its bounds. The CPU renderer clips Cairo to exactly these pixels.
+        /// strips, or the whole box when it is too small for an interior, a line's spans and its
+        /// label background), inside its bounds. The CPU renderer clips Cairo to exactly these pixels.
         func forEachPaintedRect(_ body: (PixelRect) -> Void) {
             let b = border
             func visit(_ r: PixelRect) {
@@ -166,6 +256,7 @@ public enum OSDLayout {
             } else {
                 visit(box)
             }
+            for span in spans { visit(span) }
             visit(label)
         }
     }

@@ -5,7 +5,8 @@ import Musl
 #endif
 import CCairo
 
-/// Draws detection boxes and labels on host RGBA frames with Cairo (nvdsosd's job).
+/// Draws detection boxes and labels, and the frames' display lines and texts, on host RGBA frames
+/// with Cairo (nvdsosd's job).
 ///
 /// Pixel format: Cairo's RGB24 is a native-endian 0xXXRRGGBB word, i.e. bytes B,G,R,X on
 /// little-endian, while our frames are R,G,B,A. Cairo draws straight into the frame, so colours
@@ -29,9 +30,9 @@ public final class OSDRenderer: Sendable {
         self.fontFamily = fontFamily
     }
 
-    /// Draws every frame's objects of `meta` on the tiled `output`: each object's rect is in muxer pixels
-    /// (muxerWidth × muxerHeight) and is scaled into its source's tile (`layout.tile(of: sourceID)`).
-    /// Boxes and labels stay inside their tile.
+    /// Draws every frame's objects and display meta of `meta` on the tiled `output`: rects, lines
+    /// and text origins are in muxer pixels (muxerWidth × muxerHeight), scaled into their source's
+    /// tile (`layout.tile(of: sourceID)`). Nothing leaves its tile.
     package func drawObjects(of meta: BatchMeta, layout: TileLayout, muxerWidth: Int, muxerHeight: Int, on output: MutableImageView) {
         draw(OSDLayout.items(of: meta, layout: layout, muxerWidth: muxerWidth, muxerHeight: muxerHeight,
                         imageWidth: output.width, imageHeight: output.height), on: output)
@@ -90,13 +91,19 @@ public final class OSDRenderer: Sendable {
                 cairo_rectangle(context, Double(box.x0), Double(box.y0), Double(w), Double(h))
                 cairo_fill(context)
             }
-            let label = g.label
-            cairo_rectangle(context, Double(label.x0), Double(label.y0), Double(label.x1 - label.x0), Double(label.y1 - label.y0))
-            cairo_fill_preserve(context)
-            cairo_clip(context)  // text never leaves its background
-            setSource(context, g.textColour)
-            cairo_move_to(context, Double(g.textX), g.textBaseline)
-            g.text.withCString { cairo_show_text(context, $0) }
+            for span in g.spans {
+                cairo_rectangle(context, Double(span.x0), Double(span.y0), Double(span.x1 - span.x0), Double(span.y1 - span.y0))
+            }
+            if !g.spans.isEmpty { cairo_fill(context) }
+            if !g.label.isEmpty {
+                let label = g.label
+                cairo_rectangle(context, Double(label.x0), Double(label.y0), Double(label.x1 - label.x0), Double(label.y1 - label.y0))
+                cairo_fill_preserve(context)
+                cairo_clip(context)  // text never leaves its background
+                setSource(context, g.textColour)
+                cairo_move_to(context, Double(g.textX), g.textBaseline)
+                g.text.withCString { cairo_show_text(context, $0) }
+            }
             cairo_restore(context)
             drawn.append(g)
         }

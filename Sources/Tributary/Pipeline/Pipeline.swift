@@ -19,6 +19,8 @@ public final class Pipeline: @unchecked Sendable {
     /// The stages between the detector and the probe, so the probe sees their work: the tracker
     /// when the detector's config has a `[tracker]` group, then the analytics when configured.
     private let analysisStages: [any BatchStage]
+    /// Among `analysisStages`, when configured.
+    private let analytics: AnalyticsStage?
     /// The stages after the probe, in the order they were `append`ed (the sample's frame saver,
     /// a tracker, …); the test tap and the probe run first.
     var stages: [any BatchStage] = []
@@ -113,7 +115,8 @@ public final class Pipeline: @unchecked Sendable {
         metrics = PipelineMetrics(factory: configuration.metricsFactory)
         detectors = try Self.detectionWorkers(detector, configuration: configuration, device: cudaDevice, times: stageTimes)
         var analysisStages: [any BatchStage] = detector?.configuration.tracker.map { [TrackerStage(configuration: $0)] } ?? []
-        if !configuration.analytics.isEmpty { analysisStages.append(AnalyticsStage(rules: configuration.analytics)) }
+        analytics = configuration.analytics.isEmpty ? nil : AnalyticsStage(rules: configuration.analytics)
+        if let analytics { analysisStages.append(analytics) }
         self.analysisStages = analysisStages
         self.output = try output ?? Self.makeOutputStage(configuration: configuration, device: cudaDevice, times: stageTimes, logger: logger)
     }
@@ -211,6 +214,11 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     /// What each source present is doing, ascending by id (those not started yet: connecting).
+    /// Each source's analytics on its latest frame, when analytics run (`PipelineConfiguration.analytics`).
+    public var analyticsResults: [Int: FrameAnalytics] {
+        analytics?.latestResults ?? [:]
+    }
+
     public var sourceStatuses: [SourceStatus] {
         sources.withValue { table in
             table.presentIDs.compactMap { id in

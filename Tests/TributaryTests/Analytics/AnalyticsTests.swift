@@ -142,3 +142,64 @@ import Testing
         } throws: { "\($0)".contains("a.txt:2") && "\($0)".contains("object-threshold") }
     }
 }
+
+/// What the OSD shows of the analytics (`osd-mode`), as display meta on each frame.
+@Suite struct AnalyticsOverlayTests {
+    let config = """
+        [property]
+        enable=1
+        config-width=1280
+        config-height=720
+        osd-mode=%d
+
+        [roi-filtering-stream-0]
+        enable=1
+        roi-door=100;100;400;100;400;400;100;400
+
+        [overcrowding-stream-0]
+        enable=1
+        roi-hall=0;0;640;0;640;720;0;720
+        object-threshold=1
+
+        [line-crossing-stream-0]
+        enable=1
+        line-crossing-exit=600;500;700;500;640;300;640;700
+        """
+
+    func rules(mode: Int) throws -> StreamAnalyticsRules {
+        let text = config.split(separator: "%d", omittingEmptySubsequences: false).joined(separator: String(mode))
+        return try #require(AnalyticsConfiguration.parse(text, path: "a.txt", muxerWidth: 1280, muxerHeight: 720).rules[0])
+    }
+
+    func batch(_ objects: [ObjectMeta]) -> FrameBatch {
+        var batch = FrameBatch(batchID: 0, frames: [])
+        batch.meta.frames = [FrameMeta(sourceID: 0, batchID: 0, frameNumber: 0, pts: nil, objects: objects)]
+        return batch
+    }
+
+    @Test func osdModeTwoDrawsShapesAndCounts() throws {
+        let stage = AnalyticsStage(rules: [0: try rules(mode: 2)])
+        var b = batch([ObjectMeta(classID: 0, label: "person", confidence: 0.9, rect: Rect(left: 200, top: 200, width: 50, height: 100), detectorID: 1),
+                       ObjectMeta(classID: 0, label: "person", confidence: 0.9, rect: Rect(left: 300, top: 500, width: 50, height: 100), detectorID: 1)])
+        try stage.process(&b)
+        let display = b.meta.frames[0].display
+        // The region's 4 edges, the hall's 4, the line and its direction arrow (shaft and head: 3).
+        #expect(display.lines.count == 4 + 4 + 1 + 3)
+        #expect(display.lines.contains { $0.from == Point(x: 640, y: 300) && $0.to == Point(x: 640, y: 700) })
+        #expect(display.lines.filter { $0.colour == AnalyticsOverlay.overcrowdedColour }.count == 4, "two in the hall: over its threshold of 1")
+        #expect(display.texts.map(\.text) == ["ROI door: 1", "Crowd hall: over 1", "Line exit: 0"])
+        #expect(display.texts.allSatisfy { $0.origin == AnalyticsOverlay.textOrigin }, "stacked at one origin")
+    }
+
+    @Test func osdModeOneDrawsShapesOnlyAndZeroNothing() throws {
+        var b = batch([])
+        try AnalyticsStage(rules: [0: try rules(mode: 1)]).process(&b)
+        #expect(b.meta.frames[0].display.lines.count == 12)
+        #expect(b.meta.frames[0].display.texts.isEmpty)
+        b = batch([])
+        try AnalyticsStage(rules: [0: try rules(mode: 0)]).process(&b)
+        #expect(b.meta.frames[0].display.isEmpty)
+        #expect(b.meta.frames[0].analytics != nil, "the analytics still run")
+        #expect(throws: InferConfigurationError.self) { try rules(mode: 3) }
+    }
+}

@@ -55,7 +55,8 @@ import Testing
 
     /// Overlapping objects (a later label over an earlier box and label), a box cut by its tile,
     /// one with no room above for its label, one too small for an interior, a label pushed left
-    /// by its tile's edge, light (black text) and dark (white text) colours.
+    /// by its tile's edge, light (black text) and dark (white text) colours; display lines
+    /// (diagonal, across a box, out of the tile, a dot) and display texts (two stacked).
     static let meta: BatchMeta = {
         func object(_ classID: Int, _ label: String, _ confidence: Float, _ left: Float, _ top: Float, _ width: Float, _ height: Float) -> ObjectMeta {
             ObjectMeta(classID: classID, label: label, confidence: confidence, rect: Rect(left: left, top: top, width: width, height: height), detectorID: 1)
@@ -170,7 +171,7 @@ import Testing
     /// Sizes with rounding noise in Cairo's hinted metrics (10, 20) are among them.
     @Test(arguments: [9.0, 10.0, 14.0, 17.0, 20.0, 24.0])
     func randomBatchesComeOutAsOnTheCPU(fontSize: Double) {
-        var random = SeededRandom(seed: UInt64(fontSize * 1000))
+        var random = SeededGenerator(seed: UInt64(fontSize * 1000))
         let renderer = OSDRenderer(borderWidth: Double(1 + random.next(4)), fontSize: fontSize)
         let atlas = GlyphAtlas(renderer: renderer)
         let words = ["person", "car", "traffic light", "jj", "W", "fire hydrant", "a", "{}|~`"]
@@ -285,18 +286,5 @@ import Testing
                 }
             }
         }
-    }
-}
-
-/// A small deterministic generator (splitmix64), so the random batches are the same every run.
-private struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next(_ bound: Int) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Int((z ^ (z >> 31)) % UInt64(bound))
     }
 }

@@ -156,3 +156,80 @@ import Testing
         #expect(OSDLayout.colour(forClass: -1) == OSDLayout.colour(forClass: -1), "negative ids do not trap")
     }
 }
+
+/// Display meta (NvDsDisplayMeta): lines as the pixels within half their width of the segment,
+/// texts as labels at their origin, stacked when they share one.
+@Suite struct DisplayMetaDrawingTests {
+    typealias PixelRect = OSDLayout.PixelRect
+
+    /// The pixels of `spans`, as a set of (x, y).
+    func pixels(_ spans: [PixelRect]) -> Set<[Int]> {
+        var set = Set<[Int]>()
+        for s in spans { for y in s.y0..<s.y1 { for x in s.x0..<s.x1 { set.insert([x, y]) } } }
+        return set
+    }
+
+    /// Every pixel whose centre is within `width / 2` of the segment (brute force).
+    func expected(_ a: (x: Double, y: Double), _ b: (x: Double, y: Double), width: Double, bounds: PixelRect) -> Set<[Int]> {
+        var set = Set<[Int]>()
+        let (dx, dy) = (b.x - a.x, b.y - a.y)
+        let length2 = dx * dx + dy * dy
+        for y in bounds.y0..<bounds.y1 {
+            for x in bounds.x0..<bounds.x1 {
+                let (px, py) = (Double(x) + 0.5, Double(y) + 0.5)
+                let t = length2 > 0 ? min(1, max(0, ((px - a.x) * dx + (py - a.y) * dy) / length2)) : 0
+                let (cx, cy) = (a.x + t * dx - px, a.y + t * dy - py)
+                // A hair inside the edge: ties on the boundary may fall either way.
+                if (cx * cx + cy * cy).squareRoot() <= width / 2 - 1e-9 { set.insert([x, y]) }
+            }
+        }
+        return set
+    }
+
+    @Test func aLineIsThePixelsWithinHalfItsWidthOfTheSegment() {
+        var random = SeededGenerator(seed: 7)
+        let bounds = PixelRect(x0: 0, y0: 0, x1: 120, y1: 90)
+        for _ in 0..<200 {
+            let a = (x: Double(random.next(1600)) / 10 - 20, y: Double(random.next(1300)) / 10 - 20)
+            let b = random.next(10) == 0 ? a : (x: Double(random.next(1600)) / 10 - 20, y: Double(random.next(1300)) / 10 - 20)
+            let width = Double(1 + random.next(120)) / 10
+            let drawn = pixels(OSDLayout.lineSpans(from: a, to: b, width: width, bounds: bounds))
+            let inside = expected(a, b, width: width, bounds: bounds)
+            // Exactly the brute force's pixels, up to those on the boundary itself.
+            #expect(inside.isSubset(of: drawn), "\(a) → \(b), width \(width): \(inside.subtracting(drawn).count) missing")
+            let outer = expected(a, b, width: width + 2e-9 * 2, bounds: bounds)
+            #expect(drawn.isSubset(of: outer), "\(a) → \(b), width \(width): \(drawn.subtracting(outer).count) extra")
+            #expect(drawn.allSatisfy { bounds.contains(x: $0[0], y: $0[1]) })
+        }
+        // A vertical line through pixel centres, 1 wide: one column, merged into one rect.
+        #expect(OSDLayout.lineSpans(from: (5.5, 2.2), to: (5.5, 9.8), width: 1, bounds: bounds) == [PixelRect(x0: 5, y0: 2, x1: 6, y1: 10)])
+        #expect(OSDLayout.lineSpans(from: (500, 500), to: (600, 600), width: 3, bounds: bounds).isEmpty, "outside the bounds")
+    }
+
+    @Test func linesAndStackedTextsLandInTheirTile() {
+        let image = ImageBuffer.allocateHost(width: 640, height: 240)
+        let layout = TileLayout(sourceCount: 2, width: 640, height: 240)  // 1 × 2 tiles of 320 × 240
+        var frame = FrameMeta(sourceID: 1, batchID: 0, frameNumber: 0, pts: nil, objects: [])
+        let yellow = RGBA(r: 255, g: 200, b: 0), grey = RGBA(r: 32, g: 32, b: 32)
+        frame.display = DisplayMeta(lines: [.init(from: Point(x: 0, y: 360), to: Point(x: 1280, y: 360), width: 4, colour: yellow)],
+                                    texts: [.init("ROI a: 1", at: Point(x: 16, y: 16), colour: grey), .init("Line b: 2", at: Point(x: 16, y: 16), colour: grey)])
+        image.withMutableHostView {
+            OSDRenderer().drawObjects(of: BatchMeta(batchID: 0, frames: [frame]), layout: layout, muxerWidth: 1280, muxerHeight: 720, on: $0)
+        }
+        image.withHostView { view in
+            // The line across the second tile only: 4 muxer pixels at the tile's scale (¼ wide, ⅓
+            // high, 1.17 on average) are rows 119 and 120.
+            #expect(view.pixel(x: 480, y: 120) == yellow)
+            #expect(view.pixel(x: 330, y: 120) == yellow)
+            #expect(view.pixel(x: 200, y: 120).a == 0, "nothing in the first tile")
+            #expect(view.pixel(x: 480, y: 125).a == 0)
+            // Two text labels, one under the other, at (4, 5) in the tile.
+            #expect(view.pixel(x: 320 + 5, y: 6).a == 255)
+            var labelRows = 0
+            for y in 0..<60 where view.pixel(x: 320 + 5, y: y).a == 255 { labelRows += 1 }
+            let height = OSDLayout.Sizes(renderer: OSDRenderer(), ascent: GlyphAtlas(renderer: OSDRenderer()).ascent,
+                                         descent: GlyphAtlas(renderer: OSDRenderer()).descent).labelHeight
+            #expect(labelRows == 2 * height, "two stacked labels of \(height) rows")
+        }
+    }
+}
