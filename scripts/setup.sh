@@ -43,6 +43,8 @@ APT_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 curl prometheus
   # Metadata tests: a real Redis server and MQTT broker, started by the test on a free port.
   redis-server mosquitto
+  # Dashboard tests: a real browser, headless; the benchmark's charts.
+  chromium gnuplot-nox
 )
 source "$(dirname "$0")/apt-missing.sh"
 apt_install_missing "${APT_PACKAGES[@]}"

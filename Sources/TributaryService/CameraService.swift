@@ -109,6 +109,9 @@ public final class CameraService: @unchecked Sendable {
         }
     }
 
+    /// The source a present camera runs as.
+    public func sourceID(ofCamera camera: String) -> Int? { state.withValue { $0.cameras[camera]?.sourceID } }
+
     /// The camera a source ran as (present or removed), for the metrics' labels.
     public func cameraID(ofSource id: Int) -> String? { state.withValue { $0.cameraOfSource[id] } }
 

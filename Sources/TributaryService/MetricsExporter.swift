@@ -27,6 +27,7 @@ public final class MetricsExporter: Sendable {
         var crossings: [Int: [String: Int]] = [:]
         /// The analytics gauges set, per camera: (descriptor, rule name).
         var analyticsGauged: [String: [(MetricNameDescriptor, String)]] = [:]
+        var liveViewFrames = 0
     }
 
     /// The metadata sinks whose counts `/metrics` shows (`tributary_meta_*_total{sink=…}`).
@@ -47,13 +48,19 @@ public final class MetricsExporter: Sendable {
         descriptor("meta_\(what)_total", "Frame messages \(what) by each metadata sink")
     }
     static var sources: MetricNameDescriptor { descriptor("sources", "Cameras present") }
+    static var liveViewFrames: MetricNameDescriptor { descriptor("live_view_frames_total", "JPEG frames the dashboard's live view encoded") }
+    static var liveViewers: MetricNameDescriptor { descriptor("live_view_viewers", "Live views watched now") }
     static var roiObjects: MetricNameDescriptor { descriptor("analytics_roi_objects", "Objects in each region on the camera's latest frame") }
     static var overcrowded: MetricNameDescriptor { descriptor("analytics_overcrowded", "1 while the region holds more objects than its threshold") }
     static var crossings: MetricNameDescriptor { descriptor("analytics_line_crossings_total", "Line crossings, per camera and line") }
 
-    public init(metadataSinks: [any MetadataSink] = []) {
+    /// The dashboard's live view, whose frames and viewers `/metrics` counts.
+    let liveView: LiveView?
+
+    public init(metadataSinks: [any MetadataSink] = [], liveView: LiveView? = nil) {
         factory = HistogramsWithHelp(registry: registry)
         self.metadataSinks = metadataSinks
+        self.liveView = liveView
     }
 
     /// A `**PERF` report: each stream's frames per second (`tributary_stream_fps`).
@@ -100,6 +107,10 @@ public final class MetricsExporter: Sendable {
             registry.makeGauge(descriptor: Self.fps, labels: [("camera_id", camera)]).set(to: state.fps[camera] ?? 0)
         }
         updateAnalytics(&state, pipeline: pipeline, cameras: cameras, present: present)
+        if let liveView {
+            add(liveView.framesEncoded, over: &state.liveViewFrames, to: Self.liveViewFrames, [])
+            registry.makeGauge(descriptor: Self.liveViewers).set(to: Double(liveView.viewerCount))
+        }
         for camera in state.gauged.subtracting(present) {
             for value in SourceState.allCases {
                 registry.unregisterGauge(registry.makeGauge(descriptor: Self.state, labels: [("camera_id", camera), ("state", value.rawValue)]))

@@ -2,16 +2,18 @@ import FoundationEssentials
 import Hummingbird
 import Tributary
 
-/// DeepStream's REST paths and bodies (nvmultiurisrcbin's server), the Kubernetes probes and
-/// `/metrics`, over `CameraService` and `MetricsExporter`. Every answer is JSON (but the metrics);
-/// bodies are limited; a bad request never stops the server.
+/// DeepStream's REST paths and bodies (nvmultiurisrcbin's server), the Kubernetes probes,
+/// `/metrics` and the dashboard (`Dashboard`), over `CameraService` and `MetricsExporter`. Every
+/// answer is JSON (but the metrics and the dashboard's); bodies are limited; a bad request never
+/// stops the server.
 public enum ServiceRoutes {
     /// Request bodies above this are refused (413) without being read further.
     public static let maximumBodyBytes = 64 * 1024
 
-    public static func router(cameras: CameraService, metrics: MetricsExporter) -> Router<BasicRequestContext> {
+    static func router(cameras: CameraService, metrics: MetricsExporter, liveView: LiveView, objectCounts: LatestObjectCounts) -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(JSONErrors())
+        Dashboard.routes(router, cameras: cameras, counts: objectCounts, liveView: liveView)
         router.post("/api/v1/stream/add") { request, _ in
             await change(request, .add, cameras: cameras)
         }

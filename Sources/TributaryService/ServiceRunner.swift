@@ -43,7 +43,10 @@ public enum ServiceRunner {
     public static func run(options: Options, configuration: PipelineConfiguration, logger: Logger,
                            makeDetector: @escaping @Sendable () throws -> Detector?,
                            onListening: @escaping @Sendable (String) -> Void) async throws -> Int32 {
-        let cameras = CameraService(), metrics = MetricsExporter(metadataSinks: options.metadataSinks)
+        let cameras = CameraService()
+        let liveView = LiveView(cameras: cameras, logger: logger), objectCounts = LatestObjectCounts()
+        let metrics = MetricsExporter(metadataSinks: options.metadataSinks, liveView: liveView)
+        defer { liveView.stop() }  // the pipeline's end stops it first; this covers a build that failed
         var configuration = configuration
         configuration.inputs = []
         configuration.muxer.acceptsNewSources = true
@@ -52,6 +55,8 @@ public enum ServiceRunner {
         let metadataSinks = options.metadataSinks, metadataFormat = options.metadataFormat
         let makePipeline: @Sendable () throws -> Pipeline = { [configuration] in
             let pipeline = try Pipeline(configuration: configuration, detector: try makeDetector(), logger: logger)
+            pipeline.frameTap = liveView
+            pipeline.append(objectCounts)
             if !metadataSinks.isEmpty {
                 let muxer = PixelSize(width: configuration.muxer.width, height: configuration.muxer.height)
                 var builder = FrameMessageBuilder(muxerSize: muxer) { cameras.cameraID(ofSource: $0) ?? String($0) }
@@ -71,12 +76,12 @@ public enum ServiceRunner {
         }
         defer { signals.cancel() }
         let app = Application(
-            router: ServiceRoutes.router(cameras: cameras, metrics: metrics),
+            router: ServiceRoutes.router(cameras: cameras, metrics: metrics, liveView: liveView, objectCounts: objectCounts),
             configuration: .init(address: .hostname(options.address, port: options.port), serverName: "tributary"),
             onServerRunning: { channel in onListening("http://\(options.address):\(channel.localAddress?.port ?? options.port)") },
             logger: logger)
-        let pipelineService = PipelineService(inputs: options.inputs, metadataSinks: options.metadataSinks, cameras: cameras, metrics: metrics, running: running,
-                                              logger: logger, makePipeline: makePipeline)
+        let pipelineService = PipelineService(inputs: options.inputs, metadataSinks: options.metadataSinks, cameras: cameras, metrics: metrics,
+                                              liveView: liveView, running: running, logger: logger, makePipeline: makePipeline)
         let group = ServiceGroup(configuration: .init(services: [
             .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: pipelineService, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -95,17 +100,19 @@ final class PipelineService: Service, @unchecked Sendable {
     let metadataSinks: [any MetadataSink]
     let cameras: CameraService
     let metrics: MetricsExporter
+    let liveView: LiveView
     let running: Locked<(pipeline: Pipeline?, signal: Int32?)>
     let logger: Logger
     let makePipeline: @Sendable () throws -> Pipeline
     let buildError = Locked<(any Error)?>(nil)
 
-    init(inputs: [String], metadataSinks: [any MetadataSink], cameras: CameraService, metrics: MetricsExporter, running: Locked<(pipeline: Pipeline?, signal: Int32?)>,
-         logger: Logger, makePipeline: @escaping @Sendable () throws -> Pipeline) {
+    init(inputs: [String], metadataSinks: [any MetadataSink], cameras: CameraService, metrics: MetricsExporter, liveView: LiveView,
+         running: Locked<(pipeline: Pipeline?, signal: Int32?)>, logger: Logger, makePipeline: @escaping @Sendable () throws -> Pipeline) {
         self.inputs = inputs
         self.metadataSinks = metadataSinks
         self.cameras = cameras
         self.metrics = metrics
+        self.liveView = liveView
         self.running = running
         self.logger = logger
         self.makePipeline = makePipeline
@@ -156,6 +163,9 @@ final class PipelineService: Service, @unchecked Sendable {
         }
         let outcome = pipeline.run()
         cameras.stopping()
+        // No frame comes any more: the viewers' streams end, so the server's graceful shutdown,
+        // which waits for its open responses, is not held by a live view.
+        liveView.stop()
         for line in outcome.ledger.summaryLines(uri: { pipeline.uri(ofSource: $0) ?? "?" }) { logger.notice("\(line)") }
         for sink in metadataSinks { logger.notice("\(sink.summary)") }
         running.withValue { $0.pipeline = nil }

@@ -162,6 +162,13 @@ package struct ImageView {
         let p = (base + y * bytesPerRow + x * 4).assumingMemoryBound(to: UInt8.self)
         return RGBA(r: p[0], g: p[1], b: p[2], a: p[3])
     }
+
+    /// The rectangle at (x, y) of this view (same rows, same pitch), clamped to the view.
+    package func cropped(x: Int, y: Int, width: Int, height: Int) -> ImageView {
+        let x0 = min(max(0, x), self.width), y0 = min(max(0, y), self.height)
+        return ImageView(base: base + y0 * bytesPerRow + x0 * 4, width: min(width, self.width - x0), height: min(height, self.height - y0),
+                         bytesPerRow: bytesPerRow)
+    }
 }
 
 /// A mutable, pitch-aware RGBA view for the stages. Size, format and layout are fixed; only pixel

@@ -12,8 +12,8 @@ package protocol OutputStage: AnyObject, Sendable {
     func finish(failed: Bool) throws
     /// The RTSP addresses served (`--rtsp-port`).
     var rtspURLs: [String] { get }
-    /// Called with every tiled frame before it goes to the sink (tests and frame taps read it).
-    var onTiledFrame: ((FrameBatch, ImageView) -> Void)? { get set }
+    /// Reads the tiled frames it wants before they go to the sink (set before the first batch).
+    var tap: (any TiledFrameTap)? { get set }
 }
 
 /// Sizes the output stages need besides the tiler's.
@@ -30,7 +30,7 @@ package final class HostOutput: OutputStage, @unchecked Sendable {  // the outpu
     private let sink: VideoSink
     private let geometry: OutputGeometry
     private let times: StageTimes?
-    package var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
+    package var tap: (any TiledFrameTap)?
 
     package init(layout: TileLayout, osd: OSDRenderer?, sink: VideoSink, geometry: OutputGeometry, times: StageTimes?) {
         tiler = Tiler(layout: layout)
@@ -54,7 +54,7 @@ package final class HostOutput: OutputStage, @unchecked Sendable {  // the outpu
                 times.measure(.outputComposite) {
                     tiler.composite(batch, osd: osd, muxerWidth: geometry.muxerWidth, muxerHeight: geometry.muxerHeight, into: output)
                 }
-                onTiledFrame?(batch, output.readOnly)
+                if let tap, tap.wantsFrame() { tap.take(batch, output.readOnly) }
             }
         }
     }
@@ -73,7 +73,7 @@ package final class DeviceOutput: OutputStage, @unchecked Sendable {  // the out
     private let times: StageTimes?
     /// Only a fakesink takes the frames: no download, as DeepStream's fakesink.
     private let discards: Bool
-    package var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
+    package var tap: (any TiledFrameTap)?
 
     package init(device: CUDADevice, layout: TileLayout, osd: OSDRenderer?, sink: VideoSink, discards: Bool,
                  geometry: OutputGeometry, times: StageTimes?) throws {
@@ -101,16 +101,17 @@ package final class DeviceOutput: OutputStage, @unchecked Sendable {  // the out
                         try draw(batch, on: address, pitch: pitch)
                         try tiler.stream.synchronize()
                     }
-                    if let onTiledFrame {
+                    if let tap, tap.wantsFrame() {
                         let copy = ImageBuffer.allocateHost(width: tiler.layout.width, height: tiler.layout.height)
                         try copy.withMutableHostView { try tiler.download(from: address, pitch: pitch, into: $0) }
-                        copy.withHostView { onTiledFrame(batch, $0) }
+                        copy.withHostView { tap.take(batch, $0) }
                     }
                 }
             }
             return
         }
-        let nothingReadsPixels = discards && onTiledFrame == nil
+        let tapped = tap?.wantsFrame() == true
+        let nothingReadsPixels = discards && !tapped
         try times.measure(.outputComposite) {
             try draw(batch, on: tiler.output.address, pitch: tiler.output.pitch)
             // Nothing reads the pixels: wait for the kernels (the batch's frames go back to the
@@ -121,7 +122,7 @@ package final class DeviceOutput: OutputStage, @unchecked Sendable {  // the out
             try sink.pushFrame(pts: pts) { output in
                 guard !nothingReadsPixels else { return }
                 try tiler.download(into: output)
-                onTiledFrame?(batch, output.readOnly)
+                if tapped { tap?.take(batch, output.readOnly) }
             }
         }
     }
@@ -142,7 +143,8 @@ package final class DeviceOutput: OutputStage, @unchecked Sendable {  // the out
 final class SharedOutputShard: OutputStage, @unchecked Sendable {
     private let stage: SharedOutput
     private let shard: Int
-    var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
+    /// The shared output's own tap reads the merged frames; a shard has none of its own.
+    var tap: (any TiledFrameTap)?
 
     init(_ stage: SharedOutput, shard: Int) {
         self.stage = stage

@@ -42,10 +42,16 @@ public final class Pipeline: @unchecked Sendable {
     public var probe: Probe?
     /// Called for every batch on the batch thread right before the probe (stages and tests).
     package var onBatch: ((inout FrameBatch) -> Void)?
-    /// Called with every tiled frame before it goes to the sink (tests and frame taps read it here).
+    /// Reads the tiled frames it wants before they go to the sink (a live view); set before `run`.
+    package var frameTap: (any TiledFrameTap)? {
+        get { output.tap }
+        set { output.tap = newValue }
+    }
+
+    /// Called with every tiled frame before it goes to the sink (tests read it here).
     package var onTiledFrame: ((FrameBatch, ImageView) -> Void)? {
-        get { output.onTiledFrame }
-        set { output.onTiledFrame = newValue }
+        get { (output.tap as? EveryTiledFrame)?.body }
+        set { output.tap = newValue.map(EveryTiledFrame.init) }
     }
 
     /// A stage after the probe and the stages appended before it, for every batch. Call before `run`.
@@ -288,7 +294,7 @@ public final class Pipeline: @unchecked Sendable {
         // Callbacks often capture the pipeline (to stop it); dropping them here breaks that cycle.
         probe = nil
         onBatch = nil
-        onTiledFrame = nil
+        frameTap = nil
         return PipelineOutcome(sourceFailures: sourceFailures.withValue { $0 }, sinkFailure: sinkFailure.withValue { $0 },
                                detectorFailure: detectorFailure.withValue { $0 },
                                interruptedBy: interruption.withValue { $0 }, ledger: ledger, batches: batches,

@@ -19,10 +19,16 @@ public final class SharedOutput: @unchecked Sendable {
     private var thread: WorkerThread?
     private var frameRate: (numerator: Int, denominator: Int)?
 
+    /// Reads the merged tiled frames it wants before the sink. Set before `start`.
+    package var frameTap: (any TiledFrameTap)? {
+        get { output.tap }
+        set { output.tap = newValue }
+    }
+
     /// Called with every merged tiled frame before the sink (tests read it here). Set before `start`.
     package var onTiledFrame: ((FrameBatch, ImageView) -> Void)? {
-        get { output.onTiledFrame }
-        set { output.onTiledFrame = newValue }
+        get { (output.tap as? EveryTiledFrame)?.body }
+        set { output.tap = newValue.map(EveryTiledFrame.init) }
     }
 
     /// - Parameter shardSources: for each shard, the global ids of its sources in its order.

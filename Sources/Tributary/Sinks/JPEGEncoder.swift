@@ -11,6 +11,8 @@ import CGStreamer
 public final class JPEGEncoder: @unchecked Sendable {
     public let width: Int
     public let height: Int
+    /// The JPEG's size: the image's, or smaller when asked (`videoscale` before the encoder).
+    public let outputSize: PixelSize
     public let quality: Int
     private let pipeline: GstOwnedPipeline
     private let appsrc: GstOwned<GstElement>
@@ -22,17 +24,22 @@ public final class JPEGEncoder: @unchecked Sendable {
 
     private var target: String { "jpegenc \(width)x\(height)" }
 
-    public init(width: Int, height: Int, quality: Int = 85) throws {
+    /// - Parameter scaledTo: the JPEG's size when it is not the image's (a preview).
+    public init(width: Int, height: Int, quality: Int = 85, scaledTo: PixelSize? = nil) throws {
         guard width > 0, height > 0 else { throw PipelineError.invalidArgument("JPEG size must be positive: \(width)x\(height)") }
         guard (0...100).contains(quality) else { throw PipelineError.invalidArgument("JPEG quality must be 0…100: \(quality)") }
+        let outputSize = scaledTo ?? PixelSize(width: width, height: height)
+        guard outputSize.width > 0, outputSize.height > 0 else { throw PipelineError.invalidArgument("JPEG size must be positive: \(outputSize)") }
         self.width = width
         self.height = height
+        self.outputSize = outputSize
         self.quality = quality
+        let scale = scaledTo == nil ? "" : "videoscale ! video/x-raw,width=\(outputSize.width),height=\(outputSize.height) ! "
         // sync=false: nothing is live here, a sample is wanted as soon as it is encoded.
         let description = """
             appsrc name=input is-live=false format=time \
             caps=video/x-raw,format=RGBA,width=\(width),height=\(height),framerate=0/1,pixel-aspect-ratio=1/1 \
-            ! videoconvert ! jpegenc quality=\(quality) ! appsink name=output sync=false enable-last-sample=false
+            ! \(scale)videoconvert ! jpegenc quality=\(quality) ! appsink name=output sync=false enable-last-sample=false
             """
         // Owners drop each reference once, however the init ends.
         pipeline = try GstOwnedPipeline(launch: description)

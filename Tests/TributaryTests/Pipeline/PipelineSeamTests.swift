@@ -55,7 +55,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
     let batches = Locked<[Recorded]>([])
     let frameRates = Locked<[Int]>([])
     let finished = Locked<[Bool]>([])
-    var onTiledFrame: ((FrameBatch, ImageView) -> Void)?
+    var tap: (any TiledFrameTap)?
     var rtspURLs: [String] { [] }
     private let failAt: Int?
 
