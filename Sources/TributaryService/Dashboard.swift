@@ -139,9 +139,9 @@ enum Dashboard {
           body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #111; color: #eee; }
           header { display: flex; gap: 1em; align-items: baseline; padding: .6em 1em; background: #1c1c1c; }
           h1 { font-size: 1.2em; margin: 0; } h2 { font-size: 1em; margin: .4em 0; }
-          main { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1em; padding: 1em; }
-          section { overflow-x: auto; }
-          #live { width: 100%; background: #000; min-height: 200px; display: block; }
+          main { padding: 0 1em 1em; }
+          section { overflow-x: auto; margin-top: .6em; }
+          #live { width: 100%; max-width: 1280px; background: #000; min-height: 120px; display: block; }
           table { border-collapse: collapse; width: 100%; }
           th, td { text-align: left; padding: .3em .5em; border-bottom: 1px solid #333; font-size: 13px; }
           tbody tr { cursor: pointer; } tbody tr:hover { background: #222; }
@@ -153,7 +153,6 @@ enum Dashboard {
           button { background: #2a5; color: #fff; border: 0; padding: .3em .8em; cursor: pointer; }
           button.remove { background: #a33; }
           #message { color: #aaa; min-height: 1.4em; }
-          @media (max-width: 900px) { main { grid-template-columns: 1fr; } }
         </style>
         </head>
         <body>
