@@ -138,7 +138,12 @@ struct ImageDataMultistream: ParsableCommand {
     }
 
     func run() throws {
-        var logger = Logger(label: "tributary")
+        // The progress line: at a terminal, with the per-frame lines on (`-s` is quiet), in one
+        // process (--process-per-gpu's children would share the terminal), standard output not
+        // the JSON lines; decided before `--meta-out -` takes standard output over.
+        let showsProgress = !silent && !processPerGPU && metadata.metaOut != "-" && TerminalProgress.terminalAttached
+        let progress = TerminalProgress(enabled: showsProgress)
+        var logger = showsProgress ? Logger(label: "tributary", factory: progress.logHandler) : Logger(label: "tributary")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
         // Listening from the start: a signal while the model loads stops the run once it is built
         // (the handler reaches the pipelines through this box, emptied at the end: it is released
@@ -185,13 +190,18 @@ struct ImageDataMultistream: ParsableCommand {
             try buildGroup(uris: uris, plan: plan, shards: ownShards, useCUDA: useCUDA, detector: inferConfiguration,
                            analytics: analyticsRules, metadataSinks: metadataSinks, logger: logger)
         }
-        let editFailed = installSampleProbes(on: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1)
+        let editFailed = installSampleProbes(on: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1, progress: progress)
+        // Live inputs have no end to count to.
+        if !uris.contains(where: \.isLiveByScheme) {
+            progress.start(read: Self.progressInputs(of: group!, shards: ownShards.map(\.element), inputCount: uris.count))
+        }
         let earlySignal = running.withValue { state -> Int32? in
             state.group = group
             return state.stopSignal
         }
         if let earlySignal { group!.requestStop(signal: earlySignal) }
         let (finished, sharedFailure) = group!.run()
+        progress.finish()
         signals.cancel()
         if let sharedFailure { printError("Error: \(sharedFailure)") }
         printSummary(finished, group: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1)
@@ -325,7 +335,8 @@ struct ImageDataMultistream: ParsableCommand {
     /// The sample's behaviour on every pipeline: its probe (the red-channel edit, the per-frame
     /// line) and the lines it prints as things happen (`**PERF`, live sources, errors).
     /// - Returns: whether the edit failed (said once).
-    func installSampleProbes(on group: PipelineGroup, shards: [ShardPlan.Shard], sharded: Bool) -> Locked<Bool> {
+    func installSampleProbes(on group: PipelineGroup, shards: [ShardPlan.Shard], sharded: Bool,
+                             progress: TerminalProgress) -> Locked<Bool> {
         let (edit, silent, analyticsLines) = (!noProbeEdit, self.silent, self.analyticsLines)
         let editFailed = Locked(false)
         for (pipeline, shard) in zip(group.pipelines, shards) {
@@ -336,32 +347,55 @@ struct ImageDataMultistream: ParsableCommand {
                             defer { failed = true }
                             return !failed
                         }
-                        if first { printError("Error: probe edit: \(error)") }
+                        if first { progress.printAbove { printError("Error: probe edit: \(error)") } }
                     }
                 }
                 guard !silent else { return }
-                for frame in batch.meta.frames {
-                    let counts = SampleClass.counts(frame.objects)
-                    print("Frame Number= \(frame.frameNumber) Number of Objects= \(frame.objects.count) Vehicle_count= \(counts[.vehicle, default: 0]) Person_count= \(counts[.person, default: 0])")
-                    if analyticsLines, let analytics = frame.analytics {
-                        for line in SampleAnalyticsLines.lines(analytics, objects: frame.objects, source: frame.sourceID) { print(line) }
+                progress.printAbove {
+                    for frame in batch.meta.frames {
+                        let counts = SampleClass.counts(frame.objects)
+                        print("Frame Number= \(frame.frameNumber) Number of Objects= \(frame.objects.count) Vehicle_count= \(counts[.vehicle, default: 0]) Person_count= \(counts[.person, default: 0])")
+                        if analyticsLines, let analytics = frame.analytics {
+                            for line in SampleAnalyticsLines.lines(analytics, objects: frame.objects, source: frame.sourceID) { print(line) }
+                        }
                     }
                 }
+                progress.tick()
             }
             // With several shards, each `**PERF` line names its GPU.
             let label = sharded ? "[GPU \(shard.gpuID)] " : ""
             pipeline.onEvent = { event in
-                switch event {
-                case .liveSource: print("Atleast one of the sources is live")
-                case .sourceFailed(let failure): printError("Error: \(failure)")
-                case .sourceState(let status): if let line = status.recoveryWarning { printError(line) }
-                case .stageFailed(let error): printError("Error: \(error)")
-                case .perf(let rates): print("\n\(label)\(PerfMonitor.perfLine(rates))\n")
+                if case .liveSource = event { progress.hide() }
+                progress.printAbove {
+                    switch event {
+                    case .liveSource: print("Atleast one of the sources is live")
+                    case .sourceFailed(let failure): printError("Error: \(failure)")
+                    case .sourceState(let status): if let line = status.recoveryWarning { printError(line) }
+                    case .stageFailed(let error): printError("Error: \(error)")
+                    case .perf(let rates): print("\n\(label)\(PerfMonitor.perfLine(rates))\n")
+                    }
+                    flushStandardOutput()
                 }
-                flushStandardOutput()
             }
         }
         return editFailed
+    }
+
+    /// The progress line's counts: each input's frames delivered in batches and the total its
+    /// container gives, by input index across the shards.
+    static func progressInputs(of group: PipelineGroup, shards: [ShardPlan.Shard], inputCount: Int) -> @Sendable () -> [ProgressLine.Input] {
+        let pipelines = zip(group.pipelines, shards.map(\.sources)).map { ($0, $1) }
+        return {
+            var inputs = Array(repeating: ProgressLine.Input(done: 0, total: nil), count: inputCount)
+            for (pipeline, sources) in pipelines {
+                var totals: [Int: Int] = [:]
+                for status in pipeline.sourceStatuses { totals[status.sourceID] = status.expectedFrames }
+                for (local, input) in sources.enumerated() where inputs.indices.contains(input) {
+                    inputs[input] = ProgressLine.Input(done: pipeline.ledger.counts(of: local).delivered, total: totals[local])
+                }
+            }
+            return inputs
+        }
     }
 
     /// `End-of-stream`, then each input's frames (decoded, delivered, dropped) and, with

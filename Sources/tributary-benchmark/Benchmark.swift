@@ -94,6 +94,8 @@ struct TributaryBenchmark: ParsableCommand {
     @Option(name: .customLong("width")) var width = 1920
     @Option(name: .customLong("height")) var height = 1080
 
+    @OptionGroup var charts: ChartOptions
+
     func run() throws {
         var logger = Logger(label: "benchmark")
         logger.logLevel = .warning
@@ -103,14 +105,18 @@ struct TributaryBenchmark: ParsableCommand {
         var int8 = fp32
         int8.networkMode = 1
         let haveInt8 = !noInt8 && int8.int8OnnxFile.map { access($0, R_OK) == 0 } == true
-        if let soakSeconds { return try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger) }
+        if let soakSeconds {
+            try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger)
+            if !renderCharts() { throw ExitCode.failure }
+            return
+        }
         if trackerTableMode { return try trackerTable(uri: uri, configuration: fp32, logger: logger) }
         if let latencySeconds {
             do { try latencyTable(uri: uri, configuration: fp32, seconds: latencySeconds, logger: logger) } catch {
                 printError("Error: \(error)")
                 exitWithoutLibraryTeardown(1)
             }
-            exitWithoutLibraryTeardown(0)
+            exitWithoutLibraryTeardown(renderCharts() ? 0 : 1)
         }
         if let childGPU { childRun(uri: uri, configuration: fp32, gpu: childGPU, logger: logger) }
         if gpuCheckMode || gpuTableMode {
@@ -122,7 +128,7 @@ struct TributaryBenchmark: ParsableCommand {
                 printError("Error: \(error)")
                 exitWithoutLibraryTeardown(1)
             }
-            exitWithoutLibraryTeardown(0)
+            exitWithoutLibraryTeardown(renderCharts() ? 0 : 1)
         }
 
         print("Tributary benchmark: \(processorCount()) cores, input \(input), muxer \(width)×\(height), "
@@ -134,16 +140,19 @@ struct TributaryBenchmark: ParsableCommand {
         print(header)
         print(String(repeating: "|---", count: header.split(separator: "|").count) + "|")
         var rssByStreams: [(Int, Double)] = []
+        let chart = chartData(.cpuFPS, machine: cpuMachine(streamsNote: "N x"))
         for n in streams {
             let peak = RSSSampler()
             let a32 = try median { try pipelineFPS(uri, n, detector: fp32, outputs: [.discard], logger) }
             let a32mp4 = noMP4 ? nil : try median { try pipelineFPS(uri, n, detector: fp32, outputs: [.mp4(path: "/tmp/tributary-benchmark.mp4")], logger) }
             let b32 = try inferenceFPS(fp32, batch: n, logger)
             var row = "| \(n) | \(f(a32)) | \(a32mp4.map(f) ?? "–") | \(f(b32)) | \(f(a32 / b32)) |"
+            var int8Figures: [String?] = [nil, nil, nil, nil]
             if haveInt8 {
                 let a8 = try median { try pipelineFPS(uri, n, detector: int8, outputs: [.discard], logger) }
                 let b8 = try inferenceFPS(int8, batch: n, logger)
                 row += " \(f(a8)) | \(f(b8)) | \(f(a8 / b8)) | \(f(a8 / a32)) |"
+                int8Figures = [f(a8), f(b8), f(a8 / b8), f(a8 / a32)]
             }
             let c = try median { try pipelineFPS(uri, n, detector: nil, outputs: [.discard], frames: decodeFrames, logger) }
             let ceiling = try median { try gstreamerAloneFPS(uri, n, frames: decodeFrames) }
@@ -152,10 +161,12 @@ struct TributaryBenchmark: ParsableCommand {
             row += " \(f(c)) | \(f(ceiling)) | \(f(c / ceiling)) | \(f(rss)) |"
             print(row)
             flushStandardOutput()
+            chart?.add(["\(n)", f(a32), a32mp4.map(f), f(b32), f(a32 / b32)] + int8Figures + [f(c), f(ceiling), f(c / ceiling), f(rss)])
         }
         if let first = rssByStreams.first, let last = rssByStreams.last, last.0 > first.0 {
             print("RSS per added stream: \(f((last.1 - first.1) / Double(last.0 - first.0))) MB (peak at N=\(last.0) minus N=\(first.0))")
         }
+        if !renderCharts() { throw ExitCode.failure }
     }
 
     /// Aggregate frames per second of pipeline runs cut at `frames` per stream: one pipeline of
@@ -283,13 +294,16 @@ struct TributaryBenchmark: ParsableCommand {
         var nextReport = 0.0
         print("| seconds | frames | RSS MB |")
         print("|---|---|---|")
+        let chart = chartData(.rss, machine: cpuMachine(streamsNote: "\(n) x looping"))
         pipeline.probe = { batch in
             for index in 0..<batch.frameCount { batch.withPixels(ofFrame: index) { SampleEdit.halveRed(&$0) } }
             frames += batch.frameCount
             let elapsed = seconds(since: start, clock)
             if elapsed >= nextReport {
-                print("| \(Int(elapsed)) | \(frames) | \(f(currentRSSMegabytes())) |")
+                let rss = f(currentRSSMegabytes())
+                print("| \(Int(elapsed)) | \(frames) | \(rss) |")
                 flushStandardOutput()
+                chart?.add(["\(Int(elapsed))", "\(frames)", rss])
                 nextReport += 10
             }
             if elapsed >= Double(total) { pipeline.requestStop(signal: 0) }

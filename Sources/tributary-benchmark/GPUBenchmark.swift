@@ -27,6 +27,7 @@ extension TributaryBenchmark {
         _ = try nvdecCeilingFPS(uri, 1, frames: 30)  // builds the plugin registry and warms NVDEC up
         print("| K | (a) NVDEC ceiling | (b) GPU pipeline | (b) per stream | (b)/(a) | GPU MB | CPU cores busy | (c) CPU path | (b)/(c) |")
         print("|---|---|---|---|---|---|---|---|---|")
+        let chart = chartData(.gpuFPS, machine: "\(device.name), \(processorCount()) cores; K x \(input), muxer \(width)x\(height)")
         var sustained = 0
         for k in streams {
             let ceiling = try median { try nvdecCeilingFPS(uri, k, frames: frames) }
@@ -46,6 +47,8 @@ extension TributaryBenchmark {
             print("| \(k) | \(f(ceiling)) | \(f(gpu)) | \(f(gpu / Double(k))) | \(f(gpu / ceiling)) | \(f(peakMB)) | \(f(cores)) | "
                   + "\(cpuPath.map(f) ?? "–") | \(cpuPath.map { f(gpu / $0) } ?? "–") |")
             flushStandardOutput()
+            chart?.add(["\(k)", f(ceiling), f(gpu), f(gpu / Double(k)), f(gpu / ceiling), f(peakMB), f(cores),
+                        cpuPath.map(f), cpuPath.map { f(gpu / $0) }])
         }
         print("Streams sustained at ≥ 30 FPS each (largest K measured): \(sustained)")
         if gpuCounts.count > 1 || (gpuCounts.first ?? 1) > 1 { try multiGPUTable(uri: uri, configuration: configuration, logger: logger) }
@@ -59,6 +62,8 @@ extension TributaryBenchmark {
         print("")
         print("| K per GPU | GPUs | processes | aggregate FPS | per stream | × one GPU | scaling efficiency |")
         print("|---|---|---|---|---|---|---|")
+        let chart = chartData(.gpuScaling, machine: "\(available) x \((try? CUDADevice.open(0).name) ?? "GPU"), \(processorCount()) cores; "
+                              + "K x \(input) a GPU, muxer \(width)x\(height)")
         for k in streamsPerGPU.isEmpty ? streams : streamsPerGPU {
             for mode in gpuProcesses {
                 var single: Double?
@@ -73,6 +78,8 @@ extension TributaryBenchmark {
                     print("| \(k) | \(g) | \(mode == "per-gpu" ? "\(g)" : "1") | \(f(fps)) | \(f(fps / Double(k * g))) | \(speedup.map(f) ?? "–") | "
                           + "\(speedup.map { f($0 / Double(g)) } ?? "–") |")
                     flushStandardOutput()
+                    chart?.add(["\(k)", "\(g)", mode, mode == "per-gpu" ? "\(g)" : "1", f(fps), f(fps / Double(k * g)),
+                                speedup.map(f), speedup.map { f($0 / Double(g)) }])
                 }
             }
         }

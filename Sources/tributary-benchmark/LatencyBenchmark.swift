@@ -21,6 +21,8 @@ extension TributaryBenchmark {
               + (latencyTracker ? ", sort tracker" : ""))
         print("| streams | frames | fps per stream | p50 ms | p95 ms | p99 ms | max ms |")
         print("|---|---|---|---|---|---|---|")
+        let chart = chartData(.latency, machine: "\(device == .cpu ? cpuMachine(streamsNote: "K x") : "\((try? CUDADevice.open(0).name) ?? "GPU 0"), K x \(input), muxer \(width)x\(height)"), "
+                              + "looping in real time")
         for k in streams {
             let recorder = LatencyRecorder()
             var inferConfiguration = configuration
@@ -59,6 +61,8 @@ extension TributaryBenchmark {
             let fps = Double(sorted.count) / max(elapsed, 1e-9) / Double(k)
             print("| \(k) | \(sorted.count) | \(f(fps)) | \(percentile(0.5)) | \(percentile(0.95)) | \(percentile(0.99)) | \(sorted.last.map { f(Double($0) / 1e6) } ?? "–") |")
             flushStandardOutput()
+            chart?.add(["\(k)", latencyTracker ? "sort" : "none", "\(seconds)", "\(sorted.count)", f(fps), percentile(0.5), percentile(0.95),
+                        percentile(0.99), sorted.last.map { f(Double($0) / 1e6) }])
         }
     }
 }

@@ -230,7 +230,7 @@ public final class Pipeline: @unchecked Sendable {
             table.presentIDs.compactMap { id in
                 table.supervisors[id]?.status ?? table.sources[id].map { source in
                     SourceStatus(sourceID: id, cameraID: table.cameras.first { $0.value == id }?.key, uri: source.uri.original,
-                                 state: .connecting, reconnects: 0, attempt: 0, lastError: nil)
+                                 state: .connecting, reconnects: 0, attempt: 0, lastError: nil, expectedFrames: source.expectedFrameCount)
                 }
             }
         }

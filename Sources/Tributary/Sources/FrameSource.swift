@@ -9,6 +9,9 @@ public protocol FrameSource: AnyObject, Sendable {
     var isLive: Bool { get }
     /// The frame rate it reported, once its first frame is out.
     var frameRate: (numerator: Int, denominator: Int)? { get }
+    /// The frames it holds by its container (duration × frame rate), once its first frame is out;
+    /// nil where there is no end to count to (live, looping) or it cannot tell.
+    var expectedFrameCount: Int? { get }
     /// Starts producing (a GStreamer pipeline goes to PLAYING).
     func start()
     /// Asks `run` to end as at end-of-stream, from any thread.
@@ -16,6 +19,11 @@ public protocol FrameSource: AnyObject, Sendable {
     /// Pulls frames until end-of-stream, failure or a stop, handing each to `deliver` (which may
     /// block: that is the back-pressure); records each decoded frame in `ledger`.
     func run(ledger: FrameLedger, times: StageTimes?, deliver: (Frame) -> Void) -> SourceEnd
+}
+
+extension FrameSource {
+    /// Sources made in memory know no container.
+    public var expectedFrameCount: Int? { nil }
 }
 
 extension VideoSource: FrameSource {}

@@ -10,6 +10,9 @@ public struct SourceStatus: Sendable, Equatable, CustomStringConvertible {
     public var attempt: Int
     /// Why it was last lost or failed.
     public var lastError: String?
+    /// The frames a file input holds by its container, once known (`FrameSource.expectedFrameCount`):
+    /// for a progress line; nil for live or looping inputs, or where the container does not say.
+    public var expectedFrames: Int? = nil
 
     public var description: String {
         let name = cameraID.map { "camera \($0), " } ?? ""
@@ -63,9 +66,10 @@ final class SourceSupervisor: @unchecked Sendable {
     }
 
     var status: SourceStatus {
-        machine.withValue { m in
+        let expectedFrames = current.withValue { $0 }.expectedFrameCount
+        return machine.withValue { m in
             SourceStatus(sourceID: id, cameraID: cameraID, uri: uri.original, state: m.state, reconnects: m.reconnects,
-                         attempt: m.attempt, lastError: m.lastError)
+                         attempt: m.attempt, lastError: m.lastError, expectedFrames: expectedFrames)
         }
     }
 

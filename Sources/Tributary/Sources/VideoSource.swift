@@ -31,6 +31,11 @@ public final class VideoSource: @unchecked Sendable {
 
     /// The frame rate the decoder reported (numerator, denominator), once the first frame is out.
     public var frameRate: (numerator: Int, denominator: Int)? { negotiatedRate.withValue { $0 } }
+    private let containerFrameCount = Locked<Int?>(nil)
+    /// The frames the input holds by its container (its duration × the stream's frame rate), once
+    /// the first frame is out; nil where there is no end to count to (live, `--file-loop`) or the
+    /// container gives no duration or the stream no fixed rate. An estimate: progress, not accounting.
+    public var expectedFrameCount: Int? { containerFrameCount.withValue { $0 } }
     private var stopRequested = Locked(false)
     private let converter: DeviceFrameConverter?
 
@@ -255,6 +260,13 @@ public final class VideoSource: @unchecked Sendable {
                 negotiatedRate.withValue { $0 = (Int(numerator), Int(denominator)) }
             }
         }
+        if frameNumber == 0, !isLive, !fileLoop, let rate = frameRate {
+            // The pipeline is playing by its first frame: the demuxer knows the duration by now.
+            var duration: gint64 = 0
+            if gst_element_query_duration(pipeline.element, GST_FORMAT_TIME, &duration) != 0, duration > 0 {
+                containerFrameCount.withValue { $0 = Self.frameCount(durationNanoseconds: UInt64(duration), frameRate: rate) }
+            }
+        }
         guard let buffer = gst_sample_get_buffer(sample) else { gst_sample_unref(sample); return nil }
         let image: ImageBuffer?
         if let converter {
@@ -275,6 +287,13 @@ public final class VideoSource: @unchecked Sendable {
         var frame = Frame(sourceID: id, frameNumber: frameNumber, pts: pts, image: image)
         frame.sourceSize = decodedSize
         return frame
+    }
+
+    /// The frames in `durationNanoseconds` at `frameRate`, to the nearest; nil for no frames or no rate.
+    static func frameCount(durationNanoseconds: UInt64, frameRate: (numerator: Int, denominator: Int)) -> Int? {
+        guard frameRate.numerator > 0, frameRate.denominator > 0 else { return nil }
+        let frames = (Double(durationNanoseconds) / 1e9 * Double(frameRate.numerator) / Double(frameRate.denominator)).rounded()
+        return frames >= 1 ? Int(frames) : nil
     }
 
     /// The size the decoder gives, from the caps entering the queue behind it.
