@@ -65,7 +65,9 @@ public final class JPEGEncoder: @unchecked Sendable {
     /// Encodes `image` and writes it to `path`, creating or replacing the file.
     package func write(_ image: ImageView, to path: String) throws {
         let bytes = try encode(image, target: path)
-        guard let file = fopen(path, "wb") else {
+        // Written under a temporary name, then renamed: a reader (or a crash) never meets half a JPEG.
+        let partial = path + ".partial"
+        guard let file = fopen(partial, "wb") else {
             throw PipelineError.sinkFailed(target: path, element: "file", message: "cannot open for writing: \(Self.errnoText())")
         }
         let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
@@ -73,10 +75,18 @@ public final class JPEGEncoder: @unchecked Sendable {
         // fclose flushes: a full disk may only show here.
         let closed = fclose(file) == 0
         if let writeError {
+            unlink(partial)
             throw PipelineError.sinkFailed(target: path, element: "file", message: "short write: \(writeError)")
         }
         guard closed else {
-            throw PipelineError.sinkFailed(target: path, element: "file", message: "cannot close: \(Self.errnoText())")
+            let error = Self.errnoText()
+            unlink(partial)
+            throw PipelineError.sinkFailed(target: path, element: "file", message: "cannot close: \(error)")
+        }
+        guard rename(partial, path) == 0 else {
+            let error = Self.errnoText()
+            unlink(partial)
+            throw PipelineError.sinkFailed(target: path, element: "file", message: "cannot rename \(partial): \(error)")
         }
     }
 

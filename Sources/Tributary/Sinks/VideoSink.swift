@@ -133,7 +133,11 @@ public final class VideoSink: @unchecked Sendable {
                     """
                 // async=false: no preroll to wait for, which beside the RTSP branch's synced sink
                 // (blocked until PLAYING) and x264's look-ahead would never come.
-                branches.append("\(encoder) ! h264parse ! mp4mux ! filesink location=\"\(path)\" async=false")
+                // Fragments of 1 s while recording, one normal MP4 at a clean end: a SIGKILL or a
+                // power cut leaves a file that plays up to its last fragment (an MP4 whose index
+                // is written only at the end does not play at all).
+                branches.append("\(encoder) ! h264parse ! mp4mux fragment-duration=1000 fragment-mode=first-moov-then-finalise "
+                                + "! filesink location=\"\(path)\" async=false")
             case .display:
                 let sink = try Self.displaySink(display: environment("DISPLAY"), waylandDisplay: environment("WAYLAND_DISPLAY"),
                                                 opens: { factory in

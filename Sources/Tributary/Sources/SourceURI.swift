@@ -16,6 +16,8 @@ public struct SourceURI: Sendable, Equatable, CustomStringConvertible {
     /// Accepts URIs and bare paths (made absolute `file://` URIs). Checks that GStreamer has a
     /// source for the scheme and, for files, that the file exists, so a typo fails at once.
     public init(_ text: String) throws {
+        // An empty path would become the working directory ("… is a directory"): say what it is.
+        guard !text.allSatisfy(\.isWhitespace) else { throw PipelineError.invalidURI(text, reason: "the URI is empty") }
         GStreamer.initialize()
         original = text
         if gst_uri_is_valid(text) != 0 {

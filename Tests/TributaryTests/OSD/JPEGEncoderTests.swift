@@ -95,6 +95,19 @@ import Testing
         }
     }
 
+    /// A saved frame is whole or absent: written under a temporary name, renamed when complete.
+    @Test func aWrittenJPEGIsWholeAndLeavesNoTemporaryFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("jpeg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let encoder = try JPEGEncoder(width: 16, height: 16)
+        let path = folder.appendingPathComponent("frame.jpg").path
+        try halves(width: 16, height: 16).withHostView { try encoder.write($0, to: path) }
+        let bytes = [UInt8](FileManager.default.contents(atPath: path) ?? Data())
+        #expect(bytes.prefix(2) == [0xFF, 0xD8] && bytes.suffix(2) == [0xFF, 0xD9], "a whole JPEG")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["frame.jpg"], "nothing else left")
+    }
+
     @Test func anImageOfAnotherSizeIsRefused() throws {
         let encoder = try JPEGEncoder(width: 16, height: 16)
         let image = halves(width: 20, height: 16)

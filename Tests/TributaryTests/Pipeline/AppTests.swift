@@ -13,6 +13,13 @@ import Testing
         #expect(result.standardError.contains(uri), "stderr: \(result.standardError)")
     }
 
+    /// `-i ""` is what the user gave wrong (exit 2), not the working directory as a file.
+    @Test func anEmptyURIIsAUsageError() throws {
+        let result = try runProcess(TestMedia.appBinary, ["-i", "", "--no-display"], timeout: 20)
+        #expect(result.status == 2, "stderr: \(result.standardError)")
+        #expect(result.standardError.contains("the URI is empty") && !result.standardError.contains("directory"), "\(result.standardError)")
+    }
+
     /// `--process-per-gpu` shards over GPUs into one output each: without --gpus, or with
     /// --single-output, it is refused before anything starts.
     @Test(arguments: [["--process-per-gpu"], ["--process-per-gpu", "--gpus", "2", "--single-output"]])
@@ -70,6 +77,49 @@ import Testing
         let info = try discover(output)
         #expect(info.contains("H.264") && info.contains("Width: 320"), "\(info)")
         #expect(!info.contains("Duration: 0:00:00.000000000"))
+    }
+
+    /// A SIGKILL (or a power cut) mid-run: the MP4 written so far plays up to its last 1-s
+    /// fragment, in FFmpeg and in GStreamer; a clean end leaves one normal MP4 (no fragments).
+    @Test func aSIGKILLLeavesAnMP4ThatPlaysAndACleanEndANormalOne() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let killed = folder.appendingPathComponent("killed.mp4").path
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--file-loop", "-s", "--no-detector", "--width", "320", "--height", "240",
+                                                          "--tiler-width", "320", "--tiler-height", "240", "-o", killed],
+                                    timeout: 60, signal: SIGKILL, signalAfter: 6)
+        #expect(result.status == 128 + SIGKILL || result.status == -1 || result.status == SIGKILL, "killed: \(result.status)")
+        let frames = try runProcess("/usr/bin/ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v", "-show_entries",
+                                                         "stream=nb_read_frames", "-of", "csv=p=0", killed], timeout: 60)
+        let count = Int(frames.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(count >= 60, "FFmpeg reads the frames before the kill: \(count); \(frames.standardError)")
+        let decoded = try runProcess("/usr/bin/gst-launch-1.0", ["-q", "filesrc", "location=\(killed)", "!", "qtdemux", "!", "h264parse", "!",
+                                                                 "avdec_h264", "!", "fakesink"], timeout: 60)
+        #expect(decoded.status == 0, "GStreamer plays it: \(decoded.standardError)")
+        #expect(Self.topLevelBoxes(killed).contains("moof"), "fragments while recording")
+
+        let clean = folder.appendingPathComponent("clean.mp4").path
+        let run = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "-s", "--no-detector", "--width", "320", "--height", "240",
+                                                       "--tiler-width", "320", "--tiler-height", "240", "-o", clean], timeout: 120)
+        #expect(run.status == 0, "\(run.standardError)")
+        let boxes = Self.topLevelBoxes(clean)
+        #expect(boxes.contains("moov") && !boxes.contains("moof"), "one index, no fragments: \(boxes)")
+        #expect(try discover(clean).contains("Seekable: yes"))
+    }
+
+    /// The top-level boxes of an MP4 file, in order.
+    static func topLevelBoxes(_ path: String) -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        var boxes: [String] = [], offset = 0
+        while offset + 8 <= data.count {
+            var size = data[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
+            if size == 1, offset + 16 <= data.count { size = data[offset + 8..<offset + 16].reduce(0) { $0 << 8 | Int($1) } }
+            boxes.append(String(decoding: data[offset + 4..<offset + 8], as: UTF8.self))
+            guard size >= 8 else { break }
+            offset += size
+        }
+        return boxes
     }
 
     /// `timeout` sends SIGTERM to the child and then to its process group: the second copy,
