@@ -19,6 +19,7 @@ public final class MetricsExporter: Sendable {
         var delivered: [Int: Int] = [:]
         var dropped: [Int: [String: Int]] = [:]
         var reconnects: [Int: Int] = [:]
+        var lostInDecoder: [Int: Int] = [:]
         var gapNanoseconds: [Int: UInt64] = [:]
         /// Cameras with state and fps gauges, so that a removed camera's gauges go.
         var gauged: Set<String> = []
@@ -89,6 +90,7 @@ public final class MetricsExporter: Sendable {
                 add(counts.dropped[reason.rawValue] ?? 0, over: &state.dropped[id, default: [:]][reason.rawValue, default: 0],
                     to: Self.dropped, labels + [("reason", reason.rawValue)])
             }
+            add(counts.lostInDecoder, over: &state.lostInDecoder[id, default: 0], to: Self.dropped, labels + [("reason", "decoder")])
             add(counts.reconnects, over: &state.reconnects[id, default: 0], to: Self.reconnects, labels)
             let gap = registry.makeCounter(descriptor: Self.gap, labels: labels)
             let exportedGap = state.gapNanoseconds[id, default: 0]

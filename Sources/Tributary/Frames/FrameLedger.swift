@@ -20,6 +20,9 @@ public final class FrameLedger: @unchecked Sendable {
         /// frame numbers go on after the gap).
         public var reconnects = 0
         public var gapNanoseconds: UInt64 = 0
+        /// Frames the decoder lost (gaps in a file's timestamps: a corrupt or cut stream). Never
+        /// decoded, so outside `decoded = delivered + dropped`.
+        public var lostInDecoder = 0
         public var droppedTotal: Int { dropped.values.reduce(0, +) }
         /// Decoded frames neither delivered nor dropped (still in flight); 0 after a clean run.
         public var unaccounted: Int { decoded - delivered - droppedTotal }
@@ -47,6 +50,11 @@ public final class FrameLedger: @unchecked Sendable {
         state.withValue { $0[source, default: SourceCounts()].dropped[reason.rawValue, default: 0] += count }
     }
 
+    /// Frames the decoder lost before `source`'s next frame (`TimestampGaps`).
+    public func recordDecoderLoss(source: Int, count: Int) {
+        state.withValue { $0[source, default: SourceCounts()].lostInDecoder += count }
+    }
+
     /// A live source came back after a loss of `gapNanoseconds` (last frame before → first after).
     public func recordReconnect(source: Int, gapNanoseconds: UInt64) {
         state.withValue {
@@ -70,6 +78,7 @@ public final class FrameLedger: @unchecked Sendable {
             if !c.dropped.isEmpty {
                 line += " (" + c.dropped.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
             }
+            if c.lostInDecoder > 0 { line += ", dropped: decoder (\(c.lostInDecoder))" }
             if c.reconnects > 0 {
                 let gap = (Double(c.gapNanoseconds) / 1e8).rounded() / 10
                 line += ", reconnected \(c.reconnects) time\(c.reconnects == 1 ? "" : "s") (\(gap) s without frames)"

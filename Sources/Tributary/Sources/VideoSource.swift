@@ -189,11 +189,26 @@ public final class VideoSource: @unchecked Sendable {
         // converted at once instead. Each sample's time is placed on the timeline as it is
         // pulled, before a loop's restart can move the timeline on.
         var held: (sample: OpaquePointer, pts: UInt64?)?
+        var unlinkedStream = false
+        // A file's frames at a fixed rate: gaps in their timestamps are frames the decoder lost.
+        var gaps: TimestampGaps?, lost = 0
+        func decoded(_ frame: Frame) {
+            if !isLive, let pts = frame.pts {
+                if gaps == nil, let rate = frameRate { gaps = TimestampGaps(frameRate: rate) }
+                if let missing = gaps?.missing(before: pts), missing > 0 {
+                    if lost == 0 { logger.warning("the decoder lost \(missing) frame(s) before \(Double(pts / 1_000_000) / 1000) s: a corrupt or cut stream (source \(id): \(uri.original))") }
+                    lost += missing
+                    ledger.recordDecoderLoss(source: id, count: missing)
+                }
+            }
+            ledger.recordDecoded(source: id)
+        }
+        defer { if lost > 0 { logger.warning("the decoder lost \(lost) frame(s) in all (source \(id): \(uri.original))") } }
         func release() {
             guard let (sample, pts) = held else { return }
             held = nil
             if let frame = times.measure(.sourceConvert, { makeFrame(consuming: sample, pts: pts) }) {
-                ledger.recordDecoded(source: id)
+                decoded(frame)
                 times.measure(.sourceDeliver) { deliver(frame) }
             }
         }
@@ -205,7 +220,7 @@ public final class VideoSource: @unchecked Sendable {
                 release()
                 if converter == nil { held = (sample, pts); continue }
                 if let frame = times.measure(.sourceConvert, { makeFrame(consuming: sample, pts: pts) }) {
-                    ledger.recordDecoded(source: id)
+                    decoded(frame)
                     times.measure(.sourceDeliver) { deliver(frame) }
                 }
                 continue
@@ -216,9 +231,17 @@ public final class VideoSource: @unchecked Sendable {
                 case GST_MESSAGE_ERROR:
                     let d = GStreamer.describe(message)
                     logger.debug("source \(id) error details: \(d.debug ?? "")")
+                    // No stream could join the video branch and nothing was decoded: an input
+                    // without video (audio only), which GStreamer reports as a data-flow error.
+                    if unlinkedStream && frameNumber == 0 {
+                        return .failed(element: d.element, message: "no video stream in \(uri.original)")
+                    }
                     return .failed(element: d.element, message: d.text)
                 case GST_MESSAGE_WARNING:
                     let d = GStreamer.describe(message)
+                    // decodebin's pad that found no branch: an audio stream beside the video, or
+                    // instead of it (then an error follows); said only if the run fails.
+                    if d.text.contains("Delayed linking failed") { unlinkedStream = true; break }
                     logger.warning("\(d.element): \(d.text) (source \(id): \(uri.original))")
                 default:
                     break  // EOS: the appsink says so below

@@ -42,6 +42,23 @@ import Testing
         #expect(result.standardError.contains(broken))
     }
 
+    /// An audio-only file beside a good input: "no video stream in <uri>", exit 1, the other input
+    /// delivered in full.
+    @Test func anAudioOnlyFileIsSaidToHaveNoVideo() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let audio = folder.appendingPathComponent("tone.m4a").path
+        let made = try runProcess("/usr/bin/ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=2", audio], timeout: 30)
+        #expect(made.status == 0, "\(made.standardError)")
+        let result = try runProcess(TestMedia.appBinary, ["-i", audio, TestMedia.avi, "--no-display", "--no-detector", "-s",
+                                                          "--width", "320", "--height", "240"], timeout: 60)
+        #expect(result.status == 1)
+        #expect(result.standardError.contains("no video stream in \(audio)"), "\(result.standardError)")
+        #expect(!result.standardError.contains("Internal data stream error"), "\(result.standardError)")
+        #expect(result.standardOutput.contains("source 1 (\(TestMedia.avi)): decoded 795, delivered 795, dropped 0"), "\(result.standardOutput.suffix(300))")
+    }
+
     @Test func endToEndPrintsTheSamplesLinesAndWritesAPlayableMP4() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
