@@ -31,23 +31,8 @@ final class LatestObjectCounts: BatchStage, @unchecked Sendable {
 /// live view as MJPEG, `multipart/x-mixed-replace`).
 enum Dashboard {
     struct Snapshot: Encodable {
-        struct Camera: Encodable {
-            var camera_id: String
-            var camera_name: String
-            var camera_url: String
-            var state: String
-            var last_error: String?
-            var fps: Double
-            var frames_decoded: Int
-            var frames_delivered: Int
-            var frames_dropped: Int
-            var reconnects: Int
-            /// Objects by label on the latest frame.
-            var objects: [String: Int]
-            /// The analytics on the latest frame, e.g. "ROI Left: 2", "Line East: 7".
-            var analytics: [String]
-        }
-        var cameras: [Camera]
+        /// `get-stream-info`'s cameras with the dashboard's fields (fps, objects, analytics).
+        var cameras: [ServiceRoutes.StreamInfoBody.Stream]
         var viewers: Int
     }
 
@@ -75,12 +60,12 @@ enum Dashboard {
                 lines += results.overcrowded.sorted { $0.key < $1.key }.map { "Crowd \($0.key): \($0.value ? "over" : "ok")" }
                 lines += results.crossingsSoFar.sorted { $0.key < $1.key }.map { "Line \($0.key): \($0.value)" }
             }
-            return Snapshot.Camera(camera_id: id, camera_name: info.camera.cameraName ?? "", camera_url: info.camera.cameraURL,
-                                   state: info.status?.state.rawValue ?? SourceState.connecting.rawValue, last_error: info.status?.lastError,
-                                   fps: (rates.fps(of: id, delivered: info.counts.delivered, now: now) * 10).rounded() / 10,
-                                   frames_decoded: info.counts.decoded, frames_delivered: info.counts.delivered,
-                                   frames_dropped: info.counts.droppedTotal, reconnects: info.status?.reconnects ?? 0,
-                                   objects: objects[info.camera.sourceID] ?? [:], analytics: lines)
+            var camera = ServiceRoutes.stream(info)
+            camera.metadata = nil
+            camera.fps = (rates.fps(of: id, delivered: info.counts.delivered, now: now) * 10).rounded() / 10
+            camera.objects = objects[info.camera.sourceID] ?? [:]
+            camera.analytics = lines
+            return camera
         }, viewers: liveView.viewerCount)
     }
 

@@ -86,6 +86,11 @@ public enum ServiceRoutes {
             var frames_dropped: Int
             var last_error: String?
             var metadata: JSONValue?
+            /// The dashboard's (`/api/v1/events`): frames a second since its last update, objects
+            /// by label and the analytics on the latest frame. Left out of `get-stream-info`.
+            var fps: Double?
+            var objects: [String: Int]?
+            var analytics: [String]?
         }
         struct Info: Encodable {
             var stream_count: Int
@@ -97,15 +102,18 @@ public enum ServiceRoutes {
         enum CodingKeys: String, CodingKey { case stream_info = "stream-info", reason }
     }
 
+    /// A camera as `get-stream-info` (and the dashboard) shows it.
+    static func stream(_ info: CameraService.StreamInfo) -> StreamInfoBody.Stream {
+        StreamInfoBody.Stream(camera_id: info.camera.cameraID, camera_name: info.camera.cameraName ?? "",
+                              camera_url: info.camera.cameraURL, source_id: info.camera.sourceID,
+                              state: info.status?.state.rawValue ?? SourceState.connecting.rawValue,
+                              reconnects: info.status?.reconnects ?? 0, frames_decoded: info.counts.decoded,
+                              frames_delivered: info.counts.delivered, frames_dropped: info.counts.droppedTotal,
+                              last_error: info.status?.lastError, metadata: info.camera.metadata)
+    }
+
     static func streamInfo(_ cameras: CameraService) -> Response {
-        let streams = cameras.streamInfo().map { info in
-            StreamInfoBody.Stream(camera_id: info.camera.cameraID, camera_name: info.camera.cameraName ?? "",
-                                  camera_url: info.camera.cameraURL, source_id: info.camera.sourceID,
-                                  state: info.status?.state.rawValue ?? SourceState.connecting.rawValue,
-                                  reconnects: info.status?.reconnects ?? 0, frames_decoded: info.counts.decoded,
-                                  frames_delivered: info.counts.delivered, frames_dropped: info.counts.droppedTotal,
-                                  last_error: info.status?.lastError, metadata: info.camera.metadata)
-        }
+        let streams = cameras.streamInfo().map(stream)
         return json(200, StreamInfoBody(stream_info: .init(stream_count: streams.count, stream_info: streams),
                                         reason: "GET_LIVE_STREAM_INFO_SUCCESS"))
     }
