@@ -62,7 +62,7 @@ struct ImageDataMultistream: ParsableCommand {
 
 
 
-    @Option(name: .customLong("perf-interval"), parsing: .unconditional, help: "Seconds between **PERF lines (0 or less: none).")
+    @Option(name: .customLong("perf-interval"), parsing: .unconditional, help: "Seconds between **PERF lines (0: none).")
     var perfInterval: Double = 5
 
     @Option(name: .customLong("device"), help: "cpu, cuda, or auto: cuda when an NVIDIA GPU is present (NVDEC → CUDA memory → probe on device pointers → ONNX Runtime's CUDA provider).")
@@ -117,6 +117,7 @@ struct ImageDataMultistream: ParsableCommand {
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input with -i URI [URI ...]") }
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
+        if perfInterval < 0 { throw ValidationError("--perf-interval must be 0 (no **PERF lines) or more") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
         if let gpus, gpus < 0 { throw ValidationError("--gpus must not be negative") }
         if let detectionWorkers, detectionWorkers <= 0 { throw ValidationError("--detection-workers must be positive") }

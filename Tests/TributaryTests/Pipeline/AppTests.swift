@@ -170,7 +170,7 @@ import Testing
         let clip = folder.appendingPathComponent("clip.mp4").path
         try makeShortSampleClip(at: clip, frames: 6)
         let result = try runProcess(TestMedia.appBinary, ["-i", clip, "--no-detector", "--no-display", "--batched-push-timeout", "-1",
-                                                          "--perf-interval", "-1", "--width", "320", "--height", "240"], timeout: 60)
+                                                          "--perf-interval", "0", "--width", "320", "--height", "240"], timeout: 60)
         #expect(result.status == 0, "stderr: \(result.standardError)")
         #expect(result.standardOutput.contains("Frame Number= 5 "), "\(result.standardOutput)")
         #expect(!result.standardOutput.contains("**PERF"))
@@ -178,7 +178,8 @@ import Testing
 
     /// Usage errors (an unknown flag, a value out of range, a missing value) exit 2 like every
     /// other error in what the user gave, not the parser's 64.
-    @Test(arguments: [["--no-such-flag"], ["--batch-size", "0"], ["--width"], ["--device", "tpu"]])
+    @Test(arguments: [["--no-such-flag"], ["--batch-size", "0"], ["--width"], ["--device", "tpu"], ["--width", "0"],
+                      ["--batched-push-timeout", "-5"], ["--perf-interval", "-1"], ["-i"]])
     func usageErrorsExitTwo(flags: [String]) throws {
         let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display"] + flags, timeout: 20)
         #expect(result.status == 2, "stderr: \(result.standardError)")
