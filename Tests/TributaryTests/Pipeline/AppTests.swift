@@ -162,6 +162,22 @@ import Testing
         #expect(!info.contains("Duration: 0:00:00.000000000"))
     }
 
+    /// Sixteen inputs at once (one of them a path with spaces and non-ASCII letters): every frame
+    /// of each delivered, exit 0, no hang.
+    @Test func sixteenInputsAtOnceAreEachDeliveredInFull() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let clip = folder.appendingPathComponent("a clip é.mp4").path
+        try makeShortSampleClip(at: clip, frames: 6)
+        let result = try runProcess(TestMedia.appBinary, ["-i"] + Array(repeating: clip, count: 16)
+                                    + ["--no-detector", "--no-display", "-s", "--width", "160", "--height", "120"], timeout: 120)
+        #expect(!result.timedOut && result.status == 0, "stderr: \(result.standardError.suffix(600))")
+        for id in 0..<16 {
+            #expect(result.standardOutput.contains("source \(id) (\(clip)): decoded 6, delivered 6, dropped 0"), "source \(id)")
+        }
+    }
+
     /// Negative values as the README writes them (`--batched-push-timeout -1`), not only `=-1`.
     @Test func negativeOptionValuesParse() throws {
         try TestMedia.requireMedia()
