@@ -162,6 +162,19 @@ import Testing
         #expect(!info.contains("Duration: 0:00:00.000000000"))
     }
 
+    /// An RTSP camera nobody answers for, given one retry: it is given up, named, exit 1; the good
+    /// input beside it is delivered in full.
+    @Test func anUnreachableCameraIsGivenUpAfterItsRetriesAndNamed() throws {
+        try TestMedia.requireMedia()
+        let camera = "rtsp://127.0.0.1:1/nobody"
+        let result = try runProcess(TestMedia.appBinary, ["-i", camera, TestMedia.avi, "--rtsp-reconnect-attempts", "1", "--no-display",
+                                                          "--no-detector", "-s", "--width", "320", "--height", "240"], timeout: 60)
+        #expect(!result.timedOut && result.status == 1, "stderr: \(result.standardError)")
+        #expect(result.standardError.contains("gave up after 1 attempt") && result.standardError.contains("Error: ")
+                && result.standardError.contains(camera), "\(result.standardError)")
+        #expect(result.standardOutput.contains("source 1 (\(TestMedia.avi)): decoded 795, delivered 795, dropped 0"))
+    }
+
     /// Sixteen inputs at once (one of them a path with spaces and non-ASCII letters): every frame
     /// of each delivered, exit 0, no hang.
     @Test func sixteenInputsAtOnceAreEachDeliveredInFull() throws {
