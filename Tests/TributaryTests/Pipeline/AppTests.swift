@@ -42,6 +42,21 @@ import Testing
         #expect(result.standardError.contains(broken))
     }
 
+    /// An MP4 cut short before its index (a copy that stopped, a crash of the writer): refused
+    /// naming it, exit 1, the good input beside it in full.
+    @Test func aTruncatedMP4IsRefusedNamingIt() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cut = folder.appendingPathComponent("cut.mp4").path
+        try Data(try Data(contentsOf: URL(fileURLWithPath: TestMedia.h264)).prefix(3_000_000)).write(to: URL(fileURLWithPath: cut))
+        let result = try runProcess(TestMedia.appBinary, ["-i", cut, TestMedia.avi, "--no-display", "--no-detector", "-s",
+                                                          "--width", "320", "--height", "240"], timeout: 60)
+        #expect(result.status == 1)
+        #expect(result.standardError.contains("Error: ") && result.standardError.contains(cut), "\(result.standardError)")
+        #expect(result.standardOutput.contains("source 1 (\(TestMedia.avi)): decoded 795, delivered 795, dropped 0"))
+    }
+
     /// An audio-only file beside a good input: "no video stream in <uri>", exit 1, the other input
     /// delivered in full.
     @Test func anAudioOnlyFileIsSaidToHaveNoVideo() throws {
