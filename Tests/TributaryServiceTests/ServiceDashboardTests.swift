@@ -38,6 +38,10 @@ import Testing
         #expect((pixels1["std"] as? Double ?? 0) > 20, "not a blank image: \(pixels1)")
         #expect(pixels1["hash"] as? Int != pixels2["hash"] as? Int, "the picture changes: \(pixels1) \(pixels2)")
         #expect(seen["screenshots_differ"] as? Bool == true)
+        // The screenshot's live-view area holds video (a blank one compresses to a few KB) and moves.
+        let viewBytes = seen["view_screenshot_bytes"] as? [Int] ?? []
+        #expect(viewBytes.count == 2 && viewBytes.allSatisfy { $0 > 50_000 }, "\(viewBytes)")
+        #expect(seen["view_screenshots_differ"] as? Bool == true)
         // Added through the form, its HTML name shown as text; its own view; removed with its button.
         let added = seen["added_row"] as? [String] ?? []
         #expect(added.first == "added" && added.count > 2 && added[1] == "<script>window.injected=1</script><b>bold</b>", "\(added)")

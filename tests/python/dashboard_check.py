@@ -80,14 +80,22 @@ try:
     result["rows_seen"] = bool(wait_for("document.querySelectorAll('#cameras tbody tr').length >= 2"))
     result["rows_first"] = evaluate(rows_js)
     result["pixels_first"] = wait_for(pixels_js, seconds=20)
+    # The screenshots: the whole page, and the live view's area alone (a blank area compresses to
+    # almost nothing; video does not).
+    box = evaluate("(() => { const r = document.getElementById('live').getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })()")
+    area = {"x": box[0], "y": box[1], "width": box[2], "height": box[3], "scale": 1}
     shot = call("Page.captureScreenshot", format="png")["data"]
+    view1 = call("Page.captureScreenshot", format="png", clip=area)["data"]
     open(os.path.join(shots, "dashboard-1.png"), "wb").write(base64.b64decode(shot))
     time.sleep(2)
     result["rows_second"] = evaluate(rows_js)
     result["pixels_second"] = evaluate(pixels_js)
     shot2 = call("Page.captureScreenshot", format="png")["data"]
+    view2 = call("Page.captureScreenshot", format="png", clip=area)["data"]
     open(os.path.join(shots, "dashboard-2.png"), "wb").write(base64.b64decode(shot2))
     result["screenshots_differ"] = shot != shot2
+    result["view_screenshot_bytes"] = [len(base64.b64decode(view1)), len(base64.b64decode(view2))]
+    result["view_screenshots_differ"] = view1 != view2
 
     # A camera added through the page's own form, its name holding HTML.
     name = "<script>window.injected=1</script><b>bold</b>"
