@@ -63,6 +63,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("file-loop"), help: "Restart file cameras at their end.")
     var fileLoop = false
 
+    @Flag(name: .customLong("real-time"), help: "Play file cameras at their own frame rate, as a camera sends (default: as fast as they decode).")
+    var realTime = false
+
     @Option(name: .customLong("perf-interval"), help: "Seconds between the cameras' fps updates (tributary_stream_fps).")
     var perfInterval: Double = 5
 
@@ -137,6 +140,7 @@ struct Serve: AsyncParsableCommand {
             tilerWidth: layout.tilerWidth, tilerHeight: layout.tilerHeight, outputs: outputs.isEmpty ? [.discard] : outputs, osd: !noOSD,
             fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(perfInterval * 1e9), device: device)
         configuration.recovery = recovery.policy
+        configuration.realTime = realTime
         return configuration
     }
 }
