@@ -84,10 +84,7 @@ public final class LiveView: TiledFrameTap, @unchecked Sendable {
     }
 
     package func take(_ batch: FrameBatch, _ image: ImageView) {
-        let copy = ImageBuffer.allocateHost(width: image.width, height: image.height)
-        copy.withMutableHostView { target in
-            for y in 0..<image.height { target.row(y).baseAddress!.update(from: image.row(y).baseAddress!, count: image.width * 4) }
-        }
+        let copy = image.hostCopy()
         let shown = batch.sourcesPresent.isEmpty ? batch.meta.frames.map(\.sourceID) : batch.sourcesPresent
         let layout = TileLayout(sourceIDs: shown, width: image.width, height: image.height)
         lock.withLock {

@@ -103,15 +103,7 @@ public final class ImageBuffer: @unchecked Sendable {
 
     /// A private host copy of these pixels (row by row: the pitches may differ).
     package func hostCopy() -> ImageBuffer {
-        let copy = ImageBuffer.allocateHost(width: width, height: height, format: format)
-        withHostView { source in
-            copy.withMutableHostView { target in
-                for y in 0..<height {
-                    (target.base + y * target.bytesPerRow).copyMemory(from: source.base + y * source.bytesPerRow, byteCount: width * format.bytesPerPixel)
-                }
-            }
-        }
-        return copy
+        withHostView { $0.hostCopy(format: format) }
     }
 
     /// Read access to host pixels, for the stages. Traps for device images.
@@ -161,6 +153,17 @@ package struct ImageView {
     package func pixel(x: Int, y: Int) -> RGBA {
         let p = (base + y * bytesPerRow + x * 4).assumingMemoryBound(to: UInt8.self)
         return RGBA(r: p[0], g: p[1], b: p[2], a: p[3])
+    }
+
+    /// A private host copy of these pixels, `format` being theirs (row by row: the pitches may differ).
+    package func hostCopy(format: PixelFormat = .rgba) -> ImageBuffer {
+        let copy = ImageBuffer.allocateHost(width: width, height: height, format: format)
+        copy.withMutableHostView { target in
+            for y in 0..<height {
+                (target.base + y * target.bytesPerRow).copyMemory(from: base + y * bytesPerRow, byteCount: width * format.bytesPerPixel)
+            }
+        }
+        return copy
     }
 
     /// The rectangle at (x, y) of this view (same rows, same pitch), clamped to the view.
