@@ -142,6 +142,7 @@ final class PipelineService: Service, @unchecked Sendable {
             case .sourceState(let status): if let line = status.recoveryWarning { logger.warning("\(line)") }
             case .sourceFailed(let failure): logger.error("\(failure)")
             case .stageFailed(let error): logger.error("\(error)")
+            case .outputFailed(let failure): logger.error("\(failure); going on without it")
             case .liveSource: break
             }
         }

@@ -204,7 +204,7 @@ struct ImageDataMultistream: ParsableCommand {
         let (finished, sharedFailure) = group!.run()
         progress.finish()
         signals.cancel()
-        if let sharedFailure { printError("Error: \(sharedFailure)") }
+        if let sharedFailure, !(sharedFailure is OutputFailures) { printError("Error: \(sharedFailure)") }  // those were said
         printSummary(finished, group: group!, shards: ownShards.map(\.element), sharded: plan.shards.count > 1)
         for sink in metadataSinks { print(sink.summary) }
         // Tear every pipeline down here, on this thread, before exit runs the libraries' own
@@ -373,6 +373,7 @@ struct ImageDataMultistream: ParsableCommand {
                     case .sourceFailed(let failure): printError("Error: \(failure)")
                     case .sourceState(let status): if let line = status.recoveryWarning { printError(line) }
                     case .stageFailed(let error): printError("Error: \(error)")
+                    case .outputFailed(let failure): printError("Error: \(failure); the run goes on without it")
                     case .perf(let rates): print("\n\(label)\(PerfMonitor.perfLine(rates))\n")
                     }
                     flushStandardOutput()

@@ -36,6 +36,8 @@ public final class Pipeline: @unchecked Sendable {
     /// The first failure of the output side and of the detector.
     private let sinkFailure = Locked<(any Error)?>(nil)
     private let detectorFailure = Locked<(any Error)?>(nil)
+    /// Outputs that failed while the run goes on (`OutputFailures`).
+    private let outputFailures = Locked<[OutputFailure]>([])
 
     /// The user's probe: every batch, after the detector and before the tiler, with its metadata
     /// and in-place access to its pixels.
@@ -296,7 +298,7 @@ public final class Pipeline: @unchecked Sendable {
         onBatch = nil
         frameTap = nil
         return PipelineOutcome(sourceFailures: sourceFailures.withValue { $0 }, sinkFailure: sinkFailure.withValue { $0 },
-                               detectorFailure: detectorFailure.withValue { $0 },
+                               detectorFailure: detectorFailure.withValue { $0 }, outputFailures: outputFailures.withValue { $0 },
                                interruptedBy: interruption.withValue { $0 }, ledger: ledger, batches: batches,
                                anyLive: sources.withValue { $0.anyLive })
     }
@@ -364,8 +366,14 @@ public final class Pipeline: @unchecked Sendable {
         batch.frames.first.flatMap { frame in sources.withValue { $0.sources[frame.sourceID] }?.frameRate }
     }
 
-    /// Records the first failure of a stage, says it, and stops the sources so the run ends.
+    /// Records the first failure of a stage, says it, and stops the sources so the run ends; an
+    /// output's failure the run survives (`OutputFailures`) is recorded and said, and the run goes on.
     private func fail(_ slot: Locked<(any Error)?>, _ error: any Error) {
+        if let failed = error as? OutputFailures {
+            outputFailures.withValue { $0 += failed.failures }
+            for failure in failed.failures { onEvent(.outputFailed(failure)) }
+            return
+        }
         let first = slot.withValue { value -> Bool in
             guard value == nil else { return false }
             value = error

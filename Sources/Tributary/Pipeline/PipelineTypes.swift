@@ -77,6 +77,32 @@ public struct SourceFailure: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(element): \(message) (source \(source): \(uri))" }
 }
 
+/// An output that failed while the run went on without it (a full disk, a file it could not
+/// write): the other outputs, the metadata sinks and the sources keep going.
+public struct OutputFailure: Sendable, Equatable, CustomStringConvertible {
+    /// The output: its path, folder or address.
+    public var target: String
+    /// What failed, as GStreamer or the system said it.
+    public var message: String
+
+    public init(target: String, message: String) {
+        self.target = target
+        self.message = message
+    }
+
+    public var description: String { "\(message) (output \(target))" }
+}
+
+/// Thrown by a stage whose output failed in a way the run survives: the pipeline records each
+/// failure and goes on (`PipelineEvent.outputFailed`, `PipelineOutcome.outputFailures`).
+public struct OutputFailures: Error, Sendable, CustomStringConvertible {
+    public var failures: [OutputFailure]
+
+    public init(_ failures: [OutputFailure]) { self.failures = failures }
+
+    public var description: String { failures.map(\.description).joined(separator: "; ") }
+}
+
 /// What a running pipeline tells its owner as it happens (`Pipeline.onEvent`).
 public enum PipelineEvent: Sendable {
     /// The first live source (rtsp) started.
@@ -88,6 +114,8 @@ public enum PipelineEvent: Sendable {
     case sourceState(SourceStatus)
     /// The detector, a batch stage or the output failed: the sources stop, the run ends.
     case stageFailed(any Error)
+    /// One output failed (a full disk): the run goes on without it, and ends with exit status 1.
+    case outputFailed(OutputFailure)
     /// Every `perfIntervalNanoseconds`: each stream's frames per second since the last report,
     /// as the sample's `GETFPS` computes them (`PerfMonitor.perfLine` writes its `**PERF` line).
     case perf([(stream: Int, fps: Double)])
@@ -99,6 +127,7 @@ public enum PipelineEvent: Sendable {
         case .sourceFailed(let failure): logger.error("\(failure)")
         case .sourceState(let status): logger.notice("\(status)")
         case .stageFailed(let error): logger.error("\(error)")
+        case .outputFailed(let failure): logger.error("\(failure); going on without it")
         case .perf(let rates): logger.info("\(PerfMonitor.perfLine(rates))")
         }
     }
@@ -111,13 +140,15 @@ public struct PipelineOutcome: Sendable {
     public var sinkFailure: (any Error)?
     /// The first error of the detector (a model that fails to run), if any.
     public var detectorFailure: (any Error)?
+    /// The outputs that failed while the run went on without them.
+    public var outputFailures: [OutputFailure] = []
     /// The signal that stopped the run, if one did.
     public var interruptedBy: Int32?
     public var ledger: FrameLedger
     public var batches: Int
     public var anyLive: Bool
 
-    public var succeeded: Bool { sourceFailures.isEmpty && sinkFailure == nil && detectorFailure == nil }
+    public var succeeded: Bool { sourceFailures.isEmpty && sinkFailure == nil && detectorFailure == nil && outputFailures.isEmpty }
 }
 
 extension PipelineError {

@@ -15,6 +15,7 @@ public final class SharedOutput: @unchecked Sendable {
     /// The merge decisions, under `lock`.
     private var merge: SharedOutputMergeStateMachine<FrameBatch>
     private var failure: (any Error)?
+    private var failedOutputs: [OutputFailure] = []
     private var batchCount = 0
     private var thread: WorkerThread?
     private var frameRate: (numerator: Int, denominator: Int)?
@@ -85,10 +86,10 @@ public final class SharedOutput: @unchecked Sendable {
     }
 
     /// Waits for the output to finish (every shard finished, the sink finalised); the first error
-    /// of the output side, if any.
+    /// of the output side, if any, else the outputs that failed while it went on.
     public func finish() -> (any Error)? {
         thread?.join()
-        return lock.withLock { failure }
+        return lock.withLock { failure ?? (failedOutputs.isEmpty ? nil : OutputFailures(failedOutputs)) }
     }
 
     /// Whether the output side failed (shards stop when it has).
@@ -142,8 +143,14 @@ public final class SharedOutput: @unchecked Sendable {
         do { try output.finish(failed: failed) } catch { fail(error) }
     }
 
-    /// Keeps the first failure (`finish` returns it) and wakes the shards, which then stop.
+    /// Keeps the first failure (`finish` returns it) and wakes the shards, which then stop; an
+    /// output that failed alone (`OutputFailures`) is said and the rest goes on.
     private func fail(_ error: Error) {
+        if let failed = error as? OutputFailures {
+            lock.withLock { failedOutputs += failed.failures }
+            for failure in failed.failures { logger.error("shared output: \(failure); going on without it") }
+            return
+        }
         let first = lock.withLock { () -> Bool in
             guard failure == nil else { return false }
             failure = error

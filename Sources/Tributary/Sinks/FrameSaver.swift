@@ -19,6 +19,8 @@ public final class FrameSaver: @unchecked Sendable {
     private let osd = OSDRenderer(borderWidth: 2, fontSize: 14)
     /// Files written, for the summary and tests.
     public private(set) var savedPaths: [String] = []
+    /// Frames chosen but not written (a full disk): the first failure is said, the run goes on.
+    public private(set) var unsavedFrames = 0
 
     /// Refuses a folder that already exists, with the sample's message, then creates it and one
     /// `stream_<i>` folder per source.
@@ -46,8 +48,11 @@ public final class FrameSaver: @unchecked Sendable {
         }
     }
 
-    /// Looks at every frame of the batch (after the probe: the saved frames show its edit).
+    /// Looks at every frame of the batch (after the probe: the saved frames show its edit). A
+    /// frame that cannot be written is skipped; the first such is thrown as `OutputFailures`
+    /// after the batch, so the run goes on.
     public func process(_ batch: FrameBatch) throws {
+        var failure: OutputFailure?
         for (frame, meta) in zip(batch.frames, batch.meta.frames) {
             let seen = frameCounts[frame.sourceID, default: 0]
             frameCounts[frame.sourceID] = seen + 1
@@ -63,8 +68,16 @@ public final class FrameSaver: @unchecked Sendable {
             }
             if encoder == nil { encoder = try JPEGEncoder(width: copy.width, height: copy.height) }
             let path = "\(folder)/stream_\(frame.sourceID)/frame_\(meta.frameNumber).jpg"
-            try copy.withHostView { try encoder!.write($0, to: path) }
-            savedPaths.append(path)
+            do {
+                try copy.withHostView { try encoder!.write($0, to: path) }
+                savedPaths.append(path)
+            } catch {
+                unsavedFrames += 1
+                guard unsavedFrames == 1 else { continue }
+                let reason = if case PipelineError.sinkFailed(_, _, let message) = error { message } else { "\(error)" }
+                failure = OutputFailure(target: path, message: "\(reason); the frames that cannot be written are skipped")
+            }
         }
+        if let failure { throw OutputFailures([failure]) }
     }
 }

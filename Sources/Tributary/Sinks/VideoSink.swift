@@ -18,8 +18,8 @@ public enum SinkKind: Sendable, Equatable {
     case rtsp(address: String, port: Int)
 }
 
-/// The output end: `appsrc → … → sink` in its own GStreamer pipeline. Frames are written by the
-/// tiler straight into GStreamer buffers, so nothing is copied on the way out. On the GPU path,
+/// The output end: `appsrc → … → sink`, a GStreamer pipeline per output. Frames are written by
+/// the tiler straight into GStreamer buffers, so nothing is copied on the way out. On the GPU path,
 /// where the card has NVENC and one encoded output is asked for, those buffers are CUDA memory
 /// in our context (`takesDeviceFrames`): the tiled frame never leaves the GPU.
 public final class VideoSink: @unchecked Sendable {
@@ -28,11 +28,9 @@ public final class VideoSink: @unchecked Sendable {
     public let height: Int
     /// The GPU whose memory the frames come in, when they do (`pushDeviceFrame`); nil: host memory.
     package let device: CUDADevice?
-    private let pipeline: GstOwnedPipeline
-    private let appsrc: GstOwned<GstElement>
-    /// The RTSP branch's encoder and UDP sink, when there is one (key interval, clock alignment).
-    private let rtspEncoder: GstOwned<GstElement>?
-    private let rtspOut: GstOwned<GstElement>?
+    /// One GStreamer pipeline per output, each fed the same frames: an output that fails (a full
+    /// disk) stops alone and the others go on, where one `tee` would stop them all.
+    private let branches: [OutputBranch]
     private var lastPTS: UInt64?
     private var finished = false
     private let logger: Logger
@@ -115,7 +113,7 @@ public final class VideoSink: @unchecked Sendable {
             guard let device, outputs.count == 1, outputs[0].isEncoded else { return nil }
             return Self.deviceEncoder(gpu: device.ordinal)
         }()
-        var branches: [String] = []
+        var branches: [(output: SinkKind, tail: String)] = []
         var servers: [RTSPServer] = []
         // The display probes, held at READY (their display connections open) until the sink's
         // pipeline plays: see `displaySink`.
@@ -124,7 +122,7 @@ public final class VideoSink: @unchecked Sendable {
         for output in outputs {
             switch output {
             case .discard:
-                branches.append("fakesink sync=false async=false")
+                branches.append((output, "fakesink sync=false async=false"))
             case .mp4(let path):
                 guard !path.contains("\"") else { throw PipelineError.invalidArgument("output path must not contain '\"': \(path)") }
                 let encoder = cudaEncoder.map { "\($0) bitrate=8000 gop-size=60" } ?? """
@@ -136,8 +134,8 @@ public final class VideoSink: @unchecked Sendable {
                 // Fragments of 1 s while recording, one normal MP4 at a clean end: a SIGKILL or a
                 // power cut leaves a file that plays up to its last fragment (an MP4 whose index
                 // is written only at the end does not play at all).
-                branches.append("\(encoder) ! h264parse ! mp4mux fragment-duration=1000 fragment-mode=first-moov-then-finalise "
-                                + "! filesink location=\"\(path)\" async=false")
+                branches.append((output, "\(encoder) ! h264parse ! mp4mux fragment-duration=1000 fragment-mode=first-moov-then-finalise "
+                                 + "! filesink location=\"\(path)\" async=false"))
             case .display:
                 let sink = try Self.displaySink(display: environment("DISPLAY"), waylandDisplay: environment("WAYLAND_DISPLAY"),
                                                 opens: { factory in
@@ -146,7 +144,7 @@ public final class VideoSink: @unchecked Sendable {
                                                     return true
                                                 })
                 logger.info("display: \(sink)")
-                branches.append("videoconvert ! \(sink) sync=false")
+                branches.append((output, "videoconvert ! \(sink) sync=false"))
             case .rtsp(let address, let port):
                 // As the sample does: encode here, send RTP to a local UDP port, and let the RTSP
                 // server relay that port to every client. The server parses the stream again, so a
@@ -167,18 +165,16 @@ public final class VideoSink: @unchecked Sendable {
                 // SPS/PPS with every key frame, inserted by h264parse once an access unit: the
                 // payloader's config-interval=-1 puts them before every IDR slice, splitting the
                 // frames of x264's sliced threads (zerolatency) in two for decoders. sync: a
-                // client gets the stream in real time, not as fast as the pipeline runs (through
-                // the tee this paces every output).
-                branches.append("""
+                // client gets the stream in real time, not as fast as the pipeline runs (its
+                // appsrc blocking, this paces every output).
+                branches.append((output, """
                     \(encoder) ! video/x-h264,profile=baseline ! h264parse config-interval=-1 ! rtph264pay pt=96 \
                     ! udpsink name=rtsp-out host=127.0.0.1 port=\(udpPort) sync=true async=false
-                    """)
+                    """))
             }
         }
-        let tail = branches.count == 1 ? branches[0]
-            : "tee name=split " + branches.map { "split. ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 ! \($0)" }.joined(separator: " ")
         if let cudaEncoder { logger.info("output encoded by \(cudaEncoder) from CUDA memory") }
-        try self.init(outputs: outputs, width: width, height: height, tail: tail, device: cudaEncoder != nil ? device : nil,
+        try self.init(width: width, height: height, branches: branches, device: cudaEncoder != nil ? device : nil,
                       rtspServers: servers, logger: logger)
     }
 
@@ -186,12 +182,12 @@ public final class VideoSink: @unchecked Sendable {
     /// description that takes RGBA in CUDA memory): the GPU checks read them back through
     /// `cudadownload` on cards without NVENC.
     package convenience init(deviceTail tail: String, device: CUDADevice, width: Int, height: Int, logger: Logger) throws {
-        try self.init(outputs: [.discard], width: width, height: height, tail: tail, device: device, rtspServers: [], logger: logger)
+        try self.init(width: width, height: height, branches: [(.discard, tail)], device: device, rtspServers: [], logger: logger)
     }
 
-    private init(outputs: [SinkKind], width: Int, height: Int, tail: String, device: CUDADevice?, rtspServers: [RTSPServer],
-                 logger: Logger) throws {
-        self.outputs = outputs
+    private init(width: Int, height: Int, branches tails: [(output: SinkKind, tail: String)], device: CUDADevice?,
+                 rtspServers: [RTSPServer], logger: Logger) throws {
+        self.outputs = tails.map(\.output)
         self.width = width
         self.height = height
         self.device = device
@@ -199,25 +195,16 @@ public final class VideoSink: @unchecked Sendable {
         self.rtspServers = rtspServers
         let frameBytes = width * height * 4
         let caps = Self.inputCaps(onDevice: device != nil, width: width, height: height)
-        // block=true: a slow encoder holds the pipeline back instead of queueing frames without bound.
-        let description = """
-            appsrc name=input is-live=false block=true format=time max-bytes=\(frameBytes * 3) caps="\(caps)" \
-            ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 ! \(tail)
-            """
         // Every reference is held by an owner that drops it once: a throw below releases what
         // was made so far, and the deinit that may follow releases nothing twice.
-        pipeline = try GstOwnedPipeline(launch: description)
-        tb_set_name(pipeline.element, "sink-bin")
-        guard let src = GStreamer.ownedChild(of: pipeline.element, named: "input") else {
-            throw PipelineError.pipelineConstruction(description: description, message: "no appsrc")
+        branches = try tails.enumerated().map { index, branch in
+            try OutputBranch(output: branch.output, tail: branch.tail, caps: caps, frameBytes: frameBytes,
+                             name: tails.count == 1 ? "sink-bin" : "sink-bin-\(index)")
         }
-        appsrc = src
-        rtspEncoder = GStreamer.ownedChild(of: pipeline.element, named: "rtsp-encoder")
-        rtspOut = GStreamer.ownedChild(of: pipeline.element, named: "rtsp-out")
         let target = outputs.map(\.target).joined(separator: ", ")
         // Device frames: CUDA memory in our context, which the encoder is given too (no copy
         // between contexts).
-        if let device { device.shareContext(with: pipeline.element) }
+        if let device { for branch in branches { device.shareContext(with: branch.pipeline.element) } }
         let madePool: UnsafeMutablePointer<GstBufferPool>? = if let device { device.makeGStreamerBufferPool() } else { gst_buffer_pool_new() }
         guard let madePool else {
             throw PipelineError.sinkFailed(target: target, element: "bufferpool", message: "libgstcuda cannot make a CUDA buffer pool")
@@ -231,16 +218,16 @@ public final class VideoSink: @unchecked Sendable {
         if gst_buffer_pool_set_config(madePool, poolConfig) == 0 || gst_buffer_pool_set_active(madePool, 1) == 0 {
             throw PipelineError.sinkFailed(target: target, element: "bufferpool", message: "cannot set up the output buffer pool")
         }
-        if gst_element_set_state(pipeline.element, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
-            throw PipelineError.sinkFailed(target: target, element: "sink-bin",
-                                           message: GStreamer.pendingError(pipeline.element) ?? "state change failed")
+        for branch in branches where gst_element_set_state(branch.pipeline.element, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
+            throw PipelineError.sinkFailed(target: branch.output.target, element: "sink-bin",
+                                           message: GStreamer.pendingError(branch.pipeline.element) ?? "state change failed")
         }
     }
 
     deinit {
-        // The pipeline stops before the pool it draws from is deactivated; the owners then
-        // drop their references (the pipeline's owner would stop it too).
-        pipeline.stop()
+        // The pipelines stop before the pool they draw from is deactivated; the owners then
+        // drop their references (the pipelines' owners would stop them too).
+        for branch in branches { branch.pipeline.stop() }
     }
 
     /// Announces the output frame rate (the first source's); call before the first frame. Without
@@ -248,9 +235,10 @@ public final class VideoSink: @unchecked Sendable {
     public func setFrameRate(numerator: Int, denominator: Int) {
         guard lastPTS == nil, numerator > 0, denominator > 0 else { return }
         let caps = gst_caps_from_string(Self.inputCaps(onDevice: device != nil, width: width, height: height, frameRate: (numerator, denominator)))
-        gst_app_src_set_caps(tb_app_src(appsrc.pointer), caps)
+        for branch in branches { gst_app_src_set_caps(tb_app_src(branch.appsrc.pointer), caps) }
         gst_caps_unref(caps)
-        if let encoder = rtspEncoder?.pointer {
+        for branch in branches {
+            guard let encoder = branch.rtspEncoder?.pointer else { continue }
             // x264enc takes no new key interval while playing: the encoder goes to READY and back,
             // which is safe as no frame has reached it yet.
             let frames = Self.keyInterval(numerator: numerator, denominator: denominator)
@@ -286,9 +274,11 @@ public final class VideoSink: @unchecked Sendable {
 
     /// One frame from the pool, mapped with `mapFlags` for `fill` (its address and the row
     /// stride its video meta gives), timestamped and pushed.
+    /// An output whose pipeline failed (`OutputFailures`) is stopped and left out from then on;
+    /// the frame still goes to the others.
     private func push(pts: UInt64?, mapFlags: GstMapFlags, _ fill: (UnsafeMutableRawPointer, Int?) throws -> Void) throws {
-        if let error = GStreamer.pendingError(pipeline.element) {
-            throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: error)
+        var failures = branches.filter { !$0.failed }.compactMap { branch in
+            GStreamer.pendingError(branch.pipeline.element).map { branch.fail(message: $0) }
         }
         var pooled: UnsafeMutablePointer<GstBuffer>?
         guard gst_buffer_pool_acquire_buffer(pool.pool, &pooled, nil) == GST_FLOW_OK, let buffer = pooled else {
@@ -309,36 +299,81 @@ public final class VideoSink: @unchecked Sendable {
         gst_buffer_unmap(buffer, &info)
         var time = pts ?? (lastPTS.map { $0 + 33_333_333 } ?? 0)
         if let last = lastPTS, time <= last { time = last + 1_000_000 }
-        if lastPTS == nil, let rtspOut { startRealTime(at: time, sink: rtspOut.pointer) }
+        if lastPTS == nil { for branch in branches { branch.startRealTime(at: time) } }
         lastPTS = time
         tb_buffer_set_pts(buffer, GstClockTime(time))
-        let flow = gst_app_src_push_buffer(tb_app_src(appsrc.pointer), buffer)  // takes the buffer
-        if flow != GST_FLOW_OK && flow != GST_FLOW_FLUSHING {
-            let error = GStreamer.pendingError(pipeline.element) ?? "flow \(flow.rawValue)"
-            throw PipelineError.sinkFailed(target: target, element: "appsrc", message: error)
+        // Each output's appsrc takes a reference; the frame goes back to the pool after the last.
+        let live = branches.filter { !$0.failed }
+        for _ in live.dropFirst() { gst_buffer_ref(buffer) }
+        if live.isEmpty { gst_buffer_unref(buffer) }
+        for branch in live {
+            let flow = gst_app_src_push_buffer(tb_app_src(branch.appsrc.pointer), buffer)  // takes a reference
+            if flow != GST_FLOW_OK && flow != GST_FLOW_FLUSHING {
+                failures.append(branch.fail(message: GStreamer.pendingError(branch.pipeline.element) ?? "flow \(flow.rawValue)"))
+            }
         }
+        if !failures.isEmpty { throw OutputFailures(failures) }
     }
 
-    /// The RTSP branch's sink plays the first frame now and the rest in real time after it: its
+    /// Ends the stream and waits until the muxer has written its index (the MP4 then plays).
+    /// An output that fails now is said as the others' are (`OutputFailures`).
+    public func finish() throws {
+        guard !finished else { return }
+        finished = true
+        let live = branches.filter { !$0.failed }
+        for branch in live { gst_app_src_end_of_stream(tb_app_src(branch.appsrc.pointer)) }
+        let failures = live.compactMap { branch -> OutputFailure? in
+            defer { branch.pipeline.stop() }
+            return GStreamer.waitForEndOfStream(branch.pipeline.element, timeoutNanoseconds: 60_000_000_000).map { branch.fail(message: $0) }
+        }
+        if !failures.isEmpty { throw OutputFailures(failures) }
+    }
+
+}
+
+/// One output's pipeline, `appsrc → queue → the output's elements` (the sink's thread's alone).
+private final class OutputBranch {
+    let output: SinkKind
+    let pipeline: GstOwnedPipeline
+    let appsrc: GstOwned<GstElement>
+    /// The RTSP output's encoder and UDP sink (key interval, clock alignment).
+    let rtspEncoder: GstOwned<GstElement>?
+    let rtspOut: GstOwned<GstElement>?
+    private(set) var failed = false
+
+    init(output: SinkKind, tail: String, caps: String, frameBytes: Int, name: String) throws {
+        self.output = output
+        // block=true: a slow encoder holds the pipeline back instead of queueing frames without bound.
+        let description = """
+            appsrc name=input is-live=false block=true format=time max-bytes=\(frameBytes * 3) caps="\(caps)" \
+            ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 ! \(tail)
+            """
+        pipeline = try GstOwnedPipeline(launch: description)
+        tb_set_name(pipeline.element, name)
+        guard let src = GStreamer.ownedChild(of: pipeline.element, named: "input") else {
+            throw PipelineError.pipelineConstruction(description: description, message: "no appsrc")
+        }
+        appsrc = src
+        rtspEncoder = GStreamer.ownedChild(of: pipeline.element, named: "rtsp-encoder")
+        rtspOut = GStreamer.ownedChild(of: pipeline.element, named: "rtsp-out")
+    }
+
+    /// Stops this output for good (what it wrote stays: an MP4's fragments play) and says why.
+    func fail(message: String) -> OutputFailure {
+        failed = true
+        pipeline.stop()
+        return OutputFailure(target: output.target, message: message)
+    }
+
+    /// The RTSP output's sink plays the first frame now and the rest in real time after it: its
     /// clock started with the pipeline, which may be seconds before the first frame (sources
     /// starting, the detector loading), and the frames of those seconds would go out in a burst.
-    private func startRealTime(at firstPTS: UInt64, sink: UnsafeMutablePointer<GstElement>) {
+    func startRealTime(at firstPTS: UInt64) {
+        guard let sink = rtspOut?.pointer else { return }
         let now = gst_element_get_current_running_time(pipeline.element)
         guard now != tb_clock_time_none() else { return }
         tb_object_set_int64(sink, "ts-offset", gint64(Int64(bitPattern: UInt64(now)) - Int64(bitPattern: firstPTS)))
     }
-
-    /// Ends the stream and waits until the muxer has written its index (the MP4 then plays).
-    public func finish() throws {
-        guard !finished else { return }
-        finished = true
-        gst_app_src_end_of_stream(tb_app_src(appsrc.pointer))
-        defer { pipeline.stop() }
-        if let error = GStreamer.waitForEndOfStream(pipeline.element, timeoutNanoseconds: 60_000_000_000) {
-            throw PipelineError.sinkFailed(target: target, element: "sink-bin", message: error)
-        }
-    }
-
 }
 
 extension VideoSink {

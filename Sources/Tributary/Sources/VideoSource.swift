@@ -190,6 +190,8 @@ public final class VideoSource: @unchecked Sendable {
         // pulled, before a loop's restart can move the timeline on.
         var held: (sample: OpaquePointer, pts: UInt64?)?
         var unlinkedStream = false
+        // The stream's type when decodebin found no decoder for it (said if the run then fails).
+        var undecodable: String?
         // A file's frames at a fixed rate: gaps in their timestamps are frames the decoder lost.
         var gaps: TimestampGaps?, lost = 0
         func decoded(_ frame: Frame) {
@@ -236,12 +238,16 @@ public final class VideoSource: @unchecked Sendable {
                     if unlinkedStream && frameNumber == 0 {
                         return .failed(element: d.element, message: "no video stream in \(uri.original)")
                     }
+                    if let undecodable, frameNumber == 0 {
+                        return .failed(element: d.element, message: "no decoder for \(undecodable) in \(uri.original): GStreamer has no plug-in for this codec")
+                    }
                     return .failed(element: d.element, message: d.text)
                 case GST_MESSAGE_WARNING:
                     let d = GStreamer.describe(message)
                     // decodebin's pad that found no branch: an audio stream beside the video, or
                     // instead of it (then an error follows); said only if the run fails.
                     if d.text.contains("Delayed linking failed") { unlinkedStream = true; break }
+                    if let type = Self.undecodableType(warning: d.text) { undecodable = type; break }
                     logger.warning("\(d.element): \(d.text) (source \(id): \(uri.original))")
                 default:
                     break  // EOS: the appsink says so below
@@ -253,9 +259,40 @@ public final class VideoSource: @unchecked Sendable {
                 // (so a looping source copies one frame a pass: appsink still has its buffer).
                 release()
                 if fileLoop && restartFromBeginning() { continue }
+                reportEndingEarly(ledger: ledger, lost: lost)
                 return .endOfStream
             }
         }
+    }
+
+    /// A file that ends well before its container's duration (cut after a faststart index,
+    /// which still announces the whole length): said, and the frames it lacks counted as the
+    /// decoder's losses. A margin of 1 % (at least 2 frames) keeps rounding and a container
+    /// whose audio outlasts its video quiet.
+    private func reportEndingEarly(ledger: FrameLedger, lost: Int) {
+        guard let expected = expectedFrameCount, !stopRequested.withValue({ $0 }) else { return }
+        let missing = expected - frameNumber - lost
+        guard missing > max(2, expected / 100) else { return }
+        logger.warning("ended early: \(frameNumber) of the \(expected) frames its container announces; the file may be cut (source \(id): \(uri.original))")
+        ledger.recordDecoderLoss(source: id, count: missing)
+    }
+
+    /// The stream type in decodebin's "No decoder available for type '…'" warning, its fourcc as
+    /// letters where it has one (`video/x-avi-unknown, fourcc=ZZZ9`).
+    static func undecodableType(warning text: String) -> String? {
+        let prefix = "No decoder available for type '"
+        guard let start = text.firstRange(of: prefix)?.upperBound, let end = text[start...].firstIndex(of: "'") else { return nil }
+        var type = String(text[start..<end])
+        if let field = type.firstRange(of: "fourcc=(int)") {
+            let digits = type[field.upperBound...].prefix { $0.isNumber }
+            if let value = UInt32(digits) {
+                let letters = (0..<4).map { Character(Unicode.Scalar(UInt8(truncatingIfNeeded: value >> (8 * $0)))) }
+                if letters.allSatisfy({ $0.isASCII && !$0.isWhitespace && ($0.isLetter || $0.isNumber) }) {
+                    type.replaceSubrange(field.lowerBound..<type.index(field.upperBound, offsetBy: digits.count), with: "fourcc=\(String(letters))")
+                }
+            }
+        }
+        return type
     }
 
     /// `--file-loop`: seek back to the start; frame numbers keep counting, and so do the frames'

@@ -78,6 +78,34 @@ import Testing
         #expect(!result.standardOutput.contains("Frame Number="))
     }
 
+    /// A model whose input the pre-processing cannot fill (one channel for RGB, or no H×W) is
+    /// refused by name and shape (exit 2) before any source starts.
+    @Test(arguments: [
+        ("[1, 1, 64, 64]", "input has 1 channels but model-color-format=0 gives 3"),
+        ("[1, 3, 416]", "input 'images' has shape [1, 3, 416]; expected [N, C, H, W] with fixed H and W"),
+    ])
+    func aModelWithTheWrongInputShapeIsRefused(shape: String, message: String) throws {
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = folder.appendingPathComponent("wrong-input.onnx").path
+        let script = """
+            import onnx, sys
+            from onnx import helper, TensorProto
+            shape = \(shape)
+            x = helper.make_tensor_value_info("images", TensorProto.FLOAT, shape)
+            y = helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)
+            graph = helper.make_graph([helper.make_node("Relu", ["images"], ["output"])], "relu", [x], [y])
+            onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), sys.argv[1])
+            """
+        let made = try runProcess(TestMedia.path(".deps/venv/bin/python"), ["-c", script, model], timeout: 60)
+        try #require(made.status == 0, "\(made.standardError)")
+        let config = try writeConfig(folder, ["onnx-file": model])
+        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display", "-c", config], timeout: 30)
+        #expect(result.status == 2, "\(result.standardError)")
+        #expect(result.standardError.contains("unsupported model '\(model)': \(message)"), "\(result.standardError)")
+        #expect(!result.standardOutput.contains("Frame Number="))
+    }
+
     @Test func aMissingModelIsNamed() throws {
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -58,10 +58,15 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
     var tap: (any TiledFrameTap)?
     var rtspURLs: [String] { [] }
     private let failAt: Int?
+    /// At this batch one of its outputs fails alone (`OutputFailures`): the run goes on.
+    private let outputFailsAt: Int?
 
     struct Failure: Error, Equatable { let batch: Int }
 
-    init(failAt: Int? = nil) { self.failAt = failAt }
+    init(failAt: Int? = nil, outputFailsAt: Int? = nil) {
+        self.failAt = failAt
+        self.outputFailsAt = outputFailsAt
+    }
 
     func start(frameRate: (numerator: Int, denominator: Int)?) { frameRates.withValue { $0.append(frameRate?.numerator ?? 0) } }
 
@@ -72,6 +77,9 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
             return recorded.count
         }
         if let failAt, count == failAt { throw Failure(batch: count) }
+        if let outputFailsAt, count == outputFailsAt {
+            throw OutputFailures([OutputFailure(target: "/full/out.mp4", message: "filesink0: No space left on the resource.")])
+        }
     }
 
     func finish(failed: Bool) throws { finished.withValue { $0.append(failed) } }
@@ -142,6 +150,23 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func anOutputThatFailsAloneIsToldAndTheRunGoesOnToTheEnd() throws {
+        let output = RecordingOutput(outputFailsAt: 4)
+        let pipeline = try pipeline(configuration(inputs: 2, batchSize: 2), output: output) { InMemorySource(id: $0, uri: $1, frames: 40) }
+        let told = Locked<[String]>([])
+        pipeline.onEvent = { event in if case .outputFailed(let failure) = event { told.withValue { $0.append(failure.description) } } }
+        let outcome = pipeline.run()
+        let expected = "filesink0: No space left on the resource. (output /full/out.mp4)"
+        #expect(told.withValue { $0 } == [expected], "said once, as it happened")
+        #expect(outcome.outputFailures.map(\.description) == [expected])
+        #expect(outcome.sinkFailure == nil && outcome.sourceFailures.isEmpty)
+        #expect(!outcome.succeeded, "a run that lost an output does not succeed (exit 1)")
+        #expect(output.batches.withValue { $0.count } == 40, "every batch still goes out")
+        #expect(output.finished.withValue { $0 } == [false], "the output is finished normally: the others finalise their files")
+        for id in 0..<2 { #expect(outcome.ledger.counts(of: id) == FrameLedger.SourceCounts(decoded: 40, delivered: 40)) }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func sourcesAddedAndRemovedChangeTheBatchesAndTheGrid() throws {
         let output = RecordingOutput()
         let pipeline = try pipeline(configuration(inputs: 0, batchSize: 1, open: true), output: output) { InMemorySource(id: $0, uri: $1, frames: nil) }
@@ -186,6 +211,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
             case .sourceFailed(let failure): text = "source failed \(failure.source)"
             case .sourceState(let status): text = "state \(status.sourceID) \(status.state.rawValue)"
             case .stageFailed(let error): text = "stage failed \(error)"
+            case .outputFailed(let failure): text = "output failed \(failure.target)"
             case .perf(let rates): text = "perf \(rates.map(\.stream))"
             }
             events.withValue { $0.append(text) }

@@ -68,4 +68,28 @@ import TributarySample
         #expect(info.contains("Width: 640") && info.contains("Height: 240"), "\(info)")
         #expect(outcome?.sinkFailure == nil)
     }
+
+    /// Two MP4 outputs, one of them on a device that is always full (`/dev/full`): that one fails
+    /// alone, once, naming it; the other is written to the end and plays; every frame is delivered.
+    @Test(.timeLimit(.minutes(2)))
+    func anOutputThatFailsStopsAloneAndTheOtherIsWrittenToTheEnd() throws {
+        try TestMedia.requireMedia()
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let good = folder.appendingPathComponent("good.mp4").path
+        let configuration = PipelineConfiguration(
+            inputs: [try SourceURI(TestMedia.h264)], muxer: StreamMuxerConfiguration(batchSize: 1, width: 320, height: 240),
+            tilerWidth: 320, tilerHeight: 240, outputs: [.mp4(path: "/dev/full"), .mp4(path: good)], perfIntervalNanoseconds: 0)
+        let pipeline = try Pipeline(configuration: configuration, logger: Logger(label: "test"))
+        let told = Locked<[OutputFailure]>([])
+        pipeline.onEvent = { event in if case .outputFailed(let failure) = event { told.withValue { $0.append(failure) } } }
+        let outcome = pipeline.run()
+        #expect(told.withValue { $0 } == outcome.outputFailures)
+        #expect(outcome.outputFailures.map(\.target) == ["/dev/full"], "\(outcome.outputFailures)")
+        #expect(outcome.outputFailures.first?.message.contains("No space left") == true, "\(outcome.outputFailures)")
+        #expect(outcome.sinkFailure == nil && !outcome.succeeded)
+        #expect(outcome.ledger.counts(of: 0) == FrameLedger.SourceCounts(decoded: 795, delivered: 795))
+        let info = try discover(good)
+        #expect(info.contains("H.264") && info.contains("Duration: 0:01:19"), "the other output has every frame (79.5 s): \(info)")
+    }
 }
