@@ -19,6 +19,9 @@ test: setup
 	swift test --skip-build --skip TributaryServiceTests
 	# The service's tests start servers and processes and measure rates: one at a time, alone.
 	swift test --skip-build --filter TributaryServiceTests --no-parallel
+	# The parsers under libFuzzer, 30 s each (docs/reliability.md, "Fuzzing").
+	bash scripts/fuzz.sh build
+	bash scripts/fuzz.sh run 30
 
 bench: setup
 	swift build -c release --product tributary-benchmark

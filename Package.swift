@@ -122,6 +122,18 @@ let package = Package(
             ],
             swiftSettings: headerSearchSettings
         ),
+        // libFuzzer targets over the parsers (scripts/fuzz.sh builds them with -sanitize=fuzzer and
+        // -DTRIBUTARY_FUZZ); in an ordinary build each replays the files it is given.
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/Fuzz/CLibFuzzer"),
+        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"], path: "Sources/Fuzz/FuzzSupport"),
+        .executableTarget(name: "fuzz-infer-config", dependencies: ["Tributary", "FuzzSupport"],
+                          path: "Sources/Fuzz/infer-config", swiftSettings: headerSearchSettings),
+        .executableTarget(name: "fuzz-analytics-config", dependencies: ["Tributary", "FuzzSupport"],
+                          path: "Sources/Fuzz/analytics-config", swiftSettings: headerSearchSettings),
+        .executableTarget(name: "fuzz-source-uri", dependencies: ["Tributary", "FuzzSupport"],
+                          path: "Sources/Fuzz/source-uri", swiftSettings: headerSearchSettings),
+        .executableTarget(name: "fuzz-stream-request", dependencies: ["TributaryService", "FuzzSupport"],
+                          path: "Sources/Fuzz/stream-request", swiftSettings: headerSearchSettings),
         .testTarget(
             name: "TributaryTests",
             dependencies: ["Tributary", "TributarySample", "CGStreamer"],

@@ -46,6 +46,11 @@ public enum AnalyticsConfiguration {
                 throw fail(e, "'\(e.value)' is not x;y;x;y… pairs")
             }
             let list = stride(from: 0, to: numbers.count, by: 2).map { Point(x: numbers[$0]! * scale.x, y: numbers[$0 + 1]! * scale.y) }
+            // NaN, infinity or a coordinate millions of pixels out is a typo, and would trap the
+            // OSD's conversions to Int when drawn.
+            guard list.allSatisfy({ abs($0.x) <= maximumCoordinate && abs($0.y) <= maximumCoordinate }) else {
+                throw fail(e, "'\(e.value)' has a coordinate beyond ±\(Int(maximumCoordinate)) pixels (scaled to the muxer) or not a number")
+            }
             if let count, list.count != count { throw fail(e, "\(list.count) points; \(count) expected") }
             return list
         }
@@ -62,7 +67,10 @@ public enum AnalyticsConfiguration {
                 case "class-id": classes = try classFilter(e, fail)
                 case "inverse-roi": inverse = e.value == "1"
                 case "extended": extended = e.value == "1"
-                case "object-threshold": threshold = Int(try positive(e, fail))
+                case "object-threshold":
+                    // A whole number, as nvdsanalytics reads it (g_key_file_get_integer).
+                    guard let value = Int(e.value), value > 0 else { throw fail(e, "'\(e.value)' is not a positive whole number") }
+                    threshold = value
                 default: break
                 }
             }
@@ -92,6 +100,9 @@ public enum AnalyticsConfiguration {
         return (rules.filter { !$0.value.isEmpty }, warnings)
     }
 
+    /// Muxer pixels either side of the frame a point may lie.
+    static let maximumCoordinate: Float = 1_000_000
+
     /// `roi-filtering-stream-3` → ("roi-filtering", 3).
     private static func streamGroup(_ name: String) -> (String, Int)? {
         for kind in ["roi-filtering", "overcrowding", "line-crossing", "direction-detection"] where name.hasPrefix(kind + "-stream-") {
@@ -101,7 +112,7 @@ public enum AnalyticsConfiguration {
     }
 
     private static func positive(_ e: ConfigEntry, _ fail: (ConfigEntry, String) -> InferConfigurationError) throws -> Float {
-        guard let value = Float(e.value), value > 0 else { throw fail(e, "'\(e.value)' is not a positive number") }
+        guard let value = Float(e.value), value.isFinite, value > 0 else { throw fail(e, "'\(e.value)' is not a positive number") }
         return value
     }
 

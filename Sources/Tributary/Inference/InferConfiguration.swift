@@ -371,6 +371,9 @@ private struct InferConfigurationParser {
 
     func int(_ e: ConfigEntry, min: Int? = nil) throws -> Int {
         guard let v = Int(e.value) else { throw notA("an integer", e) }
+        // nvinfer reads a C int (g_key_file_get_integer); beyond it, `Int32(_:)` at the ONNX
+        // Runtime and CUDA calls (intra-op-threads, gpu-id) would trap.
+        guard Int32(exactly: v) != nil else { throw bad(e, "\(v) is beyond a 32-bit integer") }
         if let min, v < min { throw bad(e, "\(v) must be at least \(min)") }
         return v
     }

@@ -122,6 +122,8 @@ public enum OSDLayout {
     /// those whose centre lies within `width / 2` of the segment, one run per row, rows with the
     /// same run merged. Pure arithmetic, so the CPU and GPU OSDs paint the same pixels.
     static func lineSpans(from a: (x: Double, y: Double), to b: (x: Double, y: Double), width: Double, bounds: PixelRect) -> [PixelRect] {
+        // A probe's display meta can hold anything: a point that is no number draws nothing.
+        guard [a.x, a.y, b.x, b.y, width].allSatisfy(\.isFinite) else { return [] }
         let r = width / 2
         let (dx, dy) = (b.x - a.x, b.y - a.y)
         let length2 = dx * dx + dy * dy, length = length2.squareRoot()
@@ -142,6 +144,9 @@ public enum OSDLayout {
                 let l = max(across.lo, along.lo), h = min(across.hi, along.hi)
                 if l <= h { lo = min(lo, l); hi = max(hi, h) }
             }
+            // Clamped to the bounds before Int(_:), which traps on a segment far outside them.
+            lo = max(lo, Double(bounds.x0) - 1)
+            hi = min(hi, Double(bounds.x1) + 1)
             guard lo <= hi else { continue }
             let x0 = max(bounds.x0, Int((lo - 0.5).rounded(.up))), x1 = min(bounds.x1, Int((hi - 0.5).rounded(.down)) + 1)
             guard x0 < x1 else { continue }
@@ -163,8 +168,9 @@ public enum OSDLayout {
 
     @inline(__always)
     static func pixel(_ value: Double) -> Int {
-        // Clamp before converting: rects from a detector can be anything, Int(_:) traps on huge values.
-        Int(min(max(value, -1_000_000), 1_000_000).rounded())
+        // Clamp before converting: rects from a detector can be anything, Int(_:) traps on huge
+        // values and on NaN (which `min`/`max` pass through).
+        value.isNaN ? 0 : Int(min(max(value, -1_000_000), 1_000_000).rounded())
     }
 
     /// The label text's colour on a background: black on light colours, white on dark ones.

@@ -18,6 +18,9 @@ public struct SourceURI: Sendable, Equatable, CustomStringConvertible {
     public init(_ text: String) throws {
         // An empty path would become the working directory ("… is a directory"): say what it is.
         guard !text.allSatisfy(\.isWhitespace) else { throw PipelineError.invalidURI(text, reason: "the URI is empty") }
+        // GStreamer reads a C string: past a NUL (a REST camera_url can hold one) nothing would be
+        // checked, and what is opened would not be what is shown.
+        guard !text.utf8.contains(0) else { throw PipelineError.invalidURI(text, reason: "it contains a NUL character") }
         GStreamer.initialize()
         original = text
         if gst_uri_is_valid(text) != 0 {

@@ -141,6 +141,36 @@ import Testing
             _ = try AnalyticsConfiguration.parse("[overcrowding-stream-0]\nobject-threshold=lots\nroi-X=0;0;1;0;1;1\n", path: "a.txt", muxerWidth: 10, muxerHeight: 10)
         } throws: { "\($0)".contains("a.txt:2") && "\($0)".contains("object-threshold") }
     }
+
+    /// Found by fuzzing (scripts/fuzz.sh): an object-threshold beyond Float's range was infinity,
+    /// and `Int(_:)` of it trapped. A whole number, as nvdsanalytics reads it.
+    @Test(arguments: ["1" + String(repeating: "0", count: 40), "inf", "2.5", "0", "-3"])
+    func anObjectThresholdThatIsNoPositiveWholeNumberIsAnError(_ value: String) {
+        #expect {
+            _ = try AnalyticsConfiguration.parse("[overcrowding-stream-0]\nroi-X=0;0;1;0;1;1\nobject-threshold=\(value)\n",
+                                                 path: "a.txt", muxerWidth: 10, muxerHeight: 10)
+        } throws: { "\($0)".contains("a.txt:3") && "\($0)".contains("object-threshold") && "\($0)".contains("positive whole number") }
+    }
+
+    /// NaN, infinity or a point millions of pixels out (after scaling) would trap the OSD's
+    /// conversions to Int when the overlay draws it: refused where it is written.
+    @Test(arguments: ["roi-X=0;0;nan;0;1;1", "roi-X=0;0;inf;0;1;1", "roi-X=0;0;1e30;0;1;1", "roi-X=0;0;2000000;0;1;1"])
+    func aPointThatIsNoPixelIsAnError(_ line: String) throws {
+        #expect {
+            _ = try AnalyticsConfiguration.parse("[roi-filtering-stream-0]\n\(line)\n", path: "a.txt", muxerWidth: 10, muxerHeight: 10)
+        } throws: { "\($0)".contains("a.txt:2") && "\($0)".contains("roi-X") }
+        // Scaling counts: 1 config pixel is 2·10⁶ muxer pixels here.
+        #expect {
+            _ = try AnalyticsConfiguration.parse("[property]\nconfig-width=0.001\n[roi-filtering-stream-0]\nroi-X=0;0;1;0;1;1\n",
+                                                 path: "a.txt", muxerWidth: 2000, muxerHeight: 10)
+        } throws: { "\($0)".contains("a.txt:4") }
+        #expect {
+            _ = try AnalyticsConfiguration.parse("[property]\nconfig-width=inf\n", path: "a.txt", muxerWidth: 10, muxerHeight: 10)
+        } throws: { "\($0)".contains("a.txt:2") && "\($0)".contains("config-width") }
+        // Beside the frame is allowed.
+        let rules = try AnalyticsConfiguration.parse("[roi-filtering-stream-0]\nroi-X=-500;0;1500;0;1;1\n", path: "a.txt", muxerWidth: 10, muxerHeight: 10).rules
+        #expect(rules[0]?.regions.first?.polygon.first == Point(x: -500, y: 0))
+    }
 }
 
 /// What the OSD shows of the analytics (`osd-mode`), as display meta on each frame.

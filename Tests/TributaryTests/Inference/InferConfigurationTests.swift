@@ -264,6 +264,18 @@ struct InferConfigBadValue: Sendable, CustomTestStringConvertible {
         #expect(error.description.hasPrefix("\(folder.path)/config.txt:\(expectedLine): bad value for '\(bad.key)': "))
     }
 
+    /// nvinfer reads a C int; a value beyond one was accepted here and then trapped in
+    /// `Int32(_:)` when handed to ONNX Runtime or CUDA (fuzz-infer-config now checks it).
+    @Test(arguments: ["intra-op-threads=99999999999", "gpu-id=2147483648", "batch-size=4294967297"])
+    func anIntegerBeyondACIntIsRefusedNamingLineAndKey(_ line: String) throws {
+        let folder = try ConfigFolder()
+        let error = try #require(throws: InferConfigurationError.self) { try folder.load(minimal + line + "\n") }
+        #expect(error.line == 4)
+        #expect(error.key == String(line.split(separator: "=")[0]))
+        #expect(error.message.contains("32-bit"))
+        #expect(try folder.load(minimal + "intra-op-threads=2147483647\n").intraOpThreads == 2_147_483_647)
+    }
+
     @Test func clusterModeOneIsRefusedNamingTheSupportedModes() throws {
         let folder = try ConfigFolder()
         let error = try #require(throws: InferConfigurationError.self) { try folder.load(minimal + "cluster-mode=1\n") }

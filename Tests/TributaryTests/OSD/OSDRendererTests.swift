@@ -204,6 +204,12 @@ import Testing
         // A vertical line through pixel centres, 1 wide: one column, merged into one rect.
         #expect(OSDLayout.lineSpans(from: (5.5, 2.2), to: (5.5, 9.8), width: 1, bounds: bounds) == [PixelRect(x0: 5, y0: 2, x1: 6, y1: 10)])
         #expect(OSDLayout.lineSpans(from: (500, 500), to: (600, 600), width: 3, bounds: bounds).isEmpty, "outside the bounds")
+        // A probe's display meta can hold anything: far away or not a number, nothing traps.
+        let far = OSDLayout.lineSpans(from: (0, 5.5), to: (1e30, 5.5), width: 1, bounds: bounds)
+        #expect(far == [PixelRect(x0: bounds.x0, y0: 5, x1: bounds.x1, y1: 6)], "a line running far out is drawn up to the bounds: \(far)")
+        #expect(OSDLayout.lineSpans(from: (.nan, 5), to: (10, 5), width: 1, bounds: bounds).isEmpty)
+        #expect(OSDLayout.lineSpans(from: (0, 0), to: (10, 10), width: .infinity, bounds: bounds).isEmpty)
+        #expect(OSDLayout.pixel(.nan) == 0 && OSDLayout.pixel(1e300) == 1_000_000)
     }
 
     @Test func linesAndStackedTextsLandInTheirTile() {

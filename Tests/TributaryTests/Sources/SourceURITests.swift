@@ -26,6 +26,17 @@ import Testing
         }
     }
 
+    /// Found by fuzz-source-uri: the part after a NUL was kept in the URI but never checked, as
+    /// GStreamer reads up to it.
+    @Test func aNULCharacterIsRefused() {
+        #expect {
+            try SourceURI("rtsp://10.0.0.7/stream\u{0}file:///etc/passwd")
+        } throws: { error in
+            "\(error)".contains("NUL")
+        }
+        #expect(throws: PipelineError.self) { try SourceURI(TestMedia.h264 + "\u{0}") }
+    }
+
     @Test func rtspIsLive() throws {
         #expect(try SourceURI("rtsp://127.0.0.1:8554/cam").isLiveByScheme)
     }
