@@ -19,8 +19,8 @@ extension TributaryBenchmark {
         print("Frame latency, decode → sink, \(seconds) s after a 5-s warm-up, input \(input) looping in real time, "
               + "muxer \(width)×\(height), device \(device), detector \(configuration.onnxFile ?? "?")"
               + (latencyTracker ? ", sort tracker" : ""))
-        print("| streams | frames | fps per stream | p50 ms | p95 ms | p99 ms | max ms |")
-        print("|---|---|---|---|---|---|---|")
+        print("| streams | frames | fps per stream | dropped | p50 ms | p95 ms | p99 ms | max ms |")
+        print("|---|---|---|---|---|---|---|---|")
         let chart = chartData(.latency, machine: "\(device == .cpu ? cpuMachine(streamsNote: "K x") : "\((try? CUDADevice.open(0).name) ?? "GPU 0"), K x \(input), muxer \(width)x\(height)"), "
                               + "looping in real time")
         for k in streams {
@@ -42,11 +42,19 @@ extension TributaryBenchmark {
             pipelineConfiguration.detectionWorkers = detectionWorkers
             let pipeline = try Pipeline(configuration: pipelineConfiguration, detector: detector, logger: logger)
             pipeline.probe = { batch in try? SampleEdit.halveRed(&batch) }
+            // Frames decoded and dropped (late: the streams are cameras) within the window.
+            let window = Locked<(decoded: Int, dropped: Int)>((0, 0))
+            @Sendable func totals() -> (decoded: Int, dropped: Int) {
+                pipeline.ledger.allCounts.reduce((0, 0)) { ($0.0 + $1.decoded, $0.1 + $1.droppedTotal) }
+            }
             let timer = WorkerThread(name: "latency-timer") { [pipeline] in
                 sleep(5)
                 recorder.reset()
+                let start = totals()
                 sleep(UInt32(seconds))
                 recorder.stop()
+                let end = totals()
+                window.withValue { $0 = (end.decoded - start.decoded, end.dropped - start.dropped) }
                 pipeline.requestStop(signal: 0)
             }
             let outcome = pipeline.run()
@@ -59,7 +67,9 @@ extension TributaryBenchmark {
                 return f(Double(sorted[min(sorted.count - 1, Int(p * Double(sorted.count)))]) / 1e6)
             }
             let fps = Double(sorted.count) / max(elapsed, 1e-9) / Double(k)
-            print("| \(k) | \(sorted.count) | \(f(fps)) | \(percentile(0.5)) | \(percentile(0.95)) | \(percentile(0.99)) | \(sorted.last.map { f(Double($0) / 1e6) } ?? "–") |")
+            let (decoded, dropped) = window.withValue { $0 }
+            let droppedShare = "\(f(Double(dropped) / Double(max(1, decoded)) * 100)) %"
+            print("| \(k) | \(sorted.count) | \(f(fps)) | \(droppedShare) | \(percentile(0.5)) | \(percentile(0.95)) | \(percentile(0.99)) | \(sorted.last.map { f(Double($0) / 1e6) } ?? "–") |")
             flushStandardOutput()
             chart?.add(["\(k)", latencyTracker ? "sort" : "none", "\(seconds)", "\(sorted.count)", f(fps), percentile(0.5), percentile(0.95),
                         percentile(0.99), sorted.last.map { f(Double($0) / 1e6) }])

@@ -206,8 +206,12 @@ public final class Pipeline: @unchecked Sendable {
         let supervisor = SourceSupervisor(source: source, cameraID: cameraID, policy: configuration.recovery,
                                           rebuild: { [makeSource] in try makeSource(source.id, source.uri) },
                                           onChange: { [onEvent] in onEvent(.sourceState($0)) })
+        // In real time a file stands for a camera, and a late camera's oldest frame is dropped
+        // (counted) rather than the camera waiting: a frame that missed its batch does not hold
+        // its stream back behind the others (a batch takes one frame a source).
+        let realTime = configuration.realTime
         let thread = WorkerThread(name: "source-\(source.id)") { [muxer, ledger, stageTimes, sourceFailures, onEvent] in
-            let end = supervisor.run(ledger: ledger, times: stageTimes) { frame, live in muxer.push(frame, live: live) }
+            let end = supervisor.run(ledger: ledger, times: stageTimes) { frame, live in muxer.push(frame, live: live || realTime) }
             if case .failed(let element, let message) = end {
                 let failure = SourceFailure(source: source.id, uri: source.uri.original, element: element, message: message)
                 sourceFailures.withValue { $0.append(failure) }

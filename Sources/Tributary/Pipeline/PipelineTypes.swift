@@ -31,7 +31,8 @@ public struct PipelineConfiguration: Sendable {
     /// no analytics.
     public var analytics: [Int: StreamAnalyticsRules] = [:]
     /// Sources hand their frames out at their presentation times (files play at their frame rate,
-    /// as cameras), not as fast as they decode.
+    /// as cameras), not as fast as they decode; and, as cameras, a late one drops its oldest queued
+    /// frame (counted) rather than waiting.
     public var realTime = false
     /// How live sources that drop out come back (`--rtsp-reconnect-interval`, `--rtsp-reconnect-attempts`).
     public var recovery: SourceRecoveryPolicy = .default

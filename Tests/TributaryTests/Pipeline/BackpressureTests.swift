@@ -63,4 +63,21 @@ import Testing
         }
         #expect(inFlight <= 8, "frames in flight at most \(inFlight)")
     }
+
+    /// `realTime`: files stand for cameras, so a late one drops its oldest frame (counted) as a
+    /// live source does, instead of waiting as a file does.
+    @Test(.timeLimit(.minutes(1)))
+    func realTimeFileSourcesDropTheirOldestAsCamerasDo() throws {
+        var configuration = try configuration(inputs: 2)
+        configuration.realTime = true
+        let pipeline = try Pipeline(configuration: configuration, logger: logger,
+                                    sources: { InMemorySource(id: $0, uri: $1, frames: nil) }, output: RecordingOutput())
+        pipeline.probe = { _ in usleep(200_000) }
+        let (outcome, _) = run(pipeline, sources: 2, stopAfter: 2.5)
+        for id in 0..<2 {
+            let counts = outcome.ledger.counts(of: id)
+            #expect(counts.dropped[DropReason.liveQueueFull.rawValue, default: 0] > 500, "\(counts)")
+            #expect(counts.unaccounted == 0, "every frame accounted for: \(counts)")
+        }
+    }
 }
