@@ -174,6 +174,8 @@ public final class VideoSink: @unchecked Sendable {
             }
         }
         if let cudaEncoder { logger.info("output encoded by \(cudaEncoder) from CUDA memory") }
+        // x264's huge pages make RSS creep for as long as the run lasts (`disableTransparentHugePages`).
+        if branches.contains(where: { $0.tail.contains("x264enc") }) { disableTransparentHugePages() }
         try self.init(width: width, height: height, branches: branches, device: cudaEncoder != nil ? device : nil,
                       rtspServers: servers, logger: logger)
     }
@@ -302,8 +304,13 @@ public final class VideoSink: @unchecked Sendable {
         if lastPTS == nil { for branch in branches { branch.startRealTime(at: time) } }
         lastPTS = time
         tb_buffer_set_pts(buffer, GstClockTime(time))
+        let live = branches.filter { branch in
+            guard !branch.failed else { return false }
+            guard let error = branch.waitForRoom() else { return true }
+            failures.append(branch.fail(message: error))
+            return false
+        }
         // Each output's appsrc takes a reference; the frame goes back to the pool after the last.
-        let live = branches.filter { !$0.failed }
         for _ in live.dropFirst() { gst_buffer_ref(buffer) }
         if live.isEmpty { gst_buffer_unref(buffer) }
         for branch in live {
@@ -340,12 +347,15 @@ private final class OutputBranch {
     let rtspEncoder: GstOwned<GstElement>?
     let rtspOut: GstOwned<GstElement>?
     private(set) var failed = false
+    /// The appsrc's max-bytes: it blocks a push while it holds this much.
+    private let maxBytes: UInt64
 
     init(output: SinkKind, tail: String, caps: String, frameBytes: Int, name: String) throws {
         self.output = output
+        maxBytes = UInt64(frameBytes * 3)
         // block=true: a slow encoder holds the pipeline back instead of queueing frames without bound.
         let description = """
-            appsrc name=input is-live=false block=true format=time max-bytes=\(frameBytes * 3) caps="\(caps)" \
+            appsrc name=input is-live=false block=true format=time max-bytes=\(maxBytes) caps="\(caps)" \
             ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 ! \(tail)
             """
         pipeline = try GstOwnedPipeline(launch: description)
@@ -356,6 +366,22 @@ private final class OutputBranch {
         appsrc = src
         rtspEncoder = GStreamer.ownedChild(of: pipeline.element, named: "rtsp-encoder")
         rtspOut = GStreamer.ownedChild(of: pipeline.element, named: "rtsp-out")
+    }
+
+    /// Waits until the appsrc has room for a frame, watching the bus: an output that failed
+    /// downstream (a full disk) never takes its frames again, and a push into a full appsrc
+    /// (block=true) would wait for ever. The error, if one came.
+    func waitForRoom() -> String? {
+        guard let bus = gst_element_get_bus(pipeline.element) else { return nil }
+        defer { gst_object_unref(bus) }
+        while gst_app_src_get_current_level_bytes(tb_app_src(appsrc.pointer)) >= maxBytes {
+            if let message = gst_bus_timed_pop_filtered(bus, 5_000_000, GST_MESSAGE_ERROR) {
+                defer { gst_message_unref(message) }
+                let d = GStreamer.describe(message)
+                return "\(d.element): \(d.text)"
+            }
+        }
+        return nil
     }
 
     /// Stops this output for good (what it wrote stays: an MP4's fragments play) and says why.

@@ -54,24 +54,31 @@ import Testing
         #expect(result.standardError.contains("net-scale-factor"))
     }
 
-    /// A model whose output the parser cannot read is refused when its session is made, as a
-    /// bad model (exit 2), before any source starts.
-    @Test func aModelOfTheWrongShapeIsRefusedBeforeAnySourceStarts() throws {
-        let folder = try TestMedia.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let model = folder.appendingPathComponent("identity.onnx").path
+    /// Runs the app with a one-node model (`images` of `shape` → `output` of the same shape), made
+    /// by the set-up's ONNX package, as its detector: what it said and how it exited.
+    func runWithOneNodeModel(shape: String, in folder: URL) throws -> (model: String, result: ProcessResult) {
+        let model = folder.appendingPathComponent("one-node.onnx").path
         let script = """
             import onnx, sys
             from onnx import helper, TensorProto
-            x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
-            y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 64, 64])
+            shape = \(shape)
+            x = helper.make_tensor_value_info("images", TensorProto.FLOAT, shape)
+            y = helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)
             graph = helper.make_graph([helper.make_node("Identity", ["images"], ["output"])], "identity", [x], [y])
             onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), sys.argv[1])
             """
         let made = try runProcess(TestMedia.path(".deps/venv/bin/python"), ["-c", script, model], timeout: 60)
         try #require(made.status == 0, "\(made.standardError)")
         let config = try writeConfig(folder, ["onnx-file": model])
-        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display", "-c", config], timeout: 30)
+        return (model, try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display", "-c", config], timeout: 30))
+    }
+
+    /// A model whose output the parser cannot read is refused when its session is made, as a
+    /// bad model (exit 2), before any source starts.
+    @Test func aModelOfTheWrongShapeIsRefusedBeforeAnySourceStarts() throws {
+        let folder = try TestMedia.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (model, result) = try runWithOneNodeModel(shape: "[1, 3, 64, 64]", in: folder)
         #expect(result.status == 2, "\(result.standardError)")
         #expect(result.standardError.contains(model), "\(result.standardError)")
         #expect(result.standardError.contains("expected shape [N, boxes, 5 + 80] = [N, boxes, 85], got [1, 3, 64, 64]"), "\(result.standardError)")
@@ -87,20 +94,7 @@ import Testing
     func aModelWithTheWrongInputShapeIsRefused(shape: String, message: String) throws {
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let model = folder.appendingPathComponent("wrong-input.onnx").path
-        let script = """
-            import onnx, sys
-            from onnx import helper, TensorProto
-            shape = \(shape)
-            x = helper.make_tensor_value_info("images", TensorProto.FLOAT, shape)
-            y = helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)
-            graph = helper.make_graph([helper.make_node("Relu", ["images"], ["output"])], "relu", [x], [y])
-            onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), sys.argv[1])
-            """
-        let made = try runProcess(TestMedia.path(".deps/venv/bin/python"), ["-c", script, model], timeout: 60)
-        try #require(made.status == 0, "\(made.standardError)")
-        let config = try writeConfig(folder, ["onnx-file": model])
-        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display", "-c", config], timeout: 30)
+        let (model, result) = try runWithOneNodeModel(shape: shape, in: folder)
         #expect(result.status == 2, "\(result.standardError)")
         #expect(result.standardError.contains("unsupported model '\(model)': \(message)"), "\(result.standardError)")
         #expect(!result.standardOutput.contains("Frame Number="))

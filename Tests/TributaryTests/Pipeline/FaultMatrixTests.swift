@@ -5,6 +5,13 @@ import Testing
 /// The fault matrix's cases that need a made input or a full disk (docs/reliability.md): each
 /// runs the real app beside a good input, which must be delivered in full.
 @Suite struct FaultMatrixTests {
+    /// Folders `disk` (where the tmpfs goes) and `keep` in `folder`.
+    static func diskFolders(in folder: URL) throws -> (disk: String, keep: String) {
+        let disk = folder.appendingPathComponent("disk").path, keep = folder.appendingPathComponent("keep").path
+        for path in [disk, keep] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        return (disk, keep)
+    }
+
     /// Runs `arguments` through the app inside its own mount namespace, where `disk` is a tmpfs
     /// of `size` (as root; `unshare -r` maps an ordinary user to root there). What the app left on
     /// the disk is copied to `keep` before the namespace, and the tmpfs with it, goes.
@@ -26,9 +33,7 @@ import Testing
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let disk = folder.appendingPathComponent("disk").path, keep = folder.appendingPathComponent("keep").path
-        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
+        let (disk, keep) = try Self.diskFolders(in: folder)
         let meta = folder.appendingPathComponent("frames.jsonl").path
         let result = try Self.runOnSmallDisk(size: "5m", disk: disk, keep: keep, [
             "-i", TestMedia.h264, TestMedia.avi, "--no-display", "--no-detector", "-s", "--width", "320", "--height", "240",
@@ -56,9 +61,7 @@ import Testing
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let disk = folder.appendingPathComponent("disk").path, keep = folder.appendingPathComponent("keep").path
-        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
+        let (disk, keep) = try Self.diskFolders(in: folder)
         // The detector chooses the frames: the first 150 frames of two inputs keep the run short.
         let first = folder.appendingPathComponent("first.mp4").path, second = folder.appendingPathComponent("second.avi").path
         for (input, output) in [(TestMedia.h264, first), (TestMedia.avi, second)] {
