@@ -11,6 +11,12 @@
 #include <gst/rtsp-server/rtsp-server.h>
 #include <dlfcn.h>
 #include <stdio.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 // MARK: Typed setters for the variadic g_object_set.
 static inline void tb_object_set_int(gpointer object, const char *name, gint value) { g_object_set(object, name, value, NULL); }
@@ -76,6 +82,25 @@ static inline GstMessageType tb_message_types_of_interest(void) {
 // MARK: C runtime (stdout is a global Swift 6 will not read).
 /// Line-buffered standard output: each line goes out in one write.
 static inline void tb_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+/// glibc's M_MMAP_THRESHOLD, fixed at `bytes` (glibc no longer moves it itself): 1 when set, 0
+/// where it cannot be (another C library).
+static inline int tb_fix_mmap_threshold(int bytes) {
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
+    return mallopt(M_MMAP_THRESHOLD, bytes);
+#else
+    (void)bytes;
+    return 0;
+#endif
+}
+/// No transparent huge pages for this process from now on (prctl is variadic): 0, or -1 where the
+/// kernel refuses (not Linux: -1).
+static inline int tb_disable_transparent_huge_pages(void) {
+#if defined(__linux__) && defined(PR_SET_THP_DISABLE)
+    return prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+#else
+    return -1;
+#endif
+}
 
 // MARK: Errors.
 static inline const char *tb_error_message(GError *error) { return error ? error->message : "(no message)"; }

@@ -26,8 +26,11 @@ struct TributaryBenchmark: ParsableCommand {
     @Option(name: [.short, .customLong("config")], help: "Detector config (nvinfer format).")
     var config = "configs/yolov3_tiny_pgie_config.txt"
 
-    @Option(name: .customLong("streams"), parsing: .upToNextOption, help: "Stream counts to measure.")
-    var streams: [Int] = [1, 4, 8]
+    @Option(name: .customLong("streams"), parsing: .upToNextOption, help: "Stream counts to measure (default: 1 4 8; a soak: 4).")
+    var streamCounts: [Int] = []
+
+    /// The stream counts to measure: `--streams`, else 1, 4 and 8.
+    var streams: [Int] { streamCounts.isEmpty ? [1, 4, 8] : streamCounts }
 
     @Option(name: .customLong("repetitions"), help: "Runs per figure; the median is reported.")
     var repetitions = 3
@@ -44,8 +47,27 @@ struct TributaryBenchmark: ParsableCommand {
     @Flag(name: .customLong("no-mp4"), help: "Skip the MP4 column.")
     var noMP4 = false
 
-    @Option(name: .customLong("soak-seconds"), help: "Instead of the table: run N streams with --file-loop this long and print RSS every 10 s.")
+    @Option(name: .customLong("soak-minutes"), help: ArgumentHelp(
+        "Instead of the table: a soak this long (fractions allowed): --streams' first count (4) of the input looping, detector, sort tracker, "
+            + "OSD, MP4 and JSON-lines output; RSS, open fds (and GPU memory) every --soak-interval s; their trend over the last 20 min "
+            + "(or 2/3 of the run), the frame ledger and a verdict (exit 1 on FAIL).", valueName: "M"))
+    var soakMinutes: Double?
+
+    @Option(name: .customLong("soak-seconds"), help: ArgumentHelp("The soak's length in seconds instead (CI).", valueName: "N"))
     var soakSeconds: Int?
+
+    @Option(name: .customLong("soak-interval"), help: ArgumentHelp("Seconds between the soak's samples.", valueName: "S"))
+    var soakInterval = 30.0
+
+    @Option(name: .customLong("soak-max-rss-growth"), help: ArgumentHelp(
+        "The soak's goal for RSS: its least-squares growth over the window below this percentage of its mean there.", valueName: "PERCENT"))
+    var soakRSSGrowthLimit = 2.0
+
+    @Option(name: .customLong("soak-device"), help: "For the soak: cpu or cuda (GPU 0; device memory sampled too).")
+    var soakDevice = "cpu"
+
+    @Flag(name: .customLong("soak-keep-files"), help: "Keep the soak's MP4 and JSON lines (default: removed after their sizes are printed).")
+    var soakKeepFiles = false
 
     @Flag(name: .customLong("gpu-table"), help: "The GPU table: NVDEC ceiling, GPU pipeline and CPU path per stream count.")
     var gpuTableMode = false
@@ -96,6 +118,14 @@ struct TributaryBenchmark: ParsableCommand {
 
     @OptionGroup var charts: ChartOptions
 
+    func validate() throws {
+        if soakMinutes != nil && soakSeconds != nil { throw ValidationError("--soak-minutes or --soak-seconds, not both") }
+        if let soakMinutes, !(soakMinutes > 0) { throw ValidationError("--soak-minutes \(soakMinutes): a positive number of minutes") }
+        if let soakSeconds, soakSeconds <= 0 { throw ValidationError("--soak-seconds \(soakSeconds): a positive number of seconds") }
+        if !(soakInterval > 0) { throw ValidationError("--soak-interval \(soakInterval): a positive number of seconds") }
+        if !["cpu", "cuda"].contains(soakDevice) { throw ValidationError("--soak-device \(soakDevice): cpu or cuda") }
+    }
+
     func run() throws {
         var logger = Logger(label: "benchmark")
         logger.logLevel = .warning
@@ -105,9 +135,15 @@ struct TributaryBenchmark: ParsableCommand {
         var int8 = fp32
         int8.networkMode = 1
         let haveInt8 = !noInt8 && int8.int8OnnxFile.map { access($0, R_OK) == 0 } == true
-        if let soakSeconds {
-            try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger)
-            if !renderCharts() { throw ExitCode.failure }
+        if let soakSeconds = soakMinutes.map({ $0 * 60 }) ?? soakSeconds.map(Double.init) {
+            var passed = false
+            do { passed = try soak(uri: uri, configuration: fp32, seconds: soakSeconds, logger: logger) } catch {
+                printError("Error: \(error)")
+            }
+            let status: Int32 = passed && renderCharts() ? 0 : 1
+            // On a GPU every figure is printed by then: skip the CUDA libraries' exit-time teardown.
+            if soakDevice == "cuda" { exitWithoutLibraryTeardown(status) }
+            if status != 0 { throw ExitCode(status) }
             return
         }
         if trackerTableMode { return try trackerTable(uri: uri, configuration: fp32, logger: logger) }
@@ -278,39 +314,6 @@ struct TributaryBenchmark: ParsableCommand {
         }
     }
 
-    /// `--soak-seconds`: RSS over a long `--file-loop` run (flat means no leak).
-    private func soak(uri: SourceURI, configuration inferConfiguration: InferConfiguration, seconds total: Int, logger: Logger) throws {
-        let n = streams.first ?? 1
-        var inferConfiguration = inferConfiguration
-        inferConfiguration.batchSize = n
-        let detector = try Detector.load(configuration: inferConfiguration, logger: logger)
-        let configuration = PipelineConfiguration(
-            inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
-            outputs: [.discard], fileLoop: true, perfIntervalNanoseconds: 0)
-        let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
-        let clock = MonotonicClock()
-        let start = clock.now()
-        var frames = 0
-        var nextReport = 0.0
-        print("| seconds | frames | RSS MB |")
-        print("|---|---|---|")
-        let chart = chartData(.rss, machine: cpuMachine(streamsNote: "\(n) x looping"))
-        pipeline.probe = { batch in
-            for index in 0..<batch.frameCount { batch.withPixels(ofFrame: index) { SampleEdit.halveRed(&$0) } }
-            frames += batch.frameCount
-            let elapsed = seconds(since: start, clock)
-            if elapsed >= nextReport {
-                let rss = f(currentRSSMegabytes())
-                print("| \(Int(elapsed)) | \(frames) | \(rss) |")
-                flushStandardOutput()
-                chart?.add(["\(Int(elapsed))", "\(frames)", rss])
-                nextReport += 10
-            }
-            if elapsed >= Double(total) { pipeline.requestStop(signal: 0) }
-        }
-        _ = pipeline.run()
-    }
-
     func median(_ body: () throws -> Double) throws -> Double {
         let values = try (0..<repetitions).map { _ in try body() }.sorted()
         return values[values.count / 2]
@@ -319,7 +322,7 @@ struct TributaryBenchmark: ParsableCommand {
     func f(_ x: Double) -> String { PerfMonitor.pythonRounded(x) }
 }
 
-private func seconds(since start: MonotonicInstant, _ clock: MonotonicClock) -> Double {
+func seconds(since start: MonotonicInstant, _ clock: MonotonicClock) -> Double {
     Double(clock.now().nanoseconds(since: start)) / 1e9
 }
 

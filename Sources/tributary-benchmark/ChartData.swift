@@ -12,7 +12,7 @@ import Musl
 /// is unchanged.
 struct ChartOptions: ParsableArguments {
     @Option(name: .customLong("chart-data"), help: ArgumentHelp(
-        "Also write each chartable table of this run (CPU table, --gpu-table and its --gpus table, --soak-seconds, --latency-seconds) as DIR/<chart>.tsv, the columns of docs/charts/.",
+        "Also write each chartable table of this run (CPU table, --gpu-table and its --gpus table, --soak-minutes, --latency-seconds) as DIR/<chart>.tsv, the columns of docs/charts/.",
         valueName: "DIR"))
     var dataDirectory: String?
 

@@ -88,6 +88,7 @@ public final class Pipeline: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         onEvent = { event in event.log(to: logger) }
+        returnLargeBlocksWhenFreed()
         let count = configuration.inputs.count
         ledger = FrameLedger(sourceCount: count)
         let cudaDevice: CUDADevice?

@@ -95,9 +95,8 @@ import Testing
         let table = try Self.table(output.appendingPathComponent("rss.tsv").path)
         let committed = try Self.table(TestMedia.path("docs/charts/rss.tsv"))
         #expect(table.columns == committed.columns)
-        // The rows are the printed table's: `| 0 | 1 | 259.87 |` is `0 1 259.87`.
-        let printed = result.standardOutput.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| seconds") }
-            .map { $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        // The rows are the printed samples' seconds, frames and RSS: `| 3.0 | 40 | 13.33 | 259.87 | 37 |` is `3.0 40 259.87`.
+        let printed = SoakTests.rows(result.standardOutput, after: "| seconds | frames | fps | RSS MB |").map { [$0[0], $0[1], $0[3]] }
         #expect(!printed.isEmpty)
         #expect(table.rows == printed, "rss.tsv \(table.rows) is not the printed table \(printed)")
         let lines = try Self.lines(of: output.appendingPathComponent("rss.tsv").path)
