@@ -16,7 +16,9 @@ test: setup
 	.deps/venv/bin/python tests/python/test_model_vs_opencv.py
 	.deps/venv/bin/python tests/python/test_int8_setup_check.py
 	swift build --build-tests
-	swift test --skip-build --skip TributaryServiceTests
+	swift test --skip-build --skip TributaryServiceTests --skip SoakTests
+	# The minute-long soak takes both cores: alone, so the others' time limits hold.
+	swift test --skip-build --filter SoakTests
 	# The service's tests start servers and processes and measure rates: one at a time, alone.
 	swift test --skip-build --filter TributaryServiceTests --no-parallel
 	# The parsers under libFuzzer, 30 s each (docs/reliability.md, "Fuzzing").
