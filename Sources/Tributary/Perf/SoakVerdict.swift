@@ -132,15 +132,16 @@ public struct SoakVerdict: Sendable {
         let tooFew = "\(window.count) sample\(window.count == 1 ? "" : "s") in the window"
 
         var criteria: [Criterion] = []
-        let rssGoal = "< \(Self.number(limits.residentGrowth * 100)) %"
-        if let resident {
-            criteria.append(Criterion(
-                name: "RSS growth over the window",
-                measured: "\(Self.signed(resident.relativeGrowth * 100)) % (\(Self.signed(resident.perTenMinutes)) MB / 10 min, mean \(Self.number(resident.mean)) MB)",
-                goal: rssGoal, result: resident.relativeGrowth < limits.residentGrowth ? .pass : .fail))
-        } else {
-            criteria.append(Criterion(name: "RSS growth over the window", measured: tooFew, goal: rssGoal, result: .notJudged))
+        // A memory's growth over the window against its limit (not judged with too few samples).
+        func growth(_ name: String, _ trend: SoakTrend?, limit: Double) -> Criterion {
+            let goal = "< \(Self.number(limit * 100)) %"
+            guard let trend else { return Criterion(name: name, measured: tooFew, goal: goal, result: .notJudged) }
+            return Criterion(
+                name: name,
+                measured: "\(Self.signed(trend.relativeGrowth * 100)) % (\(Self.signed(trend.perTenMinutes)) MB / 10 min, mean \(Self.number(trend.mean)) MB)",
+                goal: goal, result: trend.relativeGrowth < limit ? .pass : .fail)
         }
+        criteria.append(growth("RSS growth over the window", resident, limit: limits.residentGrowth))
 
         // Flat: the fitted line gains less than one descriptor over the window. A descriptor
         // opened and closed around one sample does not count; one per window kept open does, as
@@ -158,15 +159,7 @@ public struct SoakVerdict: Sendable {
         }
 
         if samples.contains(where: { $0.gpuMegabytes != nil }) {
-            let goal = "< \(Self.number(limits.gpuGrowth * 100)) %"
-            if let gpu {
-                criteria.append(Criterion(
-                    name: "GPU memory growth over the window",
-                    measured: "\(Self.signed(gpu.relativeGrowth * 100)) % (\(Self.signed(gpu.perTenMinutes)) MB / 10 min, mean \(Self.number(gpu.mean)) MB)",
-                    goal: goal, result: gpu.relativeGrowth < limits.gpuGrowth ? .pass : .fail))
-            } else {
-                criteria.append(Criterion(name: "GPU memory growth over the window", measured: tooFew, goal: goal, result: .notJudged))
-            }
+            criteria.append(growth("GPU memory growth over the window", gpu, limit: limits.gpuGrowth))
         }
 
         // Frames kept coming: each interval of the window delivered some.
