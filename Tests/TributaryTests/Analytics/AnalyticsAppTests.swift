@@ -6,7 +6,7 @@ import Testing
 /// rise as people walk through the middle (the sample's own lines, as deepstream-nvdsanalytics-test
 /// prints them).
 @Suite(.serialized) struct AnalyticsAppTests {
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func crossingCountsRiseOnTheSample() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()

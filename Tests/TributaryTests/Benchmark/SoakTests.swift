@@ -12,7 +12,7 @@ import Testing
     /// window): a 720p RGBA frame (3.7 MB) kept every 7 s, any frame kept per batch by far.
     static let rssGoal = 5
 
-    @Test(.timeLimit(.minutes(4))) func aMinuteLongSoakHoldsItsVerdict() throws {
+    @Test(.runningTimeLimit(minutes: 4)) func aMinuteLongSoakHoldsItsVerdict() throws {
         try TestMedia.requireMedia()
         let benchmark = try ChartsTests.requireBenchmark()
         let result = try runProcess(benchmark, ["--soak-seconds", "60", "--soak-interval", "5", "--streams", "2", "-i", TestMedia.h264,
@@ -50,7 +50,7 @@ import Testing
     }
 
     /// A criterion that fails makes the exit status 1 (a goal no run meets: RSS shrinking by 1 000 %).
-    @Test(.timeLimit(.minutes(2))) func aFailedCriterionExitsOne() throws {
+    @Test(.runningTimeLimit(minutes: 2)) func aFailedCriterionExitsOne() throws {
         try TestMedia.requireMedia()
         let benchmark = try ChartsTests.requireBenchmark()
         let result = try runProcess(benchmark, ["--soak-seconds", "6", "--soak-interval", "1", "--streams", "1", "-i", TestMedia.h264,

@@ -44,7 +44,7 @@ import TributarySample
 
     /// The sample's edit runs in the probe; the tiled frame (1:1 tile, no OSD) must hold exactly
     /// (R + 1) >> 1 of the decoded pixels, G, B and A unchanged.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func theEditShowsDownstreamExactly() throws {
         try TestMedia.requireMedia()
         let configuration = PipelineConfiguration(
@@ -93,7 +93,7 @@ import TributarySample
 /// The README's probe example, word for word inside the closure, so the documentation compiles
 /// and does what it says.
 @Suite(.serialized) struct ReadmeProbeExampleTests {
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func theReadmeExampleHalvesRed() throws {
         try TestMedia.requireMedia()
         let configuration = PipelineConfiguration(

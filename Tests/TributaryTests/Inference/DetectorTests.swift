@@ -17,7 +17,7 @@ import TributarySample
 
     /// Runs two sources through the pipeline with the detector, writes the first `perSource`
     /// frames of each (raw RGBA) and their detections for the reference to check.
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.runningTimeLimit(minutes: 5))
     func matchesAnIndependentReferenceOnRealFrames() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
@@ -94,7 +94,7 @@ import TributarySample
 
 /// INT8 (network-mode=1) against FP32 on the same real frames (not the calibration frames).
 @Suite(.serialized) struct INT8DetectorTests {
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.runningTimeLimit(minutes: 5))
     func int8AgreesWithFP32() throws {
         try TestMedia.requireMedia()
         let logger = Logger(label: "test")

@@ -8,7 +8,7 @@ import Testing
         Frame(sourceID: source, frameNumber: number, pts: UInt64(number), image: ImageBuffer.allocateHost(width: 4, height: 4))
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aFileSourceBlocksWhenNobodyTakesBatches() throws {
         let ledger = FrameLedger(sourceCount: 1)
         let configuration = StreamMuxerConfiguration(batchSize: 1, width: 4, height: 4, batchedPushTimeoutMicroseconds: -1,
@@ -68,7 +68,7 @@ import Testing
         deinit { bytes.deallocate(); Self.alive.withValue { $0 -= 1 } }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func framesTakenDownstreamAreReleasedWhileTheProducerStaysAhead() {
         let ledger = FrameLedger(sourceCount: 1)
         let configuration = StreamMuxerConfiguration(batchSize: 1, width: 4, height: 4, batchedPushTimeoutMicroseconds: -1,
@@ -105,7 +105,7 @@ import Testing
 
     func sourcesAndNumbers(_ batch: FrameBatch?) -> [[Int]] { batch?.frames.map { [$0.sourceID, $0.frameNumber] } ?? [] }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aReAddedCameraGetsANewIDAndItsFramesAreNumberedFromZero() throws {
         let ledger = FrameLedger(sourceCount: 2)
         let muxer = StreamMuxer(configuration: dynamicConfiguration(batchSize: 1), sourceCount: 1, clock: ManualClock(), ledger: ledger)
@@ -131,7 +131,7 @@ import Testing
         #expect(ledger.counts(of: 1).delivered == 2)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func removingWithDropCountsTheQueuedFramesInTheLedger() {
         let ledger = FrameLedger(sourceCount: 2)
         let muxer = StreamMuxer(configuration: dynamicConfiguration(batchSize: 2, open: false), sourceCount: 2,
@@ -149,7 +149,7 @@ import Testing
         #expect(muxer.nextBatch() == nil, "closed from the start: finished when the last source ended")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func removingWithDrainLetsTheQueuedFramesGoOut() {
         let ledger = FrameLedger(sourceCount: 2)
         let muxer = StreamMuxer(configuration: dynamicConfiguration(batchSize: 2, open: false), sourceCount: 2,
@@ -169,7 +169,7 @@ import Testing
         #expect(ledger.counts(of: 0).dropped == [DropReason.sourceRemoved.rawValue: 1])
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func removingASourceWakesItsBlockedProducer() {
         let ledger = FrameLedger(sourceCount: 2)
         let muxer = StreamMuxer(configuration: dynamicConfiguration(batchSize: 2, queueCapacity: 1, open: false), sourceCount: 2,
@@ -188,7 +188,7 @@ import Testing
         #expect(muxer.sourceIDs == [1])
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func anOpenMuxerWaitsWithNoSourcesAndFinishesAfterClose() throws {
         let ledger = FrameLedger(sourceCount: 1)
         let muxer = StreamMuxer(configuration: dynamicConfiguration(batchSize: 1), sourceCount: 0, clock: ManualClock(), ledger: ledger)
@@ -221,7 +221,7 @@ import Testing
         #expect(empty.nextBatch() == nil, "closed with no sources: finished at once")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func shrinkingTheBatchSizeReleasesAWaitingBatch() {
         let muxer = StreamMuxer(configuration: dynamicConfiguration(batchSize: 2, open: false), sourceCount: 2,
                                 clock: ManualClock(), ledger: FrameLedger(sourceCount: 2))

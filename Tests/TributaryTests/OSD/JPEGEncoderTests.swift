@@ -31,7 +31,7 @@ import Testing
         #expect(ok, "pixel \(x),\(y) is \(raw[i]),\(raw[i + 1]),\(raw[i + 2]), expected about \(expected)", sourceLocation: sourceLocation)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func encodesAJPEGThatDecodesToTheImage() throws {
         let image = halves(width: 64, height: 48)
         let encoder = try JPEGEncoder(width: 64, height: 48)
@@ -55,7 +55,7 @@ import Testing
         expectColour(raw, width: 64, x: 56, y: 24, Self.right)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func encodesRepeatedlyAndHonoursTheRowPitch() throws {
         // 50 px wide: the host image's rows are padded to 256 bytes, the encoder's input is 200.
         let image = halves(width: 50, height: 30)

@@ -6,7 +6,7 @@ import Testing
 @Suite(.serialized) struct AppDetectorTests {
     static var config: String { TestMedia.path("configs/yolov3_tiny_pgie_config.txt") }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func printsRealDetectionsPerFrame() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()

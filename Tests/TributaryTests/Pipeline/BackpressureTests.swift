@@ -34,7 +34,7 @@ import Testing
                               outputs: [.discard], perfIntervalNanoseconds: 0)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func fileSourcesWaitForASlowProbeAndLoseNothing() throws {
         let output = RecordingOutput()
         let pipeline = try Pipeline(configuration: configuration(inputs: 2), logger: logger,
@@ -47,7 +47,7 @@ import Testing
         #expect(inFlight <= 8, "frames in flight at most \(inFlight)")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func liveSourcesKeepTheNewestAndCountTheOldestDropped() throws {
         let output = RecordingOutput()
         let pipeline = try Pipeline(configuration: configuration(inputs: 2), logger: logger,
@@ -66,7 +66,7 @@ import Testing
 
     /// `realTime`: files stand for cameras, so a late one drops its oldest frame (counted) as a
     /// live source does, instead of waiting as a file does.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func realTimeFileSourcesDropTheirOldestAsCamerasDo() throws {
         var configuration = try configuration(inputs: 2)
         configuration.realTime = true

@@ -34,7 +34,7 @@ import Testing
         return (seen, pipeline.stageReport())
     }
 
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.runningTimeLimit(minutes: 5))
     func twoWorkersKeepOrderAndResults() throws {
         try TestMedia.requireMedia()
         let one = try run(workers: 1, batches: 8)

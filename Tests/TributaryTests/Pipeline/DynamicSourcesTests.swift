@@ -34,7 +34,7 @@ import Testing
     /// Two sources, a third added after 1 s, the first removed after 2 s: the grid follows (1 × 2,
     /// 1 × 3, 1 × 2), each tile shows its own source's colour, the source present throughout
     /// never stalls, and every frame of every source is accounted for in the ledger.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aSourceAddedAndAnotherRemovedWhileRunning() throws {
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -102,7 +102,7 @@ import Testing
     }
 
     /// A pipeline with no source waits; sources come and go; camera ids map to fresh source ids.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func anEmptyPipelineWaitsForItsFirstSource() throws {
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -29,7 +29,7 @@ import Testing
     /// An MP4 output on a disk that fills (a 5 MB tmpfs): the error names the path and says the
     /// run goes on; the sources and the metadata sink deliver every frame; exit 1; what was
     /// written before the disk filled plays.
-    @Test(.timeLimit(.minutes(4))) func anOutputOnAFullDiskIsNamedAndTheRestGoesOn() throws {
+    @Test(.runningTimeLimit(minutes: 4)) func anOutputOnAFullDiskIsNamedAndTheRestGoesOn() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -57,7 +57,7 @@ import Testing
 
     /// `--save-frames` on a disk that fills: the saver's failure is said once, naming a path, and
     /// the run goes on to the end of both inputs; exit 1; every JPEG written is whole.
-    @Test(.timeLimit(.minutes(4))) func savedFramesOnAFullDiskAreSaidAndTheRunGoesOn() throws {
+    @Test(.runningTimeLimit(minutes: 4)) func savedFramesOnAFullDiskAreSaidAndTheRunGoesOn() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -89,7 +89,7 @@ import Testing
 
     /// A faststart MP4 (index first) cut in half plays to the cut and would end quietly: it is
     /// said to have ended early, and the frames it lacks are counted as the decoder's losses.
-    @Test(.timeLimit(.minutes(2))) func aCutFaststartFileIsSaidToEndEarly() throws {
+    @Test(.runningTimeLimit(minutes: 2)) func aCutFaststartFileIsSaidToEndEarly() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -112,7 +112,7 @@ import Testing
 
     /// A stream no installed decoder takes (the AVI's codec tag changed to one nobody knows): "no
     /// decoder for <type> in <uri>", exit 1, the good input in full.
-    @Test(.timeLimit(.minutes(2))) func aCodecWithoutADecoderIsNamed() throws {
+    @Test(.runningTimeLimit(minutes: 2)) func aCodecWithoutADecoderIsNamed() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

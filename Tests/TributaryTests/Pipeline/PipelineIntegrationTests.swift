@@ -10,7 +10,7 @@ import Logging
     /// Each source holds a pulled frame until the next pull (so its buffer is its own and the probe
     /// edits it in place, without a copy); across `--file-loop` restarts the held last frame still
     /// goes out before the first frame of the next round, and probes write in place.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func fileLoopDeliversEveryFrameInOrderAcrossRestarts() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
@@ -49,7 +49,7 @@ import Logging
         #expect(editedInPlace)
     }
 
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.runningTimeLimit(minutes: 5))
     func threeCodecsAndSizesDeliverEveryFrameExactlyOnce() throws {
         try TestMedia.requireMedia()
         let inputs = try [TestMedia.h264, TestMedia.h265, TestMedia.avi].map(SourceURI.init)
@@ -85,7 +85,7 @@ import Logging
         #expect(batchIDs == Array(0..<batchIDs.count))
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func solidColourSourcesLandInTheirTiles() throws {
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -120,7 +120,7 @@ import Logging
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aBrokenSourceFailsAloneAndTheOthersFinish() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
@@ -140,7 +140,7 @@ import Logging
         #expect(outcome.ledger.counts(of: 1).decoded == 0)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func anRTSPSourceIsLiveAndDeliversFrames() throws {
         try TestMedia.requireMedia()
         let server = try RTSPServer(address: "127.0.0.1", port: 0, mountPath: "/test", launch:

@@ -108,7 +108,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         try Pipeline(configuration: configuration, logger: logger, sources: { source($0, $1) }, output: output)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func everyFrameReachesTheOutputOnceInOrder() throws {
         let output = RecordingOutput()
         let pipeline = try pipeline(configuration(inputs: 3, batchSize: 3), output: output) { InMemorySource(id: $0, uri: $1, frames: 50) }
@@ -123,7 +123,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         for id in 0..<3 { #expect(outcome.ledger.counts(of: id) == FrameLedger.SourceCounts(decoded: 50, delivered: 50)) }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aFailingSourceEndsAloneAndTheOthersFinish() throws {
         let output = RecordingOutput()
         let pipeline = try pipeline(configuration(inputs: 2, batchSize: 2), output: output) { id, uri in
@@ -137,7 +137,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         #expect(output.batches.withValue { $0 }.flatMap(\.sources).filter { $0 == 0 }.count == 30)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func anOutputFailureStopsTheSourcesAndIsTheOutcomesError() throws {
         let output = RecordingOutput(failAt: 3)
         let pipeline = try pipeline(configuration(inputs: 2, batchSize: 2), output: output) { InMemorySource(id: $0, uri: $1, frames: nil) }
@@ -149,7 +149,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         for id in 0..<2 { #expect(outcome.ledger.counts(of: id).unaccounted == 0, "\(outcome.ledger.counts(of: id))") }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func anOutputThatFailsAloneIsToldAndTheRunGoesOnToTheEnd() throws {
         let output = RecordingOutput(outputFailsAt: 4)
         let pipeline = try pipeline(configuration(inputs: 2, batchSize: 2), output: output) { InMemorySource(id: $0, uri: $1, frames: 40) }
@@ -166,7 +166,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         for id in 0..<2 { #expect(outcome.ledger.counts(of: id) == FrameLedger.SourceCounts(decoded: 40, delivered: 40)) }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func sourcesAddedAndRemovedChangeTheBatchesAndTheGrid() throws {
         let output = RecordingOutput()
         let pipeline = try pipeline(configuration(inputs: 0, batchSize: 1, open: true), output: output) { InMemorySource(id: $0, uri: $1, frames: nil) }
@@ -195,7 +195,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
 
     /// What happens is told as events (the app prints the sample's lines for them): `**PERF`
     /// rates by stream id, a source's failure, the output's failure.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func theOwnerIsToldWhatHappensAsEvents() throws {
         var configuration = try configuration(inputs: 2, batchSize: 2)
         configuration.perfIntervalNanoseconds = 20_000_000
@@ -225,7 +225,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         #expect(outcome.sourceFailures.map(\.source) == [1])
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aStopEndsEndlessSourcesWithEveryFrameAccountedFor() throws {
         let output = RecordingOutput()
         let pipeline = try pipeline(configuration(inputs: 3, batchSize: 3), output: output) { InMemorySource(id: $0, uri: $1, frames: nil) }
@@ -238,7 +238,7 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         for id in 0..<3 { #expect(outcome.ledger.counts(of: id).unaccounted == 0, "\(outcome.ledger.counts(of: id))") }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aLiveSourceThatFreezesIsRebuiltAndItsFrameNumbersContinue() throws {
         var configuration = try configuration(inputs: 2, batchSize: 2)
         configuration.muxer.batchedPushTimeoutMicroseconds = 20_000

@@ -6,7 +6,7 @@ import Testing
 /// `--gpus N --single-output`, on the CPU with two shards: each shard's batches, their source ids
 /// made global, meet in one tiled output laid out as the whole run's grid.
 @Suite(.serialized) struct SharedOutputTests {
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func twoShardsMakeOneGridInGlobalSourceOrder() throws {
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

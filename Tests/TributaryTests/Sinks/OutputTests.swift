@@ -17,7 +17,7 @@ import TributarySample
         return path
     }
 
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.runningTimeLimit(minutes: 4))
     func savesFramesAsTheSampleDoes() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
@@ -49,7 +49,7 @@ import TributarySample
         #expect(SampleFrameSaving.caption(for: object) == "person,C=0.35")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func servesTheTiledStreamOverRTSP() throws {
         try TestMedia.requireMedia()
         let configuration = PipelineConfiguration(
@@ -71,7 +71,7 @@ import TributarySample
 
     /// Two MP4 outputs, one of them on a device that is always full (`/dev/full`): that one fails
     /// alone, once, naming it; the other is written to the end and plays; every frame is delivered.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func anOutputThatFailsStopsAloneAndTheOtherIsWrittenToTheEnd() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()

@@ -40,7 +40,7 @@ private let valgrind = "/usr/bin/valgrind"
     /// first slice, timestamps that keep increasing over the loops, key frames every second,
     /// and 5 s of stream in about 5 s at the clip's 10 fps (the branch is paced to real time).
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: ffmpeg), "ffmpeg is not installed (scripts/setup.sh installs it)"),
-          .timeLimit(.minutes(3)))
+          .runningTimeLimit(minutes: 3))
     func anFFmpegClientJoiningMidStreamDecodesCleanlyInRealTime() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
@@ -80,7 +80,7 @@ private let valgrind = "/usr/bin/valgrind"
 
     /// MP4 and RTSP together: the tee's RTSP branch plays in real time, so the MP4 is written
     /// at that pace too, and finalised (its muxer must not wait for a preroll that never comes).
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func anMP4BesideRTSPIsWrittenAtThePaceOfTheStream() throws {
         let folder = try TestMedia.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -104,7 +104,7 @@ private let valgrind = "/usr/bin/valgrind"
     /// bars beside the scene show two different tiles.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: xvfb) && FileManager.default.isExecutableFile(atPath: xwd),
                    "Xvfb or xwd is not installed (scripts/setup.sh installs xvfb and x11-apps)"),
-          .timeLimit(.minutes(3)), arguments: [(bars: false, detector: false), (bars: true, detector: false), (bars: true, detector: true)])
+          .runningTimeLimit(minutes: 3), arguments: [(bars: false, detector: false), (bars: true, detector: false), (bars: true, detector: true)])
     func theWindowShowsBothTilesUnderX(bars: Bool, detector: Bool) throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()

@@ -138,7 +138,7 @@ import Testing
 /// The tracker behind the real detector on the sample video: an object's id persists from frame
 /// to frame wherever the detector sees it on both.
 @Suite(.serialized) struct TrackerOnTheSampleTests {
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func idsPersistOnTheSampleVideo() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
