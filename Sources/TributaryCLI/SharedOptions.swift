@@ -47,10 +47,10 @@ public struct MetadataOptions: ParsableArguments {
 
     public var format: MetadataFormat { MetadataFormat(rawValue: metaFormat) ?? .tributary }
 
-    public func makeSinks(logger: Logger) throws -> [any MetadataSink] {
+    public func makeSinks(logger: Logger, fence: PublishFence? = nil) throws -> [any MetadataSink] {
         try MetadataSinkOptions(metaOut: metaOut, redis: redis, redisStream: redisStream, redisMaxLength: redisMaxLength,
                                 redisField: redisField, spool: metaSpool, spoolMegabytes: metaSpoolMegabytes,
-                                mqtt: mqtt, mqttTopic: mqttTopic).makeSinks(logger: logger)
+                                mqtt: mqtt, mqttTopic: mqttTopic).makeSinks(logger: logger, fence: fence)
     }
 }
 

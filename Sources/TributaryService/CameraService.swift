@@ -56,7 +56,7 @@ public final class CameraService: @unchecked Sendable {
     /// Adds a camera; its frames join the batches from its first decoded frame.
     /// - Throws: `StreamRequestError` (a URI that cannot be opened, a camera id present, not running).
     @discardableResult
-    public func add(_ change: StreamChange) throws -> Camera {
+    public func add(_ change: StreamChange, firstFrameNumber: Int = 0) throws -> Camera {
         let pipeline = try runningPipeline()
         guard let url = change.cameraURL else { throw StreamRequestError.badRequest("missing field: value.camera_url") }
         let uri: SourceURI
@@ -65,7 +65,7 @@ public final class CameraService: @unchecked Sendable {
         // the pipeline's own camera table (`addSource` refuses a camera id present).
         let sourceID: Int
         do {
-            sourceID = try pipeline.addSource(uri, cameraID: change.cameraID)
+            sourceID = try pipeline.addSource(uri, cameraID: change.cameraID, firstFrameNumber: firstFrameNumber)
         } catch SourceChangeError.cameraPresent(let camera, let id) {
             throw StreamRequestError.conflict("camera_id \(camera) is already present (source \(id))")
         } catch SourceChangeError.inputClosed {
@@ -82,10 +82,10 @@ public final class CameraService: @unchecked Sendable {
         return camera
     }
 
-    /// Removes a camera: it stops at once, its queued frames still go out (`.drain`).
+    /// Removes a camera: it stops at once, its queued frames still go out (`.drain`) or not (`.drop`).
     /// - Throws: `StreamRequestError.unknownCamera`, or `.badRequest` when `camera_url` is not its own.
     @discardableResult
-    public func remove(_ change: StreamChange) throws -> Camera {
+    public func remove(_ change: StreamChange, policy: SourceRemovalPolicy = .drain) throws -> Camera {
         let pipeline = try runningPipeline()
         let camera = try state.withValue { state -> Camera in
             guard let camera = state.cameras[change.cameraID] else { throw StreamRequestError.unknownCamera("no camera \(change.cameraID)") }
@@ -95,7 +95,7 @@ public final class CameraService: @unchecked Sendable {
             state.cameras[change.cameraID] = nil
             return camera
         }
-        pipeline.removeSource(camera.sourceID, policy: .drain)
+        pipeline.removeSource(camera.sourceID, policy: policy)
         return camera
     }
 

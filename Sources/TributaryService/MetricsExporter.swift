@@ -29,6 +29,8 @@ public final class MetricsExporter: Sendable {
         /// The analytics gauges set, per camera: (descriptor, rule name).
         var analyticsGauged: [String: [(MetricNameDescriptor, String)]] = [:]
         var liveViewFrames = 0
+        var renewFailures = 0
+        var fenced = 0
     }
 
     /// The metadata sinks whose counts `/metrics` shows (`tributary_meta_*_total{sink=…}`).
@@ -54,11 +56,22 @@ public final class MetricsExporter: Sendable {
     static var roiObjects: MetricNameDescriptor { descriptor("analytics_roi_objects", "Objects in each region on the camera's latest frame") }
     static var overcrowded: MetricNameDescriptor { descriptor("analytics_overcrowded", "1 while the region holds more objects than its threshold") }
     static var crossings: MetricNameDescriptor { descriptor("analytics_line_crossings_total", "Line crossings, per camera and line") }
+    static var workerCameras: MetricNameDescriptor { descriptor("worker_cameras", "Cameras this worker runs under its leases") }
+    static var renewFailures: MetricNameDescriptor {
+        descriptor("lease_renew_failures_total", "Lease renewals that got no answer from Redis")
+    }
+    static var fenced: MetricNameDescriptor {
+        descriptor("fenced_publish_rejected_total", "Frame messages refused because their camera's lease was no longer this worker's")
+    }
 
     /// The dashboard's live view, whose frames and viewers `/metrics` counts.
     let liveView: LiveView?
 
-    public init(metadataSinks: [any MetadataSink] = [], liveView: LiveView? = nil) {
+    /// `tributary worker`: its cameras, lease renewals that failed, messages fenced off.
+    let worker: ClusterWorker?
+
+    public init(metadataSinks: [any MetadataSink] = [], liveView: LiveView? = nil, worker: ClusterWorker? = nil) {
+        self.worker = worker
         factory = HistogramsWithHelp(registry: registry)
         self.metadataSinks = metadataSinks
         self.liveView = liveView
@@ -75,6 +88,12 @@ public final class MetricsExporter: Sendable {
     public func scrape(cameras: CameraService) -> [UInt8] {
         exported.withValue { state in
             if let pipeline = cameras.pipeline { update(&state, pipeline: pipeline, cameras: cameras) }
+            if let worker {
+                let labels = [("worker_id", worker.workerID)]
+                registry.makeGauge(descriptor: Self.workerCameras, labels: labels).set(to: Double(worker.runningCameras))
+                add(worker.renewFailures, over: &state.renewFailures, to: Self.renewFailures, labels)
+                add(worker.fence.refused, over: &state.fenced, to: Self.fenced, labels)
+            }
         }
         return registry.emitToBuffer()
     }

@@ -10,25 +10,29 @@ public enum ServiceRoutes {
     /// Request bodies above this are refused (413) without being read further.
     public static let maximumBodyBytes = 64 * 1024
 
-    static func router(cameras: CameraService, metrics: MetricsExporter, liveView: LiveView, objectCounts: LatestObjectCounts) -> Router<BasicRequestContext> {
+    /// - Parameter worker: `tributary worker`: add and remove change the shared registry, and
+    ///   `get-stream-info` says under which lease each camera runs here.
+    static func router(cameras: CameraService, metrics: MetricsExporter, liveView: LiveView, objectCounts: LatestObjectCounts,
+                       worker: ClusterWorker? = nil) -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(JSONErrors())
         Dashboard.routes(router, cameras: cameras, counts: objectCounts, liveView: liveView)
         router.post("/api/v1/stream/add") { request, _ in
-            await change(request, .add, cameras: cameras)
+            await change(request, .add, cameras: cameras, worker: worker)
         }
         router.post("/api/v1/stream/remove") { request, _ in
-            await change(request, .remove, cameras: cameras)
+            await change(request, .remove, cameras: cameras, worker: worker)
         }
         router.get("/api/v1/stream/get-stream-info") { _, _ in
-            streamInfo(cameras)
+            streamInfo(cameras, worker: worker)
         }
         router.get("/api/v1/live") { _, _ in json(200, ["status": "LIVE"]) }
         router.get("/api/v1/startup") { _, _ in
             cameras.phase == .starting ? json(503, ["status": "STARTING"]) : json(200, ["status": "STARTED"])
         }
         router.get("/api/v1/ready") { _, _ in
-            cameras.phase == .running ? json(200, ["status": "READY"]) : json(503, ["status": "NOT_READY"])
+            // A worker without Redis runs nothing: not ready.
+            cameras.phase == .running && worker?.redisReachable != false ? json(200, ["status": "READY"]) : json(503, ["status": "NOT_READY"])
         }
         router.get("/api/v1/health/get-dsready-state") { _, _ in
             let ready = cameras.phase == .running
@@ -49,7 +53,7 @@ public enum ServiceRoutes {
     }
 
     /// `stream/add` or `stream/remove`: `{"status":"STREAM_ADD_SUCCESS"|…_FAIL,"reason":…}`.
-    static func change(_ request: Request, _ kind: StreamChange.Kind, cameras: CameraService) async -> Response {
+    static func change(_ request: Request, _ kind: StreamChange.Kind, cameras: CameraService, worker: ClusterWorker? = nil) async -> Response {
         var request = request
         let verb = kind == .add ? "ADD" : "REMOVE"
         func failed(_ status: Int, _ reason: String) -> Response {
@@ -63,6 +67,11 @@ public enum ServiceRoutes {
         }
         do {
             let change = try StreamChange(json: Array(buffer: body), expected: kind)
+            if let worker {
+                let endpoint = worker.configuration.endpoint
+                let reason = try await onThread { Result { try CameraRegistry.change(change, at: endpoint) } }.get()
+                return json(200, ChangeResult(status: "STREAM_\(verb)_SUCCESS", reason: reason))
+            }
             let camera = kind == .add ? try cameras.add(change) : try cameras.remove(change)
             let done = kind == .add ? "added as source \(camera.sourceID)" : "removed (source \(camera.sourceID))"
             return json(200, ChangeResult(status: "STREAM_\(verb)_SUCCESS", reason: "camera \(camera.cameraID) \(done)"))
@@ -86,6 +95,13 @@ public enum ServiceRoutes {
             var frames_dropped: Int
             var last_error: String?
             var metadata: JSONValue?
+            /// `tributary worker`: the lease it runs under, since when, why, and the gap since its
+            /// previous owner's last message.
+            var lease_worker: String?
+            var lease_epoch: Int?
+            var owned_since_ms: Int?
+            var lease_reason: String?
+            var handover_gap_ms: Int?
             /// The dashboard's (`/api/v1/events`): frames a second since its last update, objects
             /// by label and the analytics on the latest frame. Left out of `get-stream-info`.
             var fps: Double?
@@ -112,8 +128,18 @@ public enum ServiceRoutes {
                               last_error: info.status?.lastError, metadata: info.camera.metadata)
     }
 
-    static func streamInfo(_ cameras: CameraService) -> Response {
-        let streams = cameras.streamInfo().map(stream)
+    static func streamInfo(_ cameras: CameraService, worker: ClusterWorker? = nil) -> Response {
+        let streams = cameras.streamInfo().map { info in
+            var stream = stream(info)
+            if let lease = worker?.lease(ofCamera: info.camera.cameraID) {
+                stream.lease_worker = lease.token.worker
+                stream.lease_epoch = lease.token.epoch
+                stream.owned_since_ms = lease.sinceUnixMilliseconds
+                stream.lease_reason = lease.reason
+                stream.handover_gap_ms = lease.handoverGapMilliseconds
+            }
+            return stream
+        }
         return json(200, StreamInfoBody(stream_info: .init(stream_count: streams.count, stream_info: streams),
                                         reason: "GET_LIVE_STREAM_INFO_SUCCESS"))
     }

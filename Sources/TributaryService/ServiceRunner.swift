@@ -21,9 +21,14 @@ public enum ServiceRunner {
         /// `--meta-out`, `--redis`: where each frame's metadata goes, camera ids as given by REST.
         public var metadataSinks: [any MetadataSink]
         public var metadataFormat: MetadataFormat
+        /// `tributary worker`: cameras come from the shared registry through leases, and the
+        /// metadata sinks publish under `fence` (the one given to them).
+        public var cluster: (configuration: ClusterWorkerConfiguration, fence: PublishFence)?
 
         public init(address: String, port: Int, inputs: [String], metadataSinks: [any MetadataSink] = [],
-                    metadataFormat: MetadataFormat = .tributary) {
+                    metadataFormat: MetadataFormat = .tributary,
+                    cluster: (configuration: ClusterWorkerConfiguration, fence: PublishFence)? = nil) {
+            self.cluster = cluster
             self.metadataFormat = metadataFormat
             self.address = address
             self.port = port
@@ -45,7 +50,8 @@ public enum ServiceRunner {
                            onListening: @escaping @Sendable (String) -> Void) async throws -> Int32 {
         let cameras = CameraService()
         let liveView = LiveView(cameras: cameras, logger: logger), objectCounts = LatestObjectCounts()
-        let metrics = MetricsExporter(metadataSinks: options.metadataSinks, liveView: liveView)
+        let worker = options.cluster.map { ClusterWorker(configuration: $0.configuration, cameras: cameras, fence: $0.fence, logger: logger) }
+        let metrics = MetricsExporter(metadataSinks: options.metadataSinks, liveView: liveView, worker: worker)
         defer { liveView.stop() }  // the pipeline's end stops it first; this covers a build that failed
         var configuration = configuration
         configuration.inputs = []
@@ -76,12 +82,16 @@ public enum ServiceRunner {
         }
         defer { signals.cancel() }
         let app = Application(
-            router: ServiceRoutes.router(cameras: cameras, metrics: metrics, liveView: liveView, objectCounts: objectCounts),
+            router: ServiceRoutes.router(cameras: cameras, metrics: metrics, liveView: liveView, objectCounts: objectCounts, worker: worker),
             configuration: .init(address: .hostname(options.address, port: options.port), serverName: "tributary"),
-            onServerRunning: { channel in onListening("http://\(options.address):\(channel.localAddress?.port ?? options.port)") },
+            onServerRunning: { channel in
+                let address = "http://\(options.address):\(channel.localAddress?.port ?? options.port)"
+                worker?.apiAddress.withValue { $0 = address }
+                onListening(address)
+            },
             logger: logger)
         let pipelineService = PipelineService(inputs: options.inputs, metadataSinks: options.metadataSinks, cameras: cameras, metrics: metrics,
-                                              liveView: liveView, running: running, logger: logger, makePipeline: makePipeline)
+                                              liveView: liveView, worker: worker, running: running, logger: logger, makePipeline: makePipeline)
         let group = ServiceGroup(configuration: .init(services: [
             .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: pipelineService, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -101,13 +111,16 @@ final class PipelineService: Service, @unchecked Sendable {
     let cameras: CameraService
     let metrics: MetricsExporter
     let liveView: LiveView
+    let worker: ClusterWorker?
     let running: Locked<(pipeline: Pipeline?, signal: Int32?)>
     let logger: Logger
     let makePipeline: @Sendable () throws -> Pipeline
     let buildError = Locked<(any Error)?>(nil)
 
     init(inputs: [String], metadataSinks: [any MetadataSink], cameras: CameraService, metrics: MetricsExporter, liveView: LiveView,
-         running: Locked<(pipeline: Pipeline?, signal: Int32?)>, logger: Logger, makePipeline: @escaping @Sendable () throws -> Pipeline) {
+         worker: ClusterWorker?, running: Locked<(pipeline: Pipeline?, signal: Int32?)>, logger: Logger,
+         makePipeline: @escaping @Sendable () throws -> Pipeline) {
+        self.worker = worker
         self.inputs = inputs
         self.metadataSinks = metadataSinks
         self.cameras = cameras
@@ -151,6 +164,8 @@ final class PipelineService: Service, @unchecked Sendable {
             return state.signal
         }
         cameras.started(pipeline)
+        // A worker's cameras come from the registry, through its leases.
+        worker?.start()
         for (index, input) in inputs.enumerated() {
             do {
                 try cameras.add(StreamChange(kind: .add, cameraID: String(index), cameraURL: input))
@@ -164,6 +179,8 @@ final class PipelineService: Service, @unchecked Sendable {
         }
         let outcome = pipeline.run()
         cameras.stopping()
+        // Every frame is out (and published under its lease): the leases go.
+        worker?.stop()
         // No frame comes any more: the viewers' streams end, so the server's graceful shutdown,
         // which waits for its open responses, is not held by a live view.
         liveView.stop()

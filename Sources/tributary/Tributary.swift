@@ -16,7 +16,7 @@ struct TributaryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tributary",
         abstract: "Multi-stream video analytics.",
-        subcommands: [Serve.self])
+        subcommands: [Serve.self, Worker.self, Cameras.self])
 
     /// As AsyncParsableCommand's own, but usage errors (a bad flag or value) exit 2, as every
     /// other error in what the user gave does (and as `imagedata-multistream`), not 64.
@@ -39,6 +39,123 @@ struct Serve: AsyncParsableCommand {
     @Option(name: [.short, .customLong("input")], parsing: .upToNextOption, help: "Cameras present from the start (ids 0, 1, …).")
     var inputs: [String] = []
 
+    @OptionGroup var service: ServiceOptions
+
+    func run() async throws { try await service.run(inputs: inputs, cluster: nil) }
+}
+
+/// `tributary worker`: `serve` whose cameras come from the registry in Redis, shared with the
+/// other workers through leases (docs/cluster.md).
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run as one of several workers sharing the cameras of a registry in Redis through leases; metadata to that Redis, fenced.")
+
+    @Option(name: .customLong("worker-id"), help: "This worker's id, unique among the workers (letters, digits, . _ -; a pod's name).")
+    var workerID: String
+
+    @Option(name: .customLong("capacity"), help: "The most cameras this worker runs.")
+    var capacity: Int
+
+    @Option(name: .customLong("labels"), help: "This worker's labels, comma-separated: a camera pinned to labels runs only on a worker with all of them.")
+    var labels: String = ""
+
+    @Option(name: .customLong("lease-ttl"), help: "Seconds a camera's lease lives without a renewal.")
+    var leaseTTL: Double = 6
+
+    @Option(name: .customLong("renew-interval"), help: "Seconds between lease renewals.")
+    var renewInterval: Double = 2
+
+    @OptionGroup var service: ServiceOptions
+
+    func validate() throws {
+        if !LeaseToken.isValidWorkerID(workerID) { throw ValidationError("--worker-id \(workerID): letters, digits, '.', '_' and '-' only") }
+        if capacity < 1 { throw ValidationError("--capacity must be at least 1") }
+        if service.metadata.redis == nil { throw ValidationError("--redis redis://HOST:PORT is needed: the registry, the leases and the metadata live there") }
+        if !(leaseTTL >= 1) { throw ValidationError("--lease-ttl must be at least 1 second") }
+        if !(renewInterval > 0 && renewInterval * 2 < leaseTTL) {
+            throw ValidationError("--renew-interval must be positive and under half of --lease-ttl (a camera stops after TTL − 2 s without a renewal)")
+        }
+    }
+
+    func run() async throws {
+        let endpoint: RedisEndpoint
+        do { endpoint = try RedisEndpoint(url: service.metadata.redis ?? "", timeoutMilliseconds: 1_000) } catch {
+            printError("Error: \(error)")
+            throw ExitCode(2)
+        }
+        var lease = WorkerLeaseStateMachine.Configuration(workerID: workerID, capacity: capacity,
+                                                          labels: labels.split(separator: ",").map { String($0) })
+        lease.ttlNanoseconds = UInt64(leaseTTL * 1e9)
+        lease.renewIntervalNanoseconds = UInt64(renewInterval * 1e9)
+        lease.safetyMarginNanoseconds = min(2_000_000_000, lease.ttlNanoseconds / 3)
+        try await service.run(inputs: [], cluster: (ClusterWorkerConfiguration(endpoint: endpoint, lease: lease), PublishFence()))
+    }
+}
+
+/// `tributary cameras add|remove|list`: the workers' registry in Redis.
+struct Cameras: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Change or list the cameras of the workers' registry in Redis.",
+        subcommands: [Add.self, Remove.self, List.self])
+
+    struct RedisOption: ParsableArguments {
+        @Option(name: .customLong("redis"), help: "The workers' Redis: redis://HOST[:PORT][/DB].")
+        var redis: String
+
+        func endpoint() throws -> RedisEndpoint {
+            do { return try RedisEndpoint(url: redis) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    /// A registry change, as the REST API answers it: the reason, or the error with its exit status.
+    static func apply(_ change: StreamChange, labels: [String] = [], redis: RedisOption) throws {
+        do {
+            print(try CameraRegistry.change(change, labels: labels, at: try redis.endpoint()))
+        } catch let error as StreamRequestError {
+            printError("Error: \(error)")
+            throw ExitCode(error.status == 503 ? 1 : 2)
+        }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a camera to the registry (a worker with room claims it).")
+        @OptionGroup var redis: RedisOption
+        @Option(name: .customLong("camera-id")) var cameraID: String
+        @Option(name: .customLong("camera-url")) var cameraURL: String
+        @Option(name: .customLong("camera-name")) var cameraName: String?
+        @Option(name: .customLong("labels"), help: "Pin it to workers with all these labels (comma-separated).") var labels: String = ""
+
+        func run() throws {
+            try Cameras.apply(StreamChange(kind: .add, cameraID: cameraID, cameraName: cameraName, cameraURL: cameraURL),
+                              labels: labels.split(separator: ",").map { String($0) }, redis: redis)
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a camera from the registry (its worker stops it).")
+        @OptionGroup var redis: RedisOption
+        @Option(name: .customLong("camera-id")) var cameraID: String
+
+        func run() throws { try Cameras.apply(StreamChange(kind: .remove, cameraID: cameraID), redis: redis) }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The registry's cameras, one JSON object a line, with their lease holders.")
+        @OptionGroup var redis: RedisOption
+
+        func run() throws {
+            do {
+                for line in try CameraRegistry.list(at: try redis.endpoint()) { print(line) }
+            } catch let error as RedisConnectionError {
+                printError("Error: \(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+/// Every flag of a service (`serve` and `worker`), and its run.
+struct ServiceOptions: ParsableArguments {
     @Option(name: .customLong("api-port"), help: "Port of the REST API and /metrics (0: any free port, printed).")
     var apiPort = 9000
 
@@ -86,7 +203,7 @@ struct Serve: AsyncParsableCommand {
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
     }
 
-    func run() async throws {
+    func run(inputs: [String], cluster: (configuration: ClusterWorkerConfiguration, fence: PublishFence)?) async throws {
         var configuredLogger = Logger(label: "tributary")
         configuredLogger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
         let logger = configuredLogger
@@ -102,10 +219,10 @@ struct Serve: AsyncParsableCommand {
             let (rules, warnings) = try analytics.load(layout)
             for warning in warnings { printError("Warning: \(warning)") }
             configuration.analytics = rules
-            let metadataSinks = try metadata.makeSinks(logger: logger)
+            let metadataSinks = try metadata.makeSinks(logger: logger, fence: cluster?.fence)
             let status = try await ServiceRunner.run(
                 options: .init(address: apiAddress, port: apiPort, inputs: inputs, metadataSinks: metadataSinks,
-                              metadataFormat: metadata.format), configuration: configuration, logger: logger,
+                              metadataFormat: metadata.format, cluster: cluster), configuration: configuration, logger: logger,
                 makeDetector: {
                     guard var inferConfiguration else { return nil }
                     if useCUDA {

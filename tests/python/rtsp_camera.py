@@ -2,8 +2,10 @@
 """An RTSP camera for the service tests: gst-rtsp-server in a process of its own, so a test can
 kill it (SIGKILL: its sockets close, its packets stop) and start it again on the same port.
 
-Serves an endless live test pattern, H.264, at rtsp://127.0.0.1:PORT/camera, and prints
-"ready PORT" once it listens. Run with Debian's python3 (PyGObject is Debian's python3-gi).
+Serves an endless live test pattern, H.264, at rtsp://ADDRESS:PORT/camera (--address, default
+127.0.0.1; the cluster tests serve on a namespace's address), and prints "ready PORT" once it
+listens. Several cameras: start it once per port. Run with Debian's python3 (PyGObject is
+Debian's python3-gi).
 """
 import argparse
 import sys
@@ -18,13 +20,14 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--mount", default="/camera")
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     args = parser.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
-    server.set_address("127.0.0.1")
+    server.set_address(args.address)
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(
@@ -33,7 +36,7 @@ def main() -> int:
     factory.set_shared(True)
     server.get_mount_points().add_factory(args.mount, factory)
     if server.attach(None) == 0:
-        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
+        print(f"cannot listen on {args.address}:{args.port}", file=sys.stderr)
         return 1
     print(f"ready {server.get_bound_port()}", flush=True)
     GLib.MainLoop().run()

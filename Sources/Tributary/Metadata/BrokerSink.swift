@@ -7,10 +7,17 @@ import Musl
 
 /// A live connection to a broker: sends entries and says when each is acknowledged.
 protocol BrokerConnection: AnyObject {
-    /// Sends the entries (`camera id`, JSON); nil once every one is acknowledged, else the error
-    /// (the connection is then closed by the caller and not used again).
-    func send(_ entries: [(cameraID: String, json: String)]) -> String?
+    /// Sends the entries (camera id, JSON, fence); `.failed` closes the connection (by the caller,
+    /// and it is not used again).
+    func send(_ entries: [MetadataSpool.Entry]) -> BrokerSendResult
     func close()
+}
+
+/// What the broker did with a batch.
+enum BrokerSendResult: Equatable {
+    /// Every entry answered: taken, or refused by its fence (its lease is no longer the camera's).
+    case acknowledged(fenced: Int)
+    case failed(String)
 }
 
 /// A network metadata sink (`--redis`, `--mqtt`): each frame's message sent from a publisher thread
@@ -32,10 +39,13 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
     private let logger: Logger
     /// When the memory queue last overflowed was said (at most every 10 s: a flood of lines helps nobody).
     private let lastDropWarning = Locked<MonotonicInstant?>(nil)
+    /// Worker mode: each message carries its camera's lease, and one without is refused here.
+    private let fence: PublishFence?
 
     init(name: String, target: String, spoolDirectory: String, spoolMaximumBytes: Int, memoryCapacity: Int, batchLimit: Int,
-         logger: Logger, connect: @escaping () -> (connection: BrokerConnection?, error: String?)) throws {
+         fence: PublishFence? = nil, logger: Logger, connect: @escaping () -> (connection: BrokerConnection?, error: String?)) throws {
         self.name = name
+        self.fence = fence
         self.target = target
         self.spoolDirectory = spoolDirectory
         self.spoolMaximumBytes = spoolMaximumBytes
@@ -49,7 +59,21 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
     }
 
     public func publish(_ messages: [FrameMessage]) throws {
-        let dropped = outbox.withValue { $0.published(messages) }
+        var stamped = messages
+        if let fence {
+            // Stamped now, with the frame: a lease lost later must not let this frame's message through.
+            stamped = messages.compactMap { message in
+                guard let token = fence.token(ofCamera: message.cameraID) else { return nil }
+                var message = message
+                message.fence = token
+                return message
+            }
+            if stamped.count < messages.count { fence.refused(messages.count - stamped.count) }
+        }
+        let dropped = outbox.withValue {
+            $0.refused(messages.count - stamped.count)
+            return $0.published(stamped)
+        }
         if dropped > 0 { warnDropped() }
         wake.withLock { wake.broadcast() }
     }
@@ -81,7 +105,7 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
         let c = counts
         let backlog = outbox.withValue { $0.spoolBacklog }
         return "\(target): published \(c.published), sent \(c.sent), spooled \(c.spooled), replayed \(c.replayed), "
-            + "dropped \(c.dropped), left in the spool \(backlog)"
+            + "dropped \(c.dropped)" + (fence == nil ? "" : ", fenced \(c.fenced)") + ", left in the spool \(backlog)"
     }
 
     // MARK: the publisher thread
@@ -121,19 +145,23 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
                 if connection == nil && !done { waitBriefly(until: nextAttempt) }
             case .send(let count):
                 let messages = outbox.withValue { $0.take(count) }
-                if let failure = connection?.send(messages.map { ($0.cameraID, $0.json) }) {
+                switch connection?.send(messages.map(Self.entry)) ?? .failed("not connected") {
+                case .failed(let failure):
                     lost(&connection, failure, &nextAttempt, &attempt)
                     spoolMessages(messages, into: spool)
-                } else {
-                    outbox.withValue { $0.sent(messages.count) }
+                case .acknowledged(let fenced):
+                    outbox.withValue { $0.sent(messages.count - fenced); $0.fenced(fenced) }
+                    if fenced > 0 { fence?.refused(fenced) }
                 }
             case .replay:
                 guard let (number, entries) = spool.oldest() else { outbox.withValue { $0.replayed(0) }; continue }
-                if let failure = connection?.send(entries.map { ($0.cameraID, $0.json) }) {
+                switch connection?.send(entries) ?? .failed("not connected") {
+                case .failed(let failure):
                     lost(&connection, failure, &nextAttempt, &attempt)
-                } else {
+                case .acknowledged(let fenced):
                     spool.removeOldest(number)
-                    outbox.withValue { $0.replayed(entries.count) }
+                    outbox.withValue { $0.replayed(entries.count - fenced, fenced: fenced) }
+                    if fenced > 0 { fence?.refused(fenced) }
                 }
             }
         }
@@ -146,12 +174,16 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
     }
 
     private func spoolMessages(_ messages: [FrameMessage], into spool: MetadataSpool) {
-        let dropped = spool.append(messages.map { MetadataSpool.Entry(cameraID: $0.cameraID, json: $0.json) })
+        let dropped = spool.append(messages.map(Self.entry))
         outbox.withValue {
             $0.spooled(messages.count)
             if dropped > 0 { $0.spoolDropped(dropped) }
         }
         if dropped > 0 { logger.warning("\(target): spool over \(spoolMaximumBytes >> 10) KiB, dropped its \(dropped) oldest messages") }
+    }
+
+    private static func entry(_ message: FrameMessage) -> MetadataSpool.Entry {
+        MetadataSpool.Entry(cameraID: message.cameraID, json: message.json, fence: message.fence, frameNumber: message.frameNumber)
     }
 
     private func lost(_ connection: inout BrokerConnection?, _ failure: String, _ nextAttempt: inout MonotonicInstant, _ attempt: inout Int) {

@@ -14,6 +14,9 @@ public struct FrameMessage: Sendable {
     public var frameNumber: Int
     /// The JSON text, one line.
     public var json: String
+    /// The camera's lease (`<worker>/<epoch>`) when it was published, in worker mode: the broker
+    /// takes the message only while that lease is still the camera's (`PublishFence`).
+    public var fence: String? = nil
 }
 
 /// Builds the frames' messages: the camera ids, the run id and the sizes they need.

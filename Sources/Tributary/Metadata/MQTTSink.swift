@@ -94,9 +94,15 @@ final class MQTTConnection: BrokerConnection {
         return (connection, nil)
     }
 
-    func send(_ entries: [(cameraID: String, json: String)]) -> String? {
+    func send(_ entries: [MetadataSpool.Entry]) -> BrokerSendResult {
+        sendQoS1(entries).map(BrokerSendResult.failed) ?? .acknowledged(fenced: 0)
+    }
+
+    /// Publishes at QoS 1 and waits for every PUBACK: nil, or the error.
+    private func sendQoS1(_ entries: [MetadataSpool.Entry]) -> String? {
         var pending = Set<Int32>()
-        for (_, json) in entries {
+        for entry in entries {
+            let json = entry.json
             var mid: Int32 = 0
             let code = json.withCString { payload in
                 mosquitto_publish(client, &mid, configuration.topic, Int32(strlen(payload)), payload, 1, false)

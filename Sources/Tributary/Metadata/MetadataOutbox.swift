@@ -76,10 +76,18 @@ public struct MetadataOutbox<Message> {
         spoolBacklog += count
         counts.spooled += count
     }
-    /// Replayed from the spool and acknowledged.
-    public mutating func replayed(_ count: Int) {
-        spoolBacklog = max(0, spoolBacklog - count)
+    /// Replayed from the spool and acknowledged (`fenced` of them refused by their fence).
+    public mutating func replayed(_ count: Int, fenced: Int = 0) {
+        spoolBacklog = max(0, spoolBacklog - count - fenced)
         counts.replayed += count
+        counts.fenced += fenced
+    }
+    /// Refused by their fence: the camera's lease had moved on (worker mode).
+    public mutating func fenced(_ count: Int) { counts.fenced += count }
+    /// Refused before they were queued: the camera has no lease here (worker mode).
+    public mutating func refused(_ count: Int) {
+        counts.published += count
+        counts.fenced += count
     }
     /// The spool lost its oldest messages (over its cap).
     public mutating func spoolDropped(_ count: Int) {

@@ -9,7 +9,12 @@ import Musl
 /// closed, the oldest replayed and deleted first, and the oldest dropped when the spool is over its
 /// cap. Used by one thread at a time (the sink's publisher, from its start), hence unchecked.
 final class MetadataSpool: @unchecked Sendable {
-    struct Entry: Equatable { var cameraID: String; var json: String }
+    struct Entry: Equatable {
+        var cameraID: String
+        var json: String
+        var fence: String? = nil
+        var frameNumber = 0
+    }
 
     let directory: String
     let maximumBytes: Int
@@ -63,7 +68,9 @@ final class MetadataSpool: @unchecked Sendable {
         for entry in entries {
             if writing == nil || segments.last.map({ $0.bytes >= segmentBytes }) == true { rotate() }
             guard let file = writing else { return dropped + entries.count }
-            let line = entry.cameraID.replacing("\t", with: " ").replacing("\n", with: " ") + "\t" + entry.json + "\n"
+            // `camera \t json`, or `camera \t @fence@frame \t json` (a JSON text never starts with `@`).
+            let fenced = entry.fence.map { "@\($0)@\(entry.frameNumber)\t" } ?? ""
+            let line = entry.cameraID.replacing("\t", with: " ").replacing("\n", with: " ") + "\t" + fenced + entry.json + "\n"
             _ = line.withCString { fputs($0, file) }
             segments[segments.count - 1].bytes += line.utf8.count
             segments[segments.count - 1].lines += 1
@@ -119,7 +126,14 @@ final class MetadataSpool: @unchecked Sendable {
         while getline(&line, &capacity, file) > 0, let line {
             let text = String(cString: line).dropLast()  // the newline
             guard let tab = text.firstIndex(of: "\t") else { continue }
-            entries.append(Entry(cameraID: String(text[..<tab]), json: String(text[text.index(after: tab)...])))
+            var entry = Entry(cameraID: String(text[..<tab]), json: String(text[text.index(after: tab)...]))
+            if entry.json.first == "@", let end = entry.json.firstIndex(of: "\t") {
+                let parts = entry.json[entry.json.index(after: entry.json.startIndex)..<end].split(separator: "@")
+                entry.fence = parts.first.map(String.init)
+                entry.frameNumber = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+                entry.json = String(entry.json[entry.json.index(after: end)...])
+            }
+            entries.append(entry)
         }
         return entries
     }

@@ -26,7 +26,10 @@ public struct MetadataSinkCounts: Sendable, Equatable {
     public var spooled = 0
     public var replayed = 0
     public var dropped = 0
-    public init(published: Int = 0, sent: Int = 0, spooled: Int = 0, replayed: Int = 0, dropped: Int = 0) {
+    /// Refused by their fence (worker mode: the camera's lease was no longer this worker's).
+    public var fenced = 0
+    public init(published: Int = 0, sent: Int = 0, spooled: Int = 0, replayed: Int = 0, dropped: Int = 0, fenced: Int = 0) {
+        self.fenced = fenced
         self.published = published
         self.sent = sent
         self.spooled = spooled
@@ -61,7 +64,8 @@ public struct MetadataSinkOptions: Sendable {
         self.mqttTopic = mqttTopic
     }
 
-    public func makeSinks(logger: Logger) throws -> [any MetadataSink] {
+    /// - Parameter fence: worker mode: the Redis sink publishes each camera's messages only under its lease.
+    public func makeSinks(logger: Logger, fence: PublishFence? = nil) throws -> [any MetadataSink] {
         var sinks: [any MetadataSink] = []
         if let metaOut { sinks.append(try JSONLinesSink(path: metaOut)) }
         if let redis {
@@ -73,6 +77,7 @@ public struct MetadataSinkOptions: Sendable {
                 throw PipelineError.invalidArgument("--redis-field \(redisField): key or metadata")
             }
             configuration.layout = layout
+            configuration.fence = fence
             sinks.append(try BrokerSink.redis(configuration, logger: logger))
         }
         if let mqtt {

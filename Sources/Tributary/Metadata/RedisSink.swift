@@ -1,4 +1,3 @@
-import CHiredis
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -17,9 +16,10 @@ public struct RedisSinkConfiguration: Sendable {
         case metadata
     }
 
-    public var host: String
-    public var port: Int
-    public var database: Int
+    public var endpoint: RedisEndpoint
+    public var host: String { endpoint.host }
+    public var port: Int { endpoint.port }
+    public var database: Int { endpoint.database }
     public var stream = "mdx-raw"
     /// `XADD … MAXLEN ~ N`; nil: unbounded.
     public var maxLength: Int?
@@ -30,17 +30,12 @@ public struct RedisSinkConfiguration: Sendable {
     public var memoryCapacity = 50_000
     /// XADDs pipelined per round trip.
     public var batchLimit = 512
-    public var timeoutMilliseconds = 2_000
+    /// Worker mode: each entry is added only while its camera's lease is the one it was published under.
+    public var fence: PublishFence?
 
     /// - Parameter url: `redis://HOST[:PORT][/DB]` (6379 by default).
     public init(url: String, spoolDirectory: String) throws {
-        let address = try BrokerAddress(url, scheme: "redis", defaultPort: 6379, flag: "--redis", form: "redis://HOST[:PORT][/DB]")
-        host = address.host
-        port = address.port
-        guard let database = address.path.isEmpty ? 0 : Int(address.path), database >= 0 else {
-            throw PipelineError.invalidArgument("--redis \(url): the database must be a number (redis://HOST[:PORT][/DB])")
-        }
-        self.database = database
+        endpoint = try RedisEndpoint(url: url)
         self.spoolDirectory = spoolDirectory
     }
 }
@@ -51,76 +46,86 @@ extension BrokerSink {
         try BrokerSink(name: "redis://\(configuration.host):\(configuration.port)/\(configuration.stream)",
                        target: "redis \(configuration.host):\(configuration.port) \(configuration.stream)",
                        spoolDirectory: configuration.spoolDirectory, spoolMaximumBytes: configuration.spoolMaximumBytes,
-                       memoryCapacity: configuration.memoryCapacity, batchLimit: configuration.batchLimit, logger: logger) {
-            RedisConnection.open(configuration)
+                       memoryCapacity: configuration.memoryCapacity, batchLimit: configuration.batchLimit,
+                       fence: configuration.fence, logger: logger) {
+            do {
+                return (RedisStreamConnection(client: try RedisClient(configuration.endpoint), configuration: configuration), nil)
+            } catch {
+                return (nil, (error as? RedisConnectionError)?.message ?? "\(error)")
+            }
         }
     }
 }
 
-/// One hiredis context (the blocking API), its timeouts set, its database selected.
-final class RedisConnection: BrokerConnection {
-    private let context: UnsafeMutablePointer<redisContext>
+/// The metadata sink's connection: pipelined `XADD`s, or in worker mode the fenced script per entry.
+final class RedisStreamConnection: BrokerConnection {
+    private let client: RedisClient
     private let configuration: RedisSinkConfiguration
 
-    private init(context: UnsafeMutablePointer<redisContext>, configuration: RedisSinkConfiguration) {
-        self.context = context
+    /// Adds the entry only if the camera's lease (KEYS[1]) is still the publisher's (ARGV[1]), then
+    /// notes the camera's last frame number and the entry's time (KEYS[3]) for the next owner.
+    /// 1: added; 0: refused (fenced). ARGV: token, frame number, MAXLEN or "", the fields.
+    static let fencedAdd = RedisScript("""
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        local args = {KEYS[2]}
+        if ARGV[3] ~= '' then args[#args + 1] = 'MAXLEN'; args[#args + 1] = '~'; args[#args + 1] = ARGV[3] end
+        args[#args + 1] = '*'
+        for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+        local id = redis.call('XADD', unpack(args))
+        redis.call('SET', KEYS[3], ARGV[2] .. ' ' .. string.match(id, '^%d+'), 'PX', 86400000)
+        return 1
+        """)
+
+    init(client: RedisClient, configuration: RedisSinkConfiguration) {
+        self.client = client
         self.configuration = configuration
     }
 
-    static func open(_ configuration: RedisSinkConfiguration) -> (connection: BrokerConnection?, error: String?) {
-        let timeout = timeval(tv_sec: configuration.timeoutMilliseconds / 1000, tv_usec: (configuration.timeoutMilliseconds % 1000) * 1000)
-        guard let context = redisConnectWithTimeout(configuration.host, Int32(configuration.port), timeout) else { return (nil, "out of memory") }
-        if tb_redis_failed(context) != 0 || redisSetTimeout(context, timeout) != REDIS_OK {
-            let error = String(cString: tb_redis_error(context))
-            redisFree(context)
-            return (nil, error)
-        }
-        let connection = RedisConnection(context: context, configuration: configuration)
-        if configuration.database != 0 {
-            connection.append(["SELECT", String(configuration.database)])
-            if let error = connection.readReply() {
-                connection.close()
-                return (nil, "SELECT \(configuration.database): \(error)")
+    func send(_ entries: [MetadataSpool.Entry]) -> BrokerSendResult {
+        do {
+            var commands: [[String]] = []
+            commands.reserveCapacity(entries.count)
+            for entry in entries {
+                let fields: [String]
+                switch configuration.layout {
+                case .keyValue: fields = ["key", entry.cameraID, "value", entry.json, "headers", Self.headers(fence: entry.fence)]
+                case .metadata: fields = ["metadata", entry.json]
+                }
+                if let fence = entry.fence {
+                    let keys = [ClusterKeys.lease(entry.cameraID), configuration.stream, ClusterKeys.lastFrame(entry.cameraID)]
+                    let arguments = [fence, String(entry.frameNumber), configuration.maxLength.map(String.init) ?? ""] + fields
+                    commands.append(try client.evaluation(Self.fencedAdd, keys: keys, arguments: arguments))
+                } else {
+                    var head = ["XADD", configuration.stream]
+                    if let maxLength = configuration.maxLength { head += ["MAXLEN", "~", String(maxLength)] }
+                    commands.append(head + ["*"] + fields)
+                }
             }
+            var fenced = 0
+            for reply in try client.pipeline(commands) {
+                switch reply {
+                case .error(let error): return .failed(error)
+                case .integer(0): fenced += 1
+                default: break
+                }
+            }
+            return .acknowledged(fenced: fenced)
+        } catch {
+            return .failed(error.message)
         }
-        return (connection, nil)
     }
 
-    func send(_ entries: [(cameraID: String, json: String)]) -> String? {
-        var head = ["XADD", configuration.stream]
-        if let maxLength = configuration.maxLength { head += ["MAXLEN", "~", String(maxLength)] }
-        head.append("*")
-        for (camera, json) in entries {
-            switch configuration.layout {
-            case .keyValue: append(head + ["key", camera, "value", json, "headers", "{}"])
-            case .metadata: append(head + ["metadata", json])
-            }
-        }
-        var failure: String?
-        for _ in entries {
-            if let error = readReply() {
-                failure = failure ?? error
-                if tb_redis_failed(context) != 0 { break }  // the connection is gone: no more replies
-            }
-        }
-        return failure
-    }
+    func close() {}
 
-    func close() { redisFree(context) }
-
-    private func append(_ arguments: [String]) {
-        let cStrings = arguments.map { strdup($0) }
-        defer { cStrings.forEach { free($0) } }
-        var pointers = cStrings.map { UnsafePointer<CChar>($0) }
-        var lengths = arguments.map { $0.utf8.count }
-        _ = redisAppendCommandArgv(context, Int32(arguments.count), &pointers, &lengths)
-    }
-
-    private func readReply() -> String? {
-        var reply: UnsafeMutableRawPointer?
-        guard redisGetReply(context, &reply) == REDIS_OK, let reply else { return String(cString: tb_redis_error(context)) }
-        defer { freeReplyObject(reply) }
-        return tb_redis_reply_type(reply) == REDIS_REPLY_ERROR ? String(cString: tb_redis_reply_text(reply)) : nil
+    /// `{}`, or in worker mode who published it: `{"worker":"w1","epoch":7}`.
+    static func headers(fence: String?) -> String {
+        guard let fence, let lease = LeaseToken(fence) else { return "{}" }
+        var json = JSONText(capacity: 48)
+        json.beginObject()
+        json.field("worker", lease.worker)
+        json.field("epoch", lease.epoch)
+        json.endObject()
+        return json.text
     }
 }
 

@@ -203,8 +203,8 @@ public final class Pipeline: @unchecked Sendable {
             return !table.anyLive
         }
         if firstLive { onEvent(.liveSource(source.id)) }
-        let cameraID = sources.withValue { $0.cameras.first { $0.value == source.id }?.key }
-        let supervisor = SourceSupervisor(source: source, cameraID: cameraID, policy: configuration.recovery,
+        let (cameraID, firstFrameNumber) = sources.withValue { ($0.cameras.first { $0.value == source.id }?.key, $0.firstFrameNumbers[source.id] ?? 0) }
+        let supervisor = SourceSupervisor(source: source, cameraID: cameraID, firstFrameNumber: firstFrameNumber, policy: configuration.recovery,
                                           rebuild: { [makeSource] in try makeSource(source.id, source.uri) },
                                           onChange: { [onEvent] in onEvent(.sourceState($0)) })
         // In real time a file stands for a camera, and a late camera's oldest frame is dropped

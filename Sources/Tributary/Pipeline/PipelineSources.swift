@@ -13,10 +13,11 @@ extension Pipeline {
     /// A new source, from any thread, before or while the pipeline runs: its frames join the
     /// batches from its first decoded frame; the tiler's grid, the `**PERF` block and the ledger
     /// gain an entry. Source ids count up and are never reused; `cameraID` (DeepStream's
-    /// `camera_id`) names it, one source at a time.
+    /// `camera_id`) names it, one source at a time. `firstFrameNumber`: where its frame numbers
+    /// start (a camera taken over from another worker continues its numbers).
     /// - Returns: the new source's id.
     @discardableResult
-    public func addSource(_ uri: SourceURI, cameraID: String? = nil) throws -> Int {
+    public func addSource(_ uri: SourceURI, cameraID: String? = nil, firstFrameNumber: Int = 0) throws -> Int {
         try addLock.withLock {
             let (id, closed, taken) = sources.withValue { ($0.nextID, $0.inputClosed, cameraID.flatMap($0.sourceID(ofCamera:))) }
             if closed { throw SourceChangeError.inputClosed(uri: uri.original) }
@@ -28,6 +29,7 @@ extension Pipeline {
             do { try muxer.addSource(id: id) } catch { throw SourceChangeError.inputClosed(uri: uri.original) }
             let (running, count) = sources.withValue { table in
                 table.insert(source, cameraID: cameraID)
+                if firstFrameNumber != 0 { table.firstFrameNumbers[id] = firstFrameNumber }
                 return (table.running, table.sources.count)
             }
             if configuration.batchSizeFollowsSources { muxer.setBatchSize(max(1, count)) }
@@ -93,6 +95,8 @@ struct SourceTable {
     /// removes cameras for days).
     var uris: [Int: String] = [:]
     var cameras: [String: Int] = [:]
+    /// Sources whose frame numbers do not start at 0.
+    var firstFrameNumbers: [Int: Int] = [:]
     var threads: [Int: WorkerThread] = [:]
     /// The started sources' drivers (recovery, status).
     var supervisors: [Int: SourceSupervisor] = [:]
@@ -116,6 +120,7 @@ struct SourceTable {
         guard let source = sources.removeValue(forKey: id) else { return nil }
         presentIDs.removeAll { $0 == id }
         cameras = cameras.filter { $0.value != id }
+        firstFrameNumbers[id] = nil
         return (source, supervisors.removeValue(forKey: id), threads.removeValue(forKey: id))
     }
 }

@@ -41,6 +41,8 @@ final class SourceSupervisor: @unchecked Sendable {
     let id: Int
     let uri: SourceURI
     let cameraID: String?
+    /// Where its frame numbers start (a camera taken over from another worker continues its numbers).
+    let firstFrameNumber: Int
     private let machine: Locked<SourceRecoveryStateMachine>
     private let current: Locked<any FrameSource>
     /// Wakes the thread out of a backoff (a stop, or the watchdog's rebuild).
@@ -54,9 +56,10 @@ final class SourceSupervisor: @unchecked Sendable {
     /// - Parameters:
     ///   - rebuild: a new source of the same id and URI.
     ///   - onChange: told every change of state, on the thread it happens on.
-    init(source: any FrameSource, cameraID: String?, policy: SourceRecoveryPolicy,
+    init(source: any FrameSource, cameraID: String?, firstFrameNumber: Int = 0, policy: SourceRecoveryPolicy,
          rebuild: @escaping @Sendable () throws -> any FrameSource, onChange: @escaping @Sendable (SourceStatus) -> Void) {
         id = source.id
+        self.firstFrameNumber = firstFrameNumber
         uri = source.uri
         self.cameraID = cameraID
         current = Locked(source)
@@ -98,7 +101,7 @@ final class SourceSupervisor: @unchecked Sendable {
         var delivered = 0
         while true {
             let source = current.withValue { $0 }
-            let offset = delivered
+            let offset = firstFrameNumber + delivered
             let end = source.run(ledger: ledger, times: times) { frame in
                 var frame = frame
                 frame.frameNumber += offset

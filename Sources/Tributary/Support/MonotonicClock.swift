@@ -40,3 +40,14 @@ public final class ManualClock: TimeSource, @unchecked Sendable {
         current.withValue { $0 = $0.advanced(byNanoseconds: microseconds * 1000) }
     }
 }
+
+/// CLOCK_BOOTTIME: CLOCK_MONOTONIC that also counts a suspend of the host, for lease deadlines
+/// (a worker whose host slept must not take its leases for fresh).
+public struct BootTimeClock: TimeSource {
+    public init() {}
+    public func now() -> MonotonicInstant {
+        var spec = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &spec)
+        return MonotonicInstant(nanoseconds: UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec))
+    }
+}
