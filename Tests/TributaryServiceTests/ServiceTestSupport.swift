@@ -140,8 +140,9 @@ final class ServiceUnderTest: @unchecked Sendable {
     let process: RunningProcess
     let baseURL: String
 
-    init(_ arguments: [String]) throws {
-        process = try RunningProcess(ServicePaths.binary, ["serve", "--api-port", "0"] + arguments)
+    /// - Parameter command: `serve`, or `worker` (its own flags in `arguments`).
+    init(_ arguments: [String], command: String = "serve") throws {
+        process = try RunningProcess(ServicePaths.binary, [command, "--api-port", "0"] + arguments)
         guard let address = process.waitForOutput(#"at (http://127\.0\.0\.1:\d+)"#, timeout: 60) else {
             _ = process.stop(SIGKILL)
             throw ServiceFailed(message: "the service did not listen: \(process.standardError)")
