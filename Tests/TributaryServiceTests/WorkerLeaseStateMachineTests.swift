@@ -23,8 +23,14 @@ import Tributary
         actions.compactMap { if case .claim(let camera, _) = $0 { camera } else { nil } }.sorted()
     }
 
+    /// Cameras stopped, the lease lost or going (`.stop`).
     func stops(_ actions: [WorkerLeaseStateMachine.Action]) -> [String] {
         actions.compactMap { if case .stop(let camera, _) = $0 { camera } else { nil } }.sorted()
+    }
+
+    /// Cameras stopped while their lease is kept a little longer (`.handOff`).
+    func handOffs(_ actions: [WorkerLeaseStateMachine.Action]) -> [String] {
+        actions.compactMap { if case .handOff(let camera, _) = $0 { camera } else { nil } }.sorted()
     }
 
     /// Claims every camera its plan asks for, as Redis would grant them, at `time`.
@@ -116,15 +122,15 @@ import Tributary
 
         view.workers.append(.init(workerID: "w3", capacity: 4))
         let handoff = w1.plan(now: at(1), view: view)
-        #expect(stops(handoff).count == 1 && claims(handoff).isEmpty)
-        let gone = stops(handoff)[0]
+        #expect(handOffs(handoff).count == 1 && stops(handoff).isEmpty && claims(handoff).isEmpty)
+        let gone = handOffs(handoff)[0]
         // Still renewed until it is released, a second later.
         #expect(w1.renewals().count == 4 && w1.running.count == 3)
         #expect(w1.plan(now: at(1.5), view: view).isEmpty, "one hand-off in flight at a time")
         let release = w1.plan(now: at(2), view: view)
         #expect(release.first == .release(camera: gone, token: view.leases[gone]!))
         // w3 is still short (the view shows w1 with 4): the next hand-off starts, a second after the first.
-        #expect(stops(release).count == 1 && w1.running.count == 2)
+        #expect(handOffs(release).count == 1 && w1.running.count == 2)
 
         // w3 claims what is unowned.
         view.leases[gone] = nil
@@ -157,7 +163,7 @@ import Tributary
         var view = ClusterView(cameras: cameras(2))
         view.cameras["cam2"] = nil
         view.leases = ["cam1": token, "cam2": token]
-        #expect(m.plan(now: at(1), view: view) == [.stop(camera: "cam2", reason: "removed from the registry")])
+        #expect(m.plan(now: at(1), view: view) == [.handOff(camera: "cam2", reason: "removed from the registry")])
         #expect(m.plan(now: at(2), view: view) == [.release(camera: "cam2", token: token)])
     }
 
@@ -167,7 +173,7 @@ import Tributary
         let planned = m.plan(now: at(0), view: view)
         grantAll(&m, Array(planned.prefix(2)), at: 0)
         let actions = m.stopAll()
-        #expect(stops(actions).count == 2 && actions.filter { if case .release = $0 { true } else { false } }.count == 2)
+        #expect(handOffs(actions).count == 2 && actions.filter { if case .release = $0 { true } else { false } }.count == 2)
         // A claim that was in flight when the stop came is given back at once.
         guard case .claim(let late, _) = planned[2] else { Issue.record("expected a claim"); return }
         #expect(m.claimed(camera: late, token: LeaseToken(worker: "w1", epoch: 5), sentAt: at(1), reason: "")

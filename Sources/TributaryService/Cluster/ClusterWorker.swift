@@ -81,10 +81,14 @@ public final class ClusterWorker: @unchecked Sendable {
         threads = []
         let releases = gate.withLock { apply(machine.stopAll()) }
         guard let store = try? ClusterStore(configuration.endpoint) else {
+            for case .release(let camera, _) in releases { fence.revoke(camera: camera) }
             logger.warning("worker \(workerID): Redis unreachable at the stop; its \(releases.count) lease(s) expire on their own")
             return
         }
-        for case .release(let camera, let token) in releases { _ = try? store.release(camera: camera, token: token) }
+        for case .release(let camera, let token) in releases {
+            fence.revoke(camera: camera)
+            _ = try? store.release(camera: camera, token: token)
+        }
         try? store.removeHeartbeat(worker: workerID)
         logger.notice("worker \(workerID): released \(releases.count) lease(s)")
     }
@@ -183,8 +187,9 @@ public final class ClusterWorker: @unchecked Sendable {
                     _ = apply(machine.claimed(camera: camera, token: grant.token, sentAt: sentAt, reason: reason), grant: grant)
                 }
             case .release(let camera, let token):
+                fence.revoke(camera: camera)
                 try store.release(camera: camera, token: token)
-            case .start, .stop:
+            case .start, .stop, .handOff:
                 break
             }
         }
@@ -203,14 +208,22 @@ public final class ClusterWorker: @unchecked Sendable {
             case .stop(let camera, let reason):
                 // Publishing stops first: a frame still in the pipeline is refused, not sent.
                 fence.revoke(camera: camera)
-                leaseInfo.withValue { $0[camera] = nil }
-                _ = try? cameras.remove(StreamChange(kind: .remove, cameraID: camera), policy: .drop)
-                logger.notice("worker \(workerID): camera \(camera) stopped: \(reason)")
+                stopCamera(camera, reason: reason, policy: .drop)
+            case .handOff(let camera, let reason):
+                // Its frames in flight are still published, under the lease kept until the release.
+                stopCamera(camera, reason: reason, policy: .drain)
             case .claim, .release:
                 redisWork.append(action)
             }
         }
         return redisWork
+    }
+
+    private func stopCamera(_ camera: String, reason: String, policy: SourceRemovalPolicy) {
+        leaseInfo.withValue { $0[camera] = nil }
+        if (try? cameras.remove(StreamChange(kind: .remove, cameraID: camera), policy: policy)) != nil {
+            logger.notice("worker \(workerID): camera \(camera) stopped: \(reason)")
+        }
     }
 
     private func start(_ camera: String, token: LeaseToken, reason: String, lastFrame: (number: Int, unixMilliseconds: Int)?) {

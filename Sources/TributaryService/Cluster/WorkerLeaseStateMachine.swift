@@ -137,9 +137,11 @@ public struct WorkerLeaseStateMachine: Sendable {
         case claim(camera: String, reason: String)
         /// Start it: the lease is ours.
         case start(camera: String, token: LeaseToken, reason: String)
-        /// Stop it now (and stop publishing for it).
+        /// Stop it now, and stop publishing for it (the lease is lost or going).
         case stop(camera: String, reason: String)
-        /// Delete the lease if it is still ours.
+        /// Stop it now; what it has in flight is still published under its lease until the release.
+        case handOff(camera: String, reason: String)
+        /// Stop publishing for it and delete the lease if it is still ours.
         case release(camera: String, token: LeaseToken)
     }
 
@@ -166,10 +168,8 @@ public struct WorkerLeaseStateMachine: Sendable {
         for (camera, lease) in held.sorted(by: { $0.key < $1.key })
         where now.nanoseconds(since: lease.renewedAt) >= configuration.deadlineNanoseconds {
             held[camera] = nil
-            if lease.releaseAt == nil {
-                expired += 1
-                actions.append(.stop(camera: camera, reason: "lease \(lease.token) not renewed for \(configuration.deadlineNanoseconds / 1_000_000) ms"))
-            }
+            if lease.releaseAt == nil { expired += 1 }
+            actions.append(.stop(camera: camera, reason: "lease \(lease.token) not renewed for \(configuration.deadlineNanoseconds / 1_000_000) ms"))
         }
         return actions
     }
@@ -190,7 +190,7 @@ public struct WorkerLeaseStateMachine: Sendable {
     public mutating func renewRefused(camera: String, token: LeaseToken) -> [Action] {
         guard let lease = held[camera], lease.token == token else { return [] }
         held[camera] = nil
-        return lease.releaseAt == nil ? [.stop(camera: camera, reason: "lease \(token) lost")] : []
+        return [.stop(camera: camera, reason: "lease \(token) lost")]
     }
 
     /// The renewal got no answer (Redis unreachable): the deadline decides.
@@ -219,7 +219,10 @@ public struct WorkerLeaseStateMachine: Sendable {
         var actions: [Action] = []
         let me = configuration.workerID
         for (camera, lease) in held.sorted(by: { $0.key < $1.key }) {
-            if let releaseAt = lease.releaseAt {
+            if let holder = view.leases[camera], holder != lease.token {
+                held[camera] = nil
+                actions.append(.stop(camera: camera, reason: "lease \(lease.token) lost to \(holder)"))
+            } else if let releaseAt = lease.releaseAt {
                 if now >= releaseAt {
                     held[camera] = nil
                     actions.append(.release(camera: camera, token: lease.token))
@@ -227,10 +230,7 @@ public struct WorkerLeaseStateMachine: Sendable {
             } else if view.cameras[camera] == nil {
                 // As a hand-off: its last messages go out under its lease, which goes a little later.
                 held[camera]?.releaseAt = now.advanced(byNanoseconds: configuration.handoffDelayNanoseconds)
-                actions.append(.stop(camera: camera, reason: "removed from the registry"))
-            } else if let holder = view.leases[camera], holder != lease.token {
-                held[camera] = nil
-                actions.append(.stop(camera: camera, reason: "lease \(lease.token) lost to \(holder)"))
+                actions.append(.handOff(camera: camera, reason: "removed from the registry"))
             }
         }
         guard !stopping else { return actions }
@@ -259,7 +259,7 @@ public struct WorkerLeaseStateMachine: Sendable {
                 let reason = "handed off: \(running.count) ran here for a share of \(target)"
                 lease.releaseAt = now.advanced(byNanoseconds: configuration.handoffDelayNanoseconds)
                 held[camera] = lease
-                actions.append(.stop(camera: camera, reason: reason))
+                actions.append(.handOff(camera: camera, reason: reason))
             }
         }
 
@@ -294,7 +294,7 @@ public struct WorkerLeaseStateMachine: Sendable {
         stopping = true
         var actions: [Action] = []
         for (camera, lease) in held.sorted(by: { $0.key < $1.key }) {
-            if lease.releaseAt == nil { actions.append(.stop(camera: camera, reason: "the worker is stopping")) }
+            if lease.releaseAt == nil { actions.append(.handOff(camera: camera, reason: "the worker is stopping")) }
             actions.append(.release(camera: camera, token: lease.token))
         }
         held = [:]
