@@ -21,14 +21,19 @@ public protocol TimeSource: Sendable {
     func now() -> MonotonicInstant
 }
 
+extension MonotonicInstant {
+    /// Now on one of the kernel's clocks.
+    static func now(_ clock: clockid_t) -> Self {
+        var spec = timespec()
+        clock_gettime(clock, &spec)
+        return Self(nanoseconds: UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec))
+    }
+}
+
 /// CLOCK_MONOTONIC.
 public struct MonotonicClock: TimeSource {
     public init() {}
-    public func now() -> MonotonicInstant {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return MonotonicInstant(nanoseconds: UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec))
-    }
+    public func now() -> MonotonicInstant { .now(CLOCK_MONOTONIC) }
 }
 
 /// A clock that moves only when told to; for tests.
@@ -45,9 +50,5 @@ public final class ManualClock: TimeSource, @unchecked Sendable {
 /// (a worker whose host slept must not take its leases for fresh).
 public struct BootTimeClock: TimeSource {
     public init() {}
-    public func now() -> MonotonicInstant {
-        var spec = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &spec)
-        return MonotonicInstant(nanoseconds: UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec))
-    }
+    public func now() -> MonotonicInstant { .now(CLOCK_BOOTTIME) }
 }
