@@ -31,6 +31,22 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func aLapsedLeaseIsResumedWithItsEpochOnlyIfNobodyWasGrantedItSince() throws {
+        let redis = try RedisServer()
+        let store = try ClusterStore(RedisEndpoint(url: redis.url))
+        let first = try #require(try store.claim(camera: "cam1", worker: "w1", ttlMilliseconds: 200))
+        usleep(400_000)  // expired: Redis was away, say
+        let resumed = try #require(try store.claim(camera: "cam1", worker: "w1", ttlMilliseconds: 200, resuming: first.token.epoch))
+        #expect(resumed.token == first.token, "nobody else was granted it: the same epoch, its spooled messages still valid")
+        usleep(400_000)
+        let other = try #require(try store.claim(camera: "cam1", worker: "w2", ttlMilliseconds: 200))
+        #expect(other.token == LeaseToken(worker: "w2", epoch: 2))
+        usleep(400_000)
+        let late = try #require(try store.claim(camera: "cam1", worker: "w1", ttlMilliseconds: 6_000, resuming: first.token.epoch))
+        #expect(late.token == LeaseToken(worker: "w1", epoch: 3), "w2 had it meanwhile: a new epoch")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func aStaleWorkersMessagesAreRefusedAndCounted() throws {
         let redis = try RedisServer()
         let endpoint = try RedisEndpoint(url: redis.url)
@@ -47,20 +63,25 @@ import Testing
         #expect(waitFor(timeout: 10) { sink.counts.sent == 5 })
         #expect(fence.refused == 2)
 
-        // Another worker takes the camera (w1 was paused past its TTL): w1's late frames are refused by Redis.
+        // The lease expires but nobody claims the camera: w1's frames are still the camera's only
+        // ones (no later epoch), so they are taken.
         _ = try store.client.command(["DEL", ClusterKeys.lease("cam1")])
+        try sink.publish([message("cam1", 5)])
+        #expect(waitFor(timeout: 10) { sink.counts.sent == 6 })
+
+        // Another worker takes the camera (w1 was paused past its TTL): w1's late frames are refused by Redis.
         let taken = try #require(try store.claim(camera: "cam1", worker: "w2", ttlMilliseconds: 60_000))
-        #expect(taken.lastFrame?.number == 4, "the next owner continues after frame 4")
-        try sink.publish((5..<8).map { message("cam1", $0) })
+        #expect(taken.lastFrame?.number == 5, "the next owner continues after frame 5")
+        try sink.publish((6..<9).map { message("cam1", $0) })
         #expect(waitFor(timeout: 10) { sink.counts.fenced == 5 })
         try sink.finish()
-        #expect(sink.counts == MetadataSinkCounts(published: 10, sent: 5, fenced: 5))
+        #expect(sink.counts == MetadataSinkCounts(published: 11, sent: 6, fenced: 5))
         #expect(fence.refused == 5)
 
         let entries = try #require(try store.client.command(["XRANGE", "frames", "-", "+"]).array)
-        #expect(entries.count == 5)
+        #expect(entries.count == 6)
         let fields = entries.compactMap { $0.array?.last?.array?.compactMap(\.string) }
         #expect(fields.allSatisfy { $0.count == 6 && $0[1] == "cam1" && $0[5] == #"{"worker":"w1","epoch":1}"# }, "\(fields.first ?? [])")
-        #expect(fields.map { $0[3] }.last == #"{"camera_id":"cam1","frame_number":4}"#)
+        #expect(fields.map { $0[3] }.last == #"{"camera_id":"cam1","frame_number":5}"#)
     }
 }

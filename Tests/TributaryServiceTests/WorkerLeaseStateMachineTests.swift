@@ -91,6 +91,27 @@ import Tributary
         #expect(stops(m.expire(now: at(7.5))) == ["cam1"])
     }
 
+    @Test func lapsedCamerasAreClaimedAgainFirstWithTheirEpoch() {
+        var m = machine("w1", capacity: 2)
+        let view = ClusterView(cameras: cameras(6))
+        grantAll(&m, m.plan(now: at(0), view: view), epoch: 7, at: 0)
+        let mine = m.running
+        #expect(mine.count == 2)
+        // Redis away: both lapse at their deadline.
+        #expect(stops(m.expire(now: at(4))) == mine)
+        #expect(mine.allSatisfy { m.resumableEpoch(of: $0) == 7 })
+        // Back, before the others' heartbeats are: only its own two.
+        #expect(claims(m.plan(now: at(9), view: view, onlyLapsed: true)) == mine)
+        // One was taken by another worker meanwhile: no longer resumable.
+        var m2 = machine("w1", capacity: 2)
+        grantAll(&m2, m2.plan(now: at(0), view: view), epoch: 7, at: 0)
+        _ = m2.expire(now: at(4))
+        var taken = view
+        taken.leases[mine[0]] = LeaseToken(worker: "w2", epoch: 8)
+        _ = m2.plan(now: at(9), view: taken)
+        #expect(m2.resumableEpoch(of: mine[0]) == nil && m2.resumableEpoch(of: mine[1]) == 7)
+    }
+
     @Test func aRefusedRenewalOrAnotherHolderStopsTheCamera() {
         var m = machine("w1")
         let view = ClusterView(cameras: cameras(2))

@@ -25,10 +25,18 @@ a reader follows the metadata stream (XREAD). The cases, in order, each bounded 
   6 Redis down 8 s (SIGTERM, restarted on the same AOF dir): the workers stop their cameras at their
     lease deadline (~4 s), all 6 owned again within ~15 s of its return
 Checked at every sample, in every case: never one camera listed by two workers (a worker just
-resumed or reconnected is excused for GRACE_S), no worker running a camera whose Redis lease is
-another's (or another epoch) for longer than a second; in the stream, per camera: frame numbers
-strictly increase, epochs never go back, one worker per epoch. Last ("stop"): SIGTERM each worker,
-exit 143 expected and its leases released.
+resumed or reconnected is excused for GRACE_S + SLACK_S), never more than --capacity on one worker,
+no worker running a camera whose Redis lease is another's (or another epoch) for longer than a
+second; in the stream, per camera: frame numbers strictly increase (an entry repeated by the same
+owner with the same message_id is at-least-once delivery: noted, not failed), epochs never go back,
+one worker per epoch. After each case ("settle"): all 6 owned, every running worker has one, and
+every lease's first metadata entry comes within FLOW_BOUND_S of the lease being seen. Last
+("stop"): SIGTERM each worker, exit 143 expected and its leases released.
+
+Behaviour unlike the spec that the acceptance criteria above do not cover (a get-stream-info
+stream without the lease fields, …) is listed under "Behaviour unlike the spec" in the summary without failing it.
+Redis runs with --protected-mode no besides the spec's flags (Redis 7 refuses clients that are not
+on its loopback otherwise).
 
 Exits 0 only if every case selected held. The summary (markdown) is printed and written to --summary.
 """
@@ -82,6 +90,8 @@ REDIS_DOWN_S = 8.0          # case 6
 REDIS_STOP_BOUND_S = 6.0    # case 6: lease deadline 4 s after the last renewal (<= 2 s before the stop)
 REDIS_RECOVER_BOUND_S = 15.0
 DISAGREE_BOUND_S = 1.0      # a worker runs a camera whose Redis lease is not its own
+FLOW_BOUND_S = 8.0          # a lease's first metadata entry after the lease is seen (pipeline start, RTSP connect)
+FLOW_WAIT_S = 20.0          # how long the harness waits to measure that
 
 
 def log(msg: str) -> None:
@@ -271,7 +281,8 @@ class CaseResult:
     fenced: str = ""
     notes: list = field(default_factory=list)
     failures: list = field(default_factory=list)
-    max_owners: int = 0
+    max_owners: int = 0         # not counting a just-resumed worker within its grace
+    max_owners_raw: int = 0
     samples: int = 0
 
     def fail(self, msg: str) -> None:
@@ -312,6 +323,7 @@ class Harness:
         self.cases: list[CaseResult] = []
         self.grace: list[tuple[str, float, float]] = []   # (worker, from, to): stale listings excused
         self.spec_notes: list[str] = []
+        self.spec_keys: set = set()
         self.t0 = time.time()
         self.last_entry_id = "0-0"
         self.reader_errors = 0
@@ -462,14 +474,18 @@ class Harness:
         for s in streams:
             cid = s.get("camera_id")
             out[cid] = s
-            for k in ("lease_worker", "lease_epoch", "owned_since_ms", "lease_reason"):
-                if k not in s:
-                    self.note_spec(f"get-stream-info of {wid}: camera {cid} has no \"{k}\" field")
+            missing = [k for k in ("lease_worker", "lease_epoch", "owned_since_ms", "lease_reason") if k not in s]
+            if missing:
+                case = self.cases[-1].name if self.cases else "-"
+                self.note_spec(f"get-stream-info of {wid} (case {case}, {self.workers[wid].state}): camera {cid} "
+                               f"(state {s.get('state')!r}) without {', '.join(missing)}", key=(wid, case, cid))
         return out
 
-    def note_spec(self, msg: str) -> None:
+    def note_spec(self, msg: str, key=None) -> None:
+        key = key or msg
         with self.lock:
-            if msg not in self.spec_notes:
+            if key not in self.spec_keys:
+                self.spec_keys.add(key)
                 self.spec_notes.append(msg)
                 log(f"SPEC: {msg}")
 
@@ -653,24 +669,49 @@ class Harness:
                       f"t={rel(self, last.t)}: leases {last.redis}, workers {self.owner_counts_str(last)}")
             return False
         log(f"settled: {self.owner_counts_str(s)}")
-        deadline = time.time() + 8
-        stale = []
-        while time.time() < deadline:
-            now_ms = time.time() * 1000
-            s = self.latest()
-            if s.redis is None:
+        return self.check_flow(case, s)
+
+    def lease_seen(self, cam: str, lease: tuple) -> float | None:
+        """When the sampler first saw this lease (worker, epoch) of the camera in Redis."""
+        with self.lock:
+            for smp in self.samples:
+                if smp.redis and smp.redis.get(cam) == lease:
+                    return smp.t
+        return None
+
+    def check_flow(self, case: CaseResult, s: Sample) -> bool:
+        """Every lease of sample s: metadata from its holder (worker and epoch) within FLOW_BOUND_S of the
+        lease's first sighting — a camera owned but not published fails. Waits at most FLOW_WAIT_S to measure."""
+        pending = {c: s.redis[c] for c in self.cam_ids if c in s.redis}
+        seen = {c: self.lease_seen(c, lease) or s.t for c, lease in pending.items()}
+        ok = True
+        while pending:
+            for c, lease in list(pending.items()):
+                e = next((e for e in self.entries_of(c) if (e.worker, e.epoch) == lease), None)
+                if e is not None:
+                    delay = e.ms / 1000 - seen[c]
+                    if delay > FLOW_BOUND_S:
+                        ok = False
+                        case.fail(f"camera {c}: first metadata of lease {lease[0]}/{lease[1]} {delay:.1f} s after the "
+                                  f"lease was seen (bound {FLOW_BOUND_S:.0f} s), entry {e.ms}-{e.seq}")
+                    del pending[c]
+                    continue
+                cur = self.latest().redis
+                if cur is not None and cur.get(c) != lease:   # moved on (a handoff) without one entry
+                    held_s = time.time() - seen[c]
+                    if held_s > FLOW_BOUND_S:
+                        ok = False
+                        case.fail(f"camera {c}: lease {lease[0]}/{lease[1]} held from t={rel(self, seen[c])} for "
+                                  f"{held_s:.1f} s without one metadata entry")
+                    del pending[c]
+                elif time.time() - seen[c] > FLOW_WAIT_S:
+                    ok = False
+                    case.fail(f"camera {c}: lease {lease[0]}/{lease[1]} (seen t={rel(self, seen[c])}): no metadata "
+                              f"from it in {FLOW_WAIT_S:.0f} s")
+                    del pending[c]
+            if pending:
                 time.sleep(0.2)
-                continue
-            stale = [c for c in self.cam_ids if c in s.redis and not any(
-                e.worker == s.redis[c][0] and e.epoch == s.redis[c][1] and e.ms >= now_ms - 3000
-                for e in self.entries_of(c)[-50:])]
-            if not stale:
-                return True
-            time.sleep(0.3)
-        s = self.latest()
-        case.fail("owned but no metadata from the lease holder in the last 3 s (8 s after settling): " +
-                  ", ".join(f"{c} (lease {s.redis.get(c) if s.redis else '?'})" for c in stale))
-        return False
+        return ok
 
     # ---------------------------------------------------------------------------------------------- cases
 
@@ -694,17 +735,6 @@ class Harness:
             case.fail(f"all 6 owned only {dt:.1f} s after the start (bound {START_BOUND_S:.0f} s), "
                       f"sample t={rel(self, s.t)}")
         log(f"all 6 owned {dt:.1f} s after the start: {self.owner_counts_str(s)}")
-        # metadata flowing from each owner
-        t_owned = s.t
-        missing = []
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            missing = [c for c in self.cam_ids if not any(e.ms >= t_owned * 1000 - 5000 for e in self.entries_of(c))]
-            if not missing:
-                break
-            time.sleep(0.2)
-        if missing:
-            case.fail(f"no metadata in stream {STREAM} for {', '.join(missing)} within 5 s of being owned")
         self.settle(case)
 
     def pick(self, prefer: str, exclude=()) -> str | None:
@@ -725,8 +755,21 @@ class Harness:
         first_new = after[0] if after else None
         if last_old is None or first_new is None or last_old.frame is None or first_new.frame is None:
             return f"{cam}:?", last_old, first_new
-        return (f"{cam}:{first_new.frame - last_old.frame:+d}f/{(first_new.ms - last_old.ms) / 1000:.1f}s",
-                last_old, first_new)
+        return self.gap_text(cam, es, last_old, first_new), last_old, first_new
+
+    def gap_text(self, cam: str, es: list[Entry], last_old: Entry, first_new: Entry) -> str:
+        """'+N f / T s', and the frames the camera sent meanwhile: its rate (from its frame numbers over the
+        3 s before) times the time between the two entries. The new owner continues at the last number + 1
+        (docs/cluster.md): the gap is counted in time (get-stream-info's handover_gap_ms), not in numbers."""
+        gap, dt = first_new.frame - last_old.frame, (first_new.ms - last_old.ms) / 1000
+        text = f"{cam}:{gap:+d}f/{dt:.1f}s"
+        ref = [e for e in es if e.worker == last_old.worker and e.epoch == last_old.epoch and e.frame is not None
+               and last_old.ms - 3000 <= e.ms <= last_old.ms]
+        if len(ref) >= 2 and ref[-1].ms > ref[0].ms:
+            rate = (ref[-1].frame - ref[0].frame) / ((ref[-1].ms - ref[0].ms) / 1000)
+            expected = rate * dt
+            text += f" (~{expected:.0f}@{rate:.0f}fps)"
+        return text
 
     def case2(self, case: CaseResult) -> None:
         wid = self.pick("w1")
@@ -903,8 +946,8 @@ class Harness:
                           f"{(bad[0].ms - bound_ms) / 1000:.1f} s after the claim")
         gaps = []
         for c, (t_claim, new_w, new_ep) in claimed.items():
-            g, last_old, first_new = self.frame_gap(c, wid, t_pause * 1000, lambda e, nw=new_w, ne=new_ep:
-                                                    e.worker == nw and e.epoch == ne)
+            g, last_old, first_new = self.frame_gap(c, wid, t_pause * 1000, lambda e, ep=held[c]:
+                                                    e.worker is not None and (e.worker, e.epoch) != (wid, ep))
             gaps.append(g)
             if last_old and first_new and last_old.frame is not None and first_new.frame is not None \
                     and first_new.frame <= last_old.frame:
@@ -996,19 +1039,44 @@ class Harness:
         if dt > REDIS_RECOVER_BOUND_S:
             case.fail(f"all 6 owned again only {dt:.1f} s after Redis' return (bound {REDIS_RECOVER_BOUND_S:.0f} s)")
         log(f"all owned {dt:.1f} s after Redis' return: {self.owner_counts_str(s)}")
-        time.sleep(1.5)
+        self.settle(case)
         gaps = []
         for c in self.cam_ids:
             es = self.entries_of(c)
             before = [e for e in es if e.ms <= t_down * 1000]
             after = [e for e in es if e.ms >= t_up * 1000]
             if before and after and before[-1].frame is not None and after[0].frame is not None:
-                gaps.append(f"{c}:{after[0].frame - before[-1].frame:+d}f")
+                gaps.append(self.gap_text(c, es, before[-1], after[0]))
+            else:
+                gaps.append(f"{c}:?")
         case.gaps = " ".join(gaps)
-        self.settle(case)
+
+    def check_cameras_list(self) -> None:
+        """`cameras list` shows each camera's owner and epoch as the leases in Redis say (a spec note if not)."""
+        p = subprocess.run([self.binary, "cameras", "list", "--redis", REDIS_URL], capture_output=True, text=True,
+                           timeout=30)
+        r = Resp(REDIS_ADDR, REDIS_PORT, 1.0)
+        try:
+            leases, _ = self.read_redis(r)
+        except (OSError, ConnectionError, RedisError):
+            return
+        finally:
+            r.close()
+        for line in p.stdout.splitlines():
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            c = d.get("camera_id")
+            want = leases.get(c)
+            got = (d.get("owner"), d.get("epoch"))
+            if want is not None and got != want:
+                self.note_spec(f"`cameras list`: {c} owner/epoch {got}, Redis' lease {want[0]}/{want[1]} "
+                               f"(line {line[:200]!r})", key=("list", c))
 
     def stop_case(self, case: CaseResult) -> None:
         """SIGTERM every worker: exit 143, leases released."""
+        self.check_cameras_list()
         wids = [w.wid for w in self.workers.values() if w.alive()]
         t = time.time()
         for wid in wids:
@@ -1074,9 +1142,10 @@ class Harness:
                 if len(cams) > CAPACITY:
                     case.fail(f"{w} lists {len(cams)} cameras (> capacity {CAPACITY}) at sample t={rel(self, s.t)}")
             for cam, ws in by_cam.items():
-                case.max_owners = max(case.max_owners, len(ws))
+                case.max_owners_raw = max(case.max_owners_raw, len(ws))
+                real = [w for w in ws if not self.excused(w, s.t)]
+                case.max_owners = max(case.max_owners, len(real) if len(real) < len(ws) else len(ws))
                 if len(ws) > 1:
-                    real = [w for w in ws if not self.excused(w, s.t)]
                     key = (case.name, cam)
                     if len(real) > 1 or len(real) == len(ws):
                         if key not in reported:
@@ -1173,7 +1242,9 @@ class Harness:
                  "|---|---|---|---|---|---|---|"]
         for c in self.cases:
             res = "skipped" if c.skipped else ("PASS" if c.ok else "FAIL")
-            lines.append(f"| {c.name} {c.title} | {res} | {c.timing or '-'} | {c.max_owners} | {c.samples} | "
+            owners = str(c.max_owners) + (f" ({c.max_owners_raw} with the resumed one's last view)"
+                                           if c.max_owners_raw > c.max_owners else "")
+            lines.append(f"| {c.name} {c.title} | {res} | {c.timing or '-'} | {owners} | {c.samples} | "
                          f"{c.fenced or '-'} | {c.gaps or '-'} |")
         fails = [f for c in self.cases for f in c.failures]
         notes = [f"case {c.name}: {n}" for c in self.cases for n in c.notes]
@@ -1240,6 +1311,9 @@ class Harness:
         return all(c.ok for c in self.cases)
 
     def cleanup(self) -> None:
+        # a second Ctrl-C (or a SIGTERM forwarded by `timeout`) must not cut the teardown short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         self.stop_event.set()
         for t in self.threads:
             t.join(3)
@@ -1355,6 +1429,7 @@ def main() -> int:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)   # also when started with SIGINT ignored (a background job)
     if args.preflight:
         return 0 if preflight(args) else 1
     selected = {c.strip() for c in args.cases.split(",") if c.strip()}
@@ -1366,6 +1441,13 @@ def main() -> int:
         ok = h.run(selected)
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); tearing down")
+        if args.summary and h.cases:
+            try:
+                h.analyse()
+                with open(args.summary, "w") as f:
+                    f.write(h.summary(time.time() - h.t0) + f"\ninterrupted ({e})\n")
+            except Exception:  # noqa: BLE001
+                pass
     except Exception as e:  # noqa: BLE001
         log(f"harness error: {e!r}")
         traceback.print_exc()

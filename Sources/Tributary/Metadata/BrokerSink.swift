@@ -41,11 +41,15 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
     private let lastDropWarning = Locked<MonotonicInstant?>(nil)
     /// Worker mode: each message carries its camera's lease, and one without is refused here.
     private let fence: PublishFence?
+    /// Between attempts to connect again.
+    private let backoff: RetryBackoff
 
     init(name: String, target: String, spoolDirectory: String, spoolMaximumBytes: Int, memoryCapacity: Int, batchLimit: Int,
-         fence: PublishFence? = nil, logger: Logger, connect: @escaping () -> (connection: BrokerConnection?, error: String?)) throws {
+         fence: PublishFence? = nil, backoff: RetryBackoff = RetryBackoff(), logger: Logger,
+         connect: @escaping () -> (connection: BrokerConnection?, error: String?)) throws {
         self.name = name
         self.fence = fence
+        self.backoff = backoff
         self.target = target
         self.spoolDirectory = spoolDirectory
         self.spoolMaximumBytes = spoolMaximumBytes
@@ -112,7 +116,6 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
 
     private func runPublisher(spool: MetadataSpool) {
         var connection: BrokerConnection?
-        let backoff = RetryBackoff()
         var attempt = 0
         var nextAttempt = MonotonicClock().now()
         defer { connection?.close(); spool.close() }

@@ -42,8 +42,9 @@ public struct LeaseToken: Sendable, Hashable, CustomStringConvertible {
 
 /// Which cameras this process may publish for, and under which lease: the worker grants a camera
 /// when it claims it and revokes it when it stops it. The metadata sink stamps each message with
-/// the token when the frame is published and Redis adds it only while the lease is still that one;
-/// a message for a camera without a token here is refused at once. Both refusals are counted.
+/// the token when the frame is published and Redis adds it only while the camera's epoch is still
+/// the token's (no later grant: the fencing token); a message for a camera without a token here
+/// is refused at once. Both refusals are counted.
 public final class PublishFence: Sendable {
     private let tokens = Locked<[String: String]>([:])
     private let refusedCount = Locked(0)

@@ -30,8 +30,13 @@ public struct RedisSinkConfiguration: Sendable {
     public var memoryCapacity = 50_000
     /// XADDs pipelined per round trip.
     public var batchLimit = 512
-    /// Worker mode: each entry is added only while its camera's lease is the one it was published under.
-    public var fence: PublishFence?
+    /// Worker mode: each entry is added only while its camera's epoch is the one it was published under.
+    public var fence: PublishFence? {
+        // A worker's metadata goes to the Redis its leases live in: when the leases are back, so
+        // should the stream be, not up to 30 s later (the backoff's usual cap).
+        didSet { if fence != nil { retryBackoff.maximumNanoseconds = 1_000_000_000 } }
+    }
+    public var retryBackoff = RetryBackoff()
 
     /// - Parameter url: `redis://HOST[:PORT][/DB]` (6379 by default).
     public init(url: String, spoolDirectory: String) throws {
@@ -47,7 +52,7 @@ extension BrokerSink {
                        target: "redis \(configuration.host):\(configuration.port) \(configuration.stream)",
                        spoolDirectory: configuration.spoolDirectory, spoolMaximumBytes: configuration.spoolMaximumBytes,
                        memoryCapacity: configuration.memoryCapacity, batchLimit: configuration.batchLimit,
-                       fence: configuration.fence, logger: logger) {
+                       fence: configuration.fence, backoff: configuration.retryBackoff, logger: logger) {
             do {
                 return (RedisStreamConnection(client: try RedisClient(configuration.endpoint), configuration: configuration), nil)
             } catch {
@@ -62,9 +67,10 @@ final class RedisStreamConnection: BrokerConnection {
     private let client: RedisClient
     private let configuration: RedisSinkConfiguration
 
-    /// Adds the entry only if the camera's lease (KEYS[1]) is still the publisher's (ARGV[1]), then
-    /// notes the camera's last frame number and the entry's time (KEYS[3]) for the next owner.
-    /// 1: added; 0: refused (fenced). ARGV: token, frame number, MAXLEN or "", the fields.
+    /// Adds the entry only if the camera's epoch (KEYS[1]) is still the one it was published under
+    /// (ARGV[1]) — no later grant has been made, whether or not the lease has expired meanwhile —
+    /// then notes the camera's last frame number and the entry's time (KEYS[3]) for the next owner.
+    /// 1: added; 0: refused (fenced). ARGV: epoch, frame number, MAXLEN or "", the fields.
     static let fencedAdd = RedisScript("""
         if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
         local args = {KEYS[2]}
@@ -91,9 +97,9 @@ final class RedisStreamConnection: BrokerConnection {
                 case .keyValue: fields = ["key", entry.cameraID, "value", entry.json, "headers", Self.headers(fence: entry.fence)]
                 case .metadata: fields = ["metadata", entry.json]
                 }
-                if let fence = entry.fence {
-                    let keys = [ClusterKeys.lease(entry.cameraID), configuration.stream, ClusterKeys.lastFrame(entry.cameraID)]
-                    let arguments = [fence, String(entry.frameNumber), configuration.maxLength.map(String.init) ?? ""] + fields
+                if let fence = entry.fence.flatMap(LeaseToken.init) {
+                    let keys = [ClusterKeys.epoch(entry.cameraID), configuration.stream, ClusterKeys.lastFrame(entry.cameraID)]
+                    let arguments = [String(fence.epoch), String(entry.frameNumber), configuration.maxLength.map(String.init) ?? ""] + fields
                     commands.append(try client.evaluation(Self.fencedAdd, keys: keys, arguments: arguments))
                 } else {
                     var head = ["XADD", configuration.stream]

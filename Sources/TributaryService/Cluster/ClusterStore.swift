@@ -20,12 +20,17 @@ public final class ClusterStore {
         client = try RedisClient(endpoint)
     }
 
-    /// KEYS: lease, epoch, last frame; ARGV: worker, TTL ms. SET NX PX with the next epoch, which
-    /// is then taken (INCR); returns {epoch, last frame or ""}, or nil when the lease is held.
+    /// KEYS: lease, epoch, last frame; ARGV: worker, TTL ms, the epoch to resume or "". SET NX PX
+    /// with the next epoch, which is then taken (INCR) — or, when the caller held the camera's
+    /// latest grant and nobody has been granted it since (its lease merely expired), that same
+    /// epoch again, so what it published under it stays valid. Returns {epoch, last frame or ""},
+    /// or nil when the lease is held.
     static let claimScript = RedisScript("""
-        local epoch = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+        local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+        local epoch = current + 1
+        if ARGV[3] ~= '' and tonumber(ARGV[3]) == current then epoch = current end
         if not redis.call('SET', KEYS[1], ARGV[1] .. '/' .. epoch, 'NX', 'PX', ARGV[2]) then return false end
-        redis.call('INCR', KEYS[2])
+        if epoch > current then redis.call('INCR', KEYS[2]) end
         return {epoch, redis.call('GET', KEYS[3]) or ''}
         """)
     /// KEYS: lease; ARGV: token, TTL ms. 1 if the lease was still the token's and is extended.
@@ -49,9 +54,11 @@ public final class ClusterStore {
     }
 
     /// Claims the camera's lease: the grant, or nil when another worker holds it.
-    public func claim(camera: String, worker: String, ttlMilliseconds: Int) throws(RedisConnectionError) -> Grant? {
+    /// - Parameter resuming: the epoch of this worker's lease on it that expired (Redis was
+    ///   unreachable): granted again if nobody was granted the camera since.
+    public func claim(camera: String, worker: String, ttlMilliseconds: Int, resuming: Int? = nil) throws(RedisConnectionError) -> Grant? {
         let reply = try client.evaluate(Self.claimScript, keys: [ClusterKeys.lease(camera), ClusterKeys.epoch(camera), ClusterKeys.lastFrame(camera)],
-                                        arguments: [worker, String(ttlMilliseconds)])
+                                        arguments: [worker, String(ttlMilliseconds), resuming.map(String.init) ?? ""])
         guard let parts = reply.array, parts.count == 2, let epoch = parts[0].integer else {
             if case .error(let message) = reply { throw RedisConnectionError(endpoint: client.endpoint, message: "claim: \(message)") }
             return nil

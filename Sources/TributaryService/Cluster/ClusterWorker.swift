@@ -110,6 +110,9 @@ public final class ClusterWorker: @unchecked Sendable {
         }
     }
 
+    /// When the Redis connection was last made.
+    private var connectedAt = MonotonicInstant(nanoseconds: 0)
+
     private func runRedisLoop() {
         var store: ClusterStore?
         var lastRenewal: MonotonicInstant?
@@ -119,6 +122,7 @@ public final class ClusterWorker: @unchecked Sendable {
             do {
                 if store == nil {
                     store = try ClusterStore(configuration.endpoint)
+                    connectedAt = clock.now()
                     if !redisReachable { logger.notice("worker \(workerID): connected to \(configuration.endpoint)") }
                     reachable.withValue { $0 = true }
                 }
@@ -167,24 +171,28 @@ public final class ClusterWorker: @unchecked Sendable {
         let view = try store.view()
         guard cameras.phase == .running else { return }
         let now = clock.now()
+        // Two reads after a (re)connection every live worker has written its heartbeat again.
+        let sharesKnown = now.nanoseconds(since: connectedAt) >= 2 * configuration.readIntervalNanoseconds
         let work = gate.withLock {
             registry = view.cameras
-            return apply(machine.plan(now: now, view: view))
+            return apply(machine.plan(now: now, view: view, onlyLapsed: !sharesKnown))
         }
         for action in work {
             switch action {
             case .claim(let camera, let reason):
                 let sentAt = clock.now()
                 let grant: ClusterStore.Grant?
+                let resuming = gate.withLock { machine.resumableEpoch(of: camera) }
                 do {
-                    grant = try store.claim(camera: camera, worker: workerID, ttlMilliseconds: ttl)
+                    grant = try store.claim(camera: camera, worker: workerID, ttlMilliseconds: ttl, resuming: resuming)
                 } catch {
                     gate.withLock { machine.claimFailed(camera: camera) }
                     throw error
                 }
                 gate.withLock {
                     guard let grant else { return machine.claimFailed(camera: camera) }
-                    _ = apply(machine.claimed(camera: camera, token: grant.token, sentAt: sentAt, reason: reason), grant: grant)
+                    let resumed = grant.token.epoch == resuming ? "resumed after its lease lapsed" : reason
+                    _ = apply(machine.claimed(camera: camera, token: grant.token, sentAt: sentAt, reason: resumed), grant: grant)
                 }
             case .release(let camera, let token):
                 fence.revoke(camera: camera)
@@ -220,10 +228,10 @@ public final class ClusterWorker: @unchecked Sendable {
     }
 
     private func stopCamera(_ camera: String, reason: String, policy: SourceRemovalPolicy) {
+        // Not removed (the pipeline is stopping): it is still listed, with its lease, to the end.
+        guard (try? cameras.remove(StreamChange(kind: .remove, cameraID: camera), policy: policy)) != nil else { return }
         leaseInfo.withValue { $0[camera] = nil }
-        if (try? cameras.remove(StreamChange(kind: .remove, cameraID: camera), policy: policy)) != nil {
-            logger.notice("worker \(workerID): camera \(camera) stopped: \(reason)")
-        }
+        logger.notice("worker \(workerID): camera \(camera) stopped: \(reason)")
     }
 
     private func start(_ camera: String, token: LeaseToken, reason: String, lastFrame: (number: Int, unixMilliseconds: Int)?) {

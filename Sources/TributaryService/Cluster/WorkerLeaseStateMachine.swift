@@ -148,6 +148,9 @@ public struct WorkerLeaseStateMachine: Sendable {
     public let configuration: Configuration
     public private(set) var held: [String: Held] = [:]
     public private(set) var claiming: Set<String> = []
+    /// The epochs of this worker's leases that expired or were refused (not handed off): claimed
+    /// again first, and with the same epoch when nobody was granted the camera meanwhile.
+    public private(set) var lapsed: [String: Int] = [:]
     public private(set) var renewFailures = 0
     /// Cameras stopped because their deadline passed without a renewal.
     public private(set) var expired = 0
@@ -168,7 +171,10 @@ public struct WorkerLeaseStateMachine: Sendable {
         for (camera, lease) in held.sorted(by: { $0.key < $1.key })
         where now.nanoseconds(since: lease.renewedAt) >= configuration.deadlineNanoseconds {
             held[camera] = nil
-            if lease.releaseAt == nil { expired += 1 }
+            if lease.releaseAt == nil {
+                expired += 1
+                lapsed[camera] = lease.token.epoch
+            }
             actions.append(.stop(camera: camera, reason: "lease \(lease.token) not renewed for \(configuration.deadlineNanoseconds / 1_000_000) ms"))
         }
         return actions
@@ -190,6 +196,7 @@ public struct WorkerLeaseStateMachine: Sendable {
     public mutating func renewRefused(camera: String, token: LeaseToken) -> [Action] {
         guard let lease = held[camera], lease.token == token else { return [] }
         held[camera] = nil
+        if lease.releaseAt == nil { lapsed[camera] = token.epoch }
         return [.stop(camera: camera, reason: "lease \(token) lost")]
     }
 
@@ -201,6 +208,7 @@ public struct WorkerLeaseStateMachine: Sendable {
     /// The claim won: the camera starts here.
     public mutating func claimed(camera: String, token: LeaseToken, sentAt: MonotonicInstant, reason: String) -> [Action] {
         claiming.remove(camera)
+        lapsed[camera] = nil
         guard !stopping else { return [.release(camera: camera, token: token)] }
         held[camera] = Held(token: token, since: sentAt, renewedAt: sentAt, reason: reason)
         return [.start(camera: camera, token: token, reason: reason)]
@@ -209,13 +217,18 @@ public struct WorkerLeaseStateMachine: Sendable {
     /// Another worker had it, or Redis did not answer.
     public mutating func claimFailed(camera: String) { claiming.remove(camera) }
 
+    /// The epoch to ask for again when claiming the camera (see `lapsed`).
+    public func resumableEpoch(of camera: String) -> Int? { lapsed[camera] }
+
     // MARK: the plan at each tick
 
     /// Given what Redis holds now: stops what is no longer ours or no longer registered, releases
     /// what was handed off, hands one camera off when another worker is short of its share, and
     /// claims unowned cameras up to this worker's share (or beyond it, up to its capacity, a camera
-    /// no worker short of its share may run).
-    public mutating func plan(now: MonotonicInstant, view: ClusterView) -> [Action] {
+    /// no worker short of its share may run). `onlyLapsed`: just after (re)connecting, before the
+    /// other workers' heartbeats are back, only its own lapsed cameras are claimed (the shares are
+    /// not known yet: alone in the view, it would take the others' too).
+    public mutating func plan(now: MonotonicInstant, view: ClusterView, onlyLapsed: Bool = false) -> [Action] {
         var actions: [Action] = []
         let me = configuration.workerID
         for (camera, lease) in held.sorted(by: { $0.key < $1.key }) {
@@ -243,6 +256,7 @@ public struct WorkerLeaseStateMachine: Sendable {
         owned[me] = held.count + claiming.count
         let target = targets[me] ?? 0
         let unowned = view.cameras.values.filter { view.leases[$0.cameraID] == nil && held[$0.cameraID] == nil }
+        lapsed = lapsed.filter { camera, _ in view.cameras[camera] != nil && view.leases[camera] == nil }
 
         // Hand one off when others are short by more than the unowned cameras can make up: the
         // busiest (ties by id) go first, one camera each per tick.
@@ -266,8 +280,14 @@ public struct WorkerLeaseStateMachine: Sendable {
         // Claims: unowned cameras this worker may run, in an order of its own (rendezvous hashing:
         // workers claiming at once mostly ask for different cameras).
         let mine = Set(configuration.labels)
-        let eligible = unowned.filter { camera in camera.labels.allSatisfy(mine.contains) && !claiming.contains(camera.cameraID) }
-            .sorted { Self.rank(me, $0.cameraID) < Self.rank(me, $1.cameraID) }
+        let eligible = unowned.filter { camera in
+            camera.labels.allSatisfy(mine.contains) && !claiming.contains(camera.cameraID) && (!onlyLapsed || lapsed[camera.cameraID] != nil)
+        }
+            .sorted { a, b in
+                // Its own lapsed cameras first: their spooled messages stay valid if it gets them back.
+                let lapsedA = lapsed[a.cameraID] != nil, lapsedB = lapsed[b.cameraID] != nil
+                return lapsedA != lapsedB ? lapsedA : Self.rank(me, a.cameraID) < Self.rank(me, b.cameraID)
+            }
         var count = held.filter { $0.value.releaseAt == nil }.count + claiming.count
         var claims = 0
         for camera in eligible where claims < configuration.claimsPerTick && count < configuration.capacity {
