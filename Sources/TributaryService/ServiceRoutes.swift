@@ -129,7 +129,9 @@ public enum ServiceRoutes {
     }
 
     static func streamInfo(_ cameras: CameraService, worker: ClusterWorker? = nil) -> Response {
-        let streams = cameras.streamInfo().map { info in
+        // A worker lists what it runs under a lease within its deadline (a process resumed after a
+        // freeze answers before its watchdog has stopped what it no longer holds).
+        let streams = cameras.streamInfo().filter { worker?.fence.holds(camera: $0.camera.cameraID) ?? true }.map { info in
             var stream = stream(info)
             if let lease = worker?.lease(ofCamera: info.camera.cameraID) {
                 stream.lease_worker = lease.token.worker

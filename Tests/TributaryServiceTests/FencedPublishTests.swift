@@ -53,7 +53,7 @@ import Testing
         let store = try ClusterStore(endpoint)
         let lease = try #require(try store.claim(camera: "cam1", worker: "w1", ttlMilliseconds: 60_000))
         let fence = PublishFence()
-        fence.grant(camera: "cam1", token: lease.token)
+        fence.grant(camera: "cam1", token: lease.token, validUntil: BootTimeClock().now().advanced(byNanoseconds: 60_000_000_000))
         var configuration = try RedisSinkConfiguration(url: redis.url, spoolDirectory: redis.directory.appendingPathComponent("spool").path)
         configuration.stream = "frames"
         configuration.fence = fence

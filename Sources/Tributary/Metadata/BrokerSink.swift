@@ -68,6 +68,7 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
             // Stamped now, with the frame: a lease lost later must not let this frame's message through.
             stamped = messages.compactMap { message in
                 guard let token = fence.token(ofCamera: message.cameraID) else { return nil }
+                fence.stamped(camera: message.cameraID, frameNumber: message.frameNumber)
                 var message = message
                 message.fence = token
                 return message

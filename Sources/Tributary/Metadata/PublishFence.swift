@@ -46,14 +46,51 @@ public struct LeaseToken: Sendable, Hashable, CustomStringConvertible {
 /// the token's (no later grant: the fencing token); a message for a camera without a token here
 /// is refused at once. Both refusals are counted.
 public final class PublishFence: Sendable {
-    private let tokens = Locked<[String: String]>([:])
+    private struct Grant {
+        var token: String
+        /// The lease's local deadline (`BootTimeClock`): past it, nothing is stamped, even before
+        /// the worker's watchdog has stopped the camera (a process resumed after a freeze).
+        var validUntil: MonotonicInstant
+    }
+
+    private let grants = Locked<[String: Grant]>([:])
+    /// The highest frame number stamped, per camera: where a resumed lease's numbers continue.
+    private let lastStamped = Locked<[String: Int]>([:])
     private let refusedCount = Locked(0)
+    private let clock = BootTimeClock()
 
     public init() {}
 
-    public func grant(camera: String, token: LeaseToken) { tokens.withValue { $0[camera] = token.description } }
-    public func revoke(camera: String) { tokens.withValue { $0[camera] = nil } }
-    public func token(ofCamera camera: String) -> String? { tokens.withValue { $0[camera] } }
+    public func grant(camera: String, token: LeaseToken, validUntil: MonotonicInstant) {
+        grants.withValue { $0[camera] = Grant(token: token.description, validUntil: validUntil) }
+    }
+
+    /// A renewal: the lease's deadline moves on (never back).
+    public func extend(camera: String, token: LeaseToken, until: MonotonicInstant) {
+        grants.withValue {
+            guard var grant = $0[camera], grant.token == token.description else { return }
+            grant.validUntil = max(grant.validUntil, until)
+            $0[camera] = grant
+        }
+    }
+
+    public func revoke(camera: String) { grants.withValue { $0[camera] = nil } }
+
+    /// The camera's token while its lease is this process's and within its deadline.
+    public func token(ofCamera camera: String) -> String? {
+        let now = clock.now()
+        return grants.withValue { $0[camera].flatMap { now < $0.validUntil ? $0.token : nil } }
+    }
+
+    /// Whether the camera runs here under a lease within its deadline.
+    public func holds(camera: String) -> Bool { token(ofCamera: camera) != nil }
+
+    func stamped(camera: String, frameNumber: Int) {
+        lastStamped.withValue { $0[camera] = max($0[camera] ?? frameNumber, frameNumber) }
+    }
+
+    /// The highest frame number this process stamped for the camera.
+    public func lastStampedFrame(ofCamera camera: String) -> Int? { lastStamped.withValue { $0[camera] } }
 
     func refused(_ count: Int) { refusedCount.withValue { $0 += count } }
     /// Messages refused so far: here (no lease) or by Redis (the lease had moved on).

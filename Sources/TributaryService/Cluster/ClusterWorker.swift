@@ -142,6 +142,8 @@ public final class ClusterWorker: @unchecked Sendable {
         }
     }
 
+    private var deadline: UInt64 { configuration.lease.deadlineNanoseconds }
+
     private func renew(_ store: ClusterStore, ttl: Int) throws(RedisConnectionError) {
         let leases = gate.withLock { machine.renewals() }
         guard !leases.isEmpty else { return }
@@ -157,6 +159,7 @@ public final class ClusterWorker: @unchecked Sendable {
             for (lease, kept) in zip(leases, results) {
                 if kept {
                     machine.renewed(camera: lease.camera, token: lease.token, sentAt: sentAt)
+                    fence.extend(camera: lease.camera, token: lease.token, until: sentAt.advanced(byNanoseconds: deadline))
                 } else {
                     _ = apply(machine.renewRefused(camera: lease.camera, token: lease.token))
                 }
@@ -190,9 +193,15 @@ public final class ClusterWorker: @unchecked Sendable {
                     throw error
                 }
                 gate.withLock {
-                    guard let grant else { return machine.claimFailed(camera: camera) }
-                    let resumed = grant.token.epoch == resuming ? "resumed after its lease lapsed" : reason
-                    _ = apply(machine.claimed(camera: camera, token: grant.token, sentAt: sentAt, reason: resumed), grant: grant)
+                    guard var grant else { return machine.claimFailed(camera: camera) }
+                    let resumed = grant.token.epoch == resuming
+                    if resumed, let stamped = fence.lastStampedFrame(ofCamera: camera) {
+                        // Its own frames still in the spool come first: numbers go on after them.
+                        grant.lastFrame = (max(grant.lastFrame?.number ?? stamped, stamped), grant.lastFrame?.unixMilliseconds ?? Self.unixMilliseconds())
+                    }
+                    fence.grant(camera: camera, token: grant.token, validUntil: sentAt.advanced(byNanoseconds: deadline))
+                    let why = resumed ? "resumed after its lease lapsed" : reason
+                    _ = apply(machine.claimed(camera: camera, token: grant.token, sentAt: sentAt, reason: why), grant: grant)
                 }
             case .release(let camera, let token):
                 fence.revoke(camera: camera)
@@ -237,7 +246,6 @@ public final class ClusterWorker: @unchecked Sendable {
     private func start(_ camera: String, token: LeaseToken, reason: String, lastFrame: (number: Int, unixMilliseconds: Int)?) {
         guard let record = registry[camera] else { return }
         let now = Self.unixMilliseconds()
-        fence.grant(camera: camera, token: token)
         leaseInfo.withValue {
             $0[camera] = LeaseInfo(token: token, sinceUnixMilliseconds: now, reason: reason,
                                    handoverGapMilliseconds: lastFrame.map { max(0, now - $0.unixMilliseconds) })

@@ -117,7 +117,8 @@ public struct WorkerLeaseStateMachine: Sendable {
         }
 
         public var record: WorkerRecord { WorkerRecord(workerID: workerID, capacity: capacity, labels: labels) }
-        var deadlineNanoseconds: UInt64 { ttlNanoseconds - min(safetyMarginNanoseconds, ttlNanoseconds / 2) }
+        /// From a renewal's (or the claim's) sending to the camera's local deadline.
+        public var deadlineNanoseconds: UInt64 { ttlNanoseconds - min(safetyMarginNanoseconds, ttlNanoseconds / 2) }
     }
 
     /// A camera this worker holds a lease for.
