@@ -11,7 +11,10 @@ public struct ClusterWorkerConfiguration: Sendable {
     public var endpoint: RedisEndpoint
     public var lease: WorkerLeaseStateMachine.Configuration
     /// The registry, the leases and the workers are read (and the heartbeat written) this often.
-    public var readIntervalNanoseconds: UInt64 = 1_000_000_000
+    public var readIntervalNanoseconds: UInt64 = 500_000_000
+    /// A heartbeat lives this long: a dead worker leaves the shares (and its cameras go to the
+    /// others) once both its heartbeat and its leases have expired, so not longer than a lease.
+    public var heartbeatTTLNanoseconds: UInt64 = 3_000_000_000
     /// How often the deadlines are checked, apart from Redis' answers.
     public var watchIntervalNanoseconds: UInt64 = 100_000_000
 
@@ -170,7 +173,8 @@ public final class ClusterWorker: @unchecked Sendable {
     private func tick(_ store: ClusterStore, ttl: Int) throws(RedisConnectionError) {
         let running = gate.withLock { machine.running.count }
         try store.heartbeat(WorkerHeartbeat(worker_id: workerID, capacity: configuration.lease.capacity, labels: configuration.lease.labels,
-                                            cameras: running, api: apiAddress.withValue { $0 }), ttlMilliseconds: ttl)
+                                            cameras: running, api: apiAddress.withValue { $0 }),
+                            ttlMilliseconds: Int(min(configuration.heartbeatTTLNanoseconds, configuration.lease.ttlNanoseconds) / 1_000_000))
         let view = try store.view()
         guard cameras.phase == .running else { return }
         let now = clock.now()
