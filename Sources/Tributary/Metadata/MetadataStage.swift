@@ -77,7 +77,12 @@ public struct MetadataSinkOptions: Sendable {
                 throw PipelineError.invalidArgument("--redis-field \(redisField): key or metadata")
             }
             configuration.layout = layout
-            configuration.fence = fence
+            if let fence {
+                configuration.fence = fence
+                // A worker's metadata goes to the Redis its leases live in: when the leases are
+                // back, so should the stream be, not up to 30 s later (the backoff's usual cap).
+                configuration.retryBackoff.maximumNanoseconds = 1_000_000_000
+            }
             sinks.append(try BrokerSink.redis(configuration, logger: logger))
         }
         if let mqtt {

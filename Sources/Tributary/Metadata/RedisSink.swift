@@ -31,11 +31,8 @@ public struct RedisSinkConfiguration: Sendable {
     /// XADDs pipelined per round trip.
     public var batchLimit = 512
     /// Worker mode: each entry is added only while its camera's epoch is the one it was published under.
-    public var fence: PublishFence? {
-        // A worker's metadata goes to the Redis its leases live in: when the leases are back, so
-        // should the stream be, not up to 30 s later (the backoff's usual cap).
-        didSet { if fence != nil { retryBackoff.maximumNanoseconds = 1_000_000_000 } }
-    }
+    public var fence: PublishFence?
+    /// Between attempts to connect again.
     public var retryBackoff = RetryBackoff()
 
     /// - Parameter url: `redis://HOST[:PORT][/DB]` (6379 by default).
