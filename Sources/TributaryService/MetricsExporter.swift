@@ -92,7 +92,7 @@ public final class MetricsExporter: Sendable {
                 let labels = [("worker_id", worker.workerID)]
                 registry.makeGauge(descriptor: Self.workerCameras, labels: labels).set(to: Double(worker.runningCameras))
                 add(worker.renewFailures, over: &state.renewFailures, to: Self.renewFailures, labels)
-                add(worker.fence.refused, over: &state.fenced, to: Self.fenced, labels)
+                add(metadataSinks.reduce(0) { $0 + $1.counts.fenced }, over: &state.fenced, to: Self.fenced, labels)
             }
         }
         return registry.emitToBuffer()

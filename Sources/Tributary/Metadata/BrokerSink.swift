@@ -73,7 +73,6 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
                 message.fence = token
                 return message
             }
-            if stamped.count < messages.count { fence.refused(messages.count - stamped.count) }
         }
         let dropped = outbox.withValue {
             $0.refused(messages.count - stamped.count)
@@ -155,7 +154,6 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
                     spoolMessages(messages, into: spool)
                 case .acknowledged(let fenced):
                     outbox.withValue { $0.sent(messages.count - fenced); $0.fenced(fenced) }
-                    if fenced > 0 { fence?.refused(fenced) }
                 }
             case .replay:
                 guard let (number, entries) = spool.oldest() else { outbox.withValue { $0.replayed(0) }; continue }
@@ -165,7 +163,6 @@ public final class BrokerSink: MetadataSink, @unchecked Sendable {
                 case .acknowledged(let fenced):
                     spool.removeOldest(number)
                     outbox.withValue { $0.replayed(entries.count - fenced, fenced: fenced) }
-                    if fenced > 0 { fence?.refused(fenced) }
                 }
             }
         }

@@ -44,7 +44,7 @@ public struct LeaseToken: Sendable, Hashable, CustomStringConvertible {
 /// when it claims it and revokes it when it stops it. The metadata sink stamps each message with
 /// the token when the frame is published and Redis adds it only while the camera's epoch is still
 /// the token's (no later grant: the fencing token); a message for a camera without a token here
-/// is refused at once. Both refusals are counted.
+/// is refused at once. Both refusals are counted in the sink's `MetadataSinkCounts.fenced`.
 public final class PublishFence: Sendable {
     private struct Grant {
         var token: String
@@ -56,7 +56,6 @@ public final class PublishFence: Sendable {
     private let grants = Locked<[String: Grant]>([:])
     /// The highest frame number stamped, per camera: where a resumed lease's numbers continue.
     private let lastStamped = Locked<[String: Int]>([:])
-    private let refusedCount = Locked(0)
     private let clock = BootTimeClock()
 
     public init() {}
@@ -92,7 +91,4 @@ public final class PublishFence: Sendable {
     /// The highest frame number this process stamped for the camera.
     public func lastStampedFrame(ofCamera camera: String) -> Int? { lastStamped.withValue { $0[camera] } }
 
-    func refused(_ count: Int) { refusedCount.withValue { $0 += count } }
-    /// Messages refused so far: here (no lease) or by Redis (the lease had moved on).
-    public var refused: Int { refusedCount.withValue { $0 } }
 }
