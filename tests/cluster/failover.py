@@ -1437,30 +1437,30 @@ def main() -> int:
         ap.error("--cases: a subset of 1,2,3,4,5,6")
     h = Harness(args)
     ok = False
+
+    def partial_summary(why: str) -> None:
+        """The cases run so far, and why the run ended early, to --summary (best effort)."""
+        if not (args.summary and h.cases):
+            return
+        try:
+            h.analyse()
+            with open(args.summary, "w") as f:
+                f.write(h.summary(time.time() - h.t0) + f"\n{why}\n")
+        except Exception:  # noqa: BLE001
+            pass
+
     try:
         ok = h.run(selected)
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); tearing down")
-        if args.summary and h.cases:
-            try:
-                h.analyse()
-                with open(args.summary, "w") as f:
-                    f.write(h.summary(time.time() - h.t0) + f"\ninterrupted ({e})\n")
-            except Exception:  # noqa: BLE001
-                pass
+        partial_summary(f"interrupted ({e})")
     except Exception as e:  # noqa: BLE001
         log(f"harness error: {e!r}")
         traceback.print_exc()
         for w in h.workers.values():
             if w.incarnations:
                 log(f"{w.wid} log tail:\n{tail(w.logpath)}")
-        if args.summary and h.cases:
-            try:
-                h.analyse()
-                with open(args.summary, "w") as f:
-                    f.write(h.summary(time.time() - h.t0) + f"\nharness error: {e!r}\n")
-            except Exception:  # noqa: BLE001
-                pass
+        partial_summary(f"harness error: {e!r}")
     finally:
         h.cleanup()
     return 0 if ok else 1
