@@ -71,10 +71,13 @@ struct ImageDataMultistream: ParsableCommand {
     @Option(name: .customLong("gpus"), help: "Shard the inputs over this many GPUs (0: all); one muxer, detector and output each. Default: the config's gpu-id alone.")
     var gpus: Int?
 
-    @Flag(name: .customLong("single-output"), help: "With --gpus: one tiled output of every input (frames come down to the host for it) instead of one per GPU.")
+    @Option(name: .customLong("devices"), help: "Shard the inputs over these devices, a pipeline each, instead of --device and --gpus: cuda:N or cpu, comma-separated (cuda:0,cuda:2 takes those two GPUs; cpu,cpu runs two host pipelines).")
+    var devices: String?
+
+    @Flag(name: .customLong("single-output"), help: "With --gpus or --devices: one tiled output of every input (frames come down to the host for it) instead of one per GPU.")
     var singleOutput = false
 
-    @Flag(name: .customLong("process-per-gpu"), help: "With --gpus: each GPU's share of the inputs in its own process (measured to scale better with many streams; one output per GPU).")
+    @Flag(name: .customLong("process-per-gpu"), help: "With --gpus or --devices: each device's share of the inputs in its own process (measured to scale better with many streams; one output per GPU).")
     var processPerGPU = false
 
     /// A child of --process-per-gpu: run this shard of the plan alone.
@@ -122,7 +125,20 @@ struct ImageDataMultistream: ParsableCommand {
         if let gpus, gpus < 0 { throw ValidationError("--gpus must not be negative") }
         if let detectionWorkers, detectionWorkers <= 0 { throw ValidationError("--detection-workers must be positive") }
         if processPerGPU && singleOutput { throw ValidationError("--single-output needs every GPU in one process: leave out --process-per-gpu") }
-        if processPerGPU && gpus == nil { throw ValidationError("--process-per-gpu shards over GPUs: give --gpus too") }
+        if processPerGPU && gpus == nil && devices == nil { throw ValidationError("--process-per-gpu shards over devices: give --gpus or --devices too") }
+        if gpus != nil && device == "cpu" { throw ValidationError("--gpus shards over GPUs; host pipelines are --devices cpu,cpu,…") }
+        if let devices {
+            if gpus != nil || device != "auto" { throw ValidationError("--devices names every device: leave out --device and --gpus") }
+            let names = devices.split(separator: ",", omittingEmptySubsequences: false)
+            if let bad = names.first(where: { ComputeDevice(parsing: $0) == nil }) {
+                throw ValidationError("--devices: '\(bad)' is not cpu or cuda:N")
+            }
+            let listed = names.compactMap(ComputeDevice.init(parsing:))
+            if Set(listed.map { $0 == .cpu }).count > 1 { throw ValidationError("--devices: all cpu or all cuda:N, not both") }
+            if let twice = listed.first(where: { $0 != .cpu && listed.firstIndex(of: $0) != listed.lastIndex(of: $0) }) {
+                throw ValidationError("--devices: \(twice) is listed twice")
+            }
+        }
     }
 
     /// As ParsableCommand's own, but usage errors (a bad flag or value) exit 2, like every other
@@ -237,22 +253,27 @@ struct ImageDataMultistream: ParsableCommand {
         return configuration
     }
 
-    /// Whether frames live on GPUs, and the inputs' shards: one per GPU (the CPU path is one).
-    /// For tests of the sharding where there is no GPU: with --device cpu,
-    /// TRIBUTARY_FAKE_GPU_COUNT=N lets --gpus shard the inputs over N host pipelines.
+    /// Whether frames live on GPUs, and the inputs' shards: `--devices`' list, else one per GPU
+    /// of `--gpus` (the CPU path is one).
     func shardPlan(sourceCount: Int, gpuID configuredGPU: Int?) throws -> (useCUDA: Bool, plan: ShardPlan) {
-        let fakeGPUCount = device == "cpu" ? getenv("TRIBUTARY_FAKE_GPU_COUNT").flatMap { Int(String(cString: $0)) } : nil
-        let gpuCount = fakeGPUCount ?? CUDADevice.count()
+        let gpuCount = CUDADevice.count()
+        func checked(_ gpuIDs: [Int], _ what: String) throws -> [ComputeDevice] {
+            if gpuCount == 0 { throw PipelineError.failed(what: what, message: "no NVIDIA GPU found (is the driver loaded?)") }
+            if let bad = gpuIDs.first(where: { $0 >= gpuCount }) { throw PipelineError.invalidArgument("\(what): no GPU \(bad), only \(gpuCount) found") }
+            return gpuIDs.map { .cuda(gpuID: $0) }
+        }
+        if let devices {
+            let listed = devices.split(separator: ",").compactMap(ComputeDevice.init(parsing:))  // checked in validate()
+            let gpuIDs = listed.compactMap { device -> Int? in if case .cuda(let id) = device { id } else { nil } }
+            if gpuIDs.isEmpty { return (false, ShardPlan(sourceCount: sourceCount, devices: listed)) }
+            return (true, ShardPlan(sourceCount: sourceCount, devices: try checked(gpuIDs, "--devices")))
+        }
         // auto: the GPU path where there is a GPU and GStreamer can decode on it.
         let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0 && VideoSource.hardwareDecoderAvailable)
-        if useCUDA && gpuCount == 0 { throw PipelineError.failed(what: "--device cuda", message: "no NVIDIA GPU found (is the driver loaded?)") }
         if let gpus, gpus > gpuCount { throw PipelineError.invalidArgument("--gpus \(gpus): only \(gpuCount) GPU(s) found") }
-        let requestedGPUs = gpus.map { Array(0..<($0 == 0 ? gpuCount : $0)) }
-        let gpuIDs: [Int] = useCUDA ? requestedGPUs ?? [configuredGPU ?? 0] : (fakeGPUCount != nil ? requestedGPUs ?? [-1] : [-1])
-        if useCUDA, let bad = gpuIDs.first(where: { $0 >= gpuCount }) {
-            throw PipelineError.invalidArgument("gpu-id \(bad): only \(gpuCount) GPU(s) found")
-        }
-        return (useCUDA, ShardPlan(sourceCount: sourceCount, gpuIDs: gpuIDs))
+        guard useCUDA else { return (false, ShardPlan(sourceCount: sourceCount, devices: [.cpu])) }
+        let gpuIDs = gpus.map { Array(0..<($0 == 0 ? gpuCount : $0)) } ?? [configuredGPU ?? 0]
+        return (true, ShardPlan(sourceCount: sourceCount, devices: try checked(gpuIDs, gpus != nil ? "--gpus" : "gpu-id")))
     }
 
     /// Where a shard's tiled frames go: `-o` (one file a shard unless shared), RTSP (a port a
@@ -293,7 +314,7 @@ struct ImageDataMultistream: ParsableCommand {
                 muxer: StreamMuxerConfiguration(batchSize: batchSize ?? shardURIs.count, width: layout.width, height: layout.height,
                                                 batchedPushTimeoutMicroseconds: layout.batchedPushTimeout),
                 tilerWidth: layout.tilerWidth, tilerHeight: layout.tilerHeight, outputs: outputs, osd: !noOSD, fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(max(0, perfInterval) * 1e9),
-                device: useCUDA ? .cuda(gpuID: shard.gpuID) : .cpu)
+                device: shard.device)
             configuration.measureStages = stageTimes
             configuration.recovery = recovery.policy
             // nvdsanalytics' stream N is input N: its rules go to the shard's own source id.
@@ -301,10 +322,10 @@ struct ImageDataMultistream: ParsableCommand {
             configuration.detectionWorkers = detectionWorkers
             var detector: Detector?
             if var inferConfiguration {
-                if useCUDA {
+                if case .cuda(let gpuID) = shard.device {
                     // On the GPU path the detector reads the frames where they are.
                     inferConfiguration.executionProvider = .cuda
-                    inferConfiguration.gpuID = shard.gpuID
+                    inferConfiguration.gpuID = gpuID
                 }
                 detector = try Detector.load(configuration: inferConfiguration, logger: logger)
                 detector?.filtersOutputsOnDevice = !hostOutputParsing
@@ -312,7 +333,7 @@ struct ImageDataMultistream: ParsableCommand {
             let pipeline = try Pipeline(configuration: configuration, detector: detector,
                                         sharedOutput: sharedOutput.map { ($0, index) }, logger: logger)
             if let saveFrames {
-                let folder = plan.shards.count > 1 ? "\(saveFrames)/gpu\(shard.gpuID)" : saveFrames
+                let folder = plan.shards.count > 1 ? "\(saveFrames)/\(shard.name)" : saveFrames
                 pipeline.append(try SampleFrameSaving.frameSaver(folder: folder, sourceCount: shardURIs.count))
             }
             if !metadataSinks.isEmpty {
@@ -325,7 +346,10 @@ struct ImageDataMultistream: ParsableCommand {
             pipelines.append(pipeline)
         }
         if useCUDA {
-            let names = Set(shards.map(\.element).map { shard in (try? CUDADevice.open(shard.gpuID)).map { "GPU \(shard.gpuID): \($0.name)" } ?? "" })
+            let names = Set(shards.compactMap { shard -> String? in
+                guard case .cuda(let gpuID) = shard.element.device else { return nil }
+                return (try? CUDADevice.open(gpuID)).map { "\(shard.element.label): \($0.name)" }
+            })
             print("Running on \(names.sorted().joined(separator: ", ")) (NVDEC, CUDA memory)")
         }
         if let saveFrames { print("Frames will be saved in  \(saveFrames)") }
@@ -363,8 +387,8 @@ struct ImageDataMultistream: ParsableCommand {
                 }
                 progress.tick()
             }
-            // With several shards, each `**PERF` line names its GPU.
-            let label = sharded ? "[GPU \(shard.gpuID)] " : ""
+            // With several shards, each `**PERF` line names its device.
+            let label = sharded ? "[\(shard.label)] " : ""
             pipeline.onEvent = { event in
                 if case .liveSource = event { progress.hide() }
                 progress.printAbove {
@@ -409,7 +433,7 @@ struct ImageDataMultistream: ParsableCommand {
             for line in outcome.ledger.summaryLines(firstSourceID: firstSource, uri: { inputs[shard.sources[$0]] }) { print(line) }
             let stages = pipeline.stageReport()
             if !stages.isEmpty {
-                print(sharded ? "Stage times, GPU \(shard.gpuID):" : "Stage times:")
+                print(sharded ? "Stage times, \(shard.label):" : "Stage times:")
                 for line in stages { print("  " + line) }
             }
         }
@@ -431,7 +455,7 @@ extension ImageDataMultistream {
             printError("Error: \(error)")
             return 1
         }
-        print("One process per GPU: \(processes.children.map { String($0.pid) }.joined(separator: ", "))")
+        print("One process per device: \(processes.children.map { String($0.pid) }.joined(separator: ", "))")
         flushStandardOutput()
         return ShardProcesses.exitStatus(processes.waitPassingSignals())
     }

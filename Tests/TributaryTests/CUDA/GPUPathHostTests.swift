@@ -35,22 +35,32 @@ import TributarySample
 
     @Test(arguments: [(1, 1), (4, 2), (5, 2), (8, 3), (2, 4)])
     func sourcesSpreadEvenlyOverGPUs(sources: Int, gpus: Int) {
-        let plan = ShardPlan(sourceCount: sources, gpuIDs: Array(0..<gpus))
+        let plan = ShardPlan(sourceCount: sources, devices: (0..<gpus).map { .cuda(gpuID: $0) })
         let sizes = plan.shards.map(\.sources.count)
         #expect(plan.shards.count == min(sources, gpus))
         #expect(sizes.reduce(0, +) == sources)
         #expect((sizes.max() ?? 0) - (sizes.min() ?? 0) <= 1)
         // Every input exactly once, in order.
         #expect(plan.shards.flatMap(\.sources) == Array(0..<sources))
-        #expect(plan.shards.map(\.gpuID) == Array(0..<min(sources, gpus)))
+        #expect(plan.shards.map(\.device) == (0..<min(sources, gpus)).map { .cuda(gpuID: $0) })
     }
 
     @Test func eachShardWritesItsOwnFile() {
-        let plan = ShardPlan(sourceCount: 4, gpuIDs: [0, 1])
+        let plan = ShardPlan(sourceCount: 4, devices: [.cuda(gpuID: 0), .cuda(gpuID: 1)])
         #expect(plan.outputPath("out/run.mp4", shard: plan.shards[1]) == "out/run-gpu1.mp4")
         #expect(plan.outputPath("run", shard: plan.shards[0]) == "run-gpu0")
-        let single = ShardPlan(sourceCount: 4, gpuIDs: [3])
+        let single = ShardPlan(sourceCount: 4, devices: [.cuda(gpuID: 3)])
         #expect(single.outputPath("run.mp4", shard: single.shards[0]) == "run.mp4")
+        // Host shards are named by their place in the plan.
+        let host = ShardPlan(sourceCount: 3, devices: [.cpu, .cpu])
+        #expect(host.shards.map(\.sources) == [[0, 1], [2]])
+        #expect(host.outputPath("run.mp4", shard: host.shards[1]) == "run-cpu1.mp4")
+        #expect(host.shards.map(\.label) == ["CPU 0", "CPU 1"])
+    }
+
+    @Test func devicesAreReadAsTheirListNamesThem() {
+        #expect(["cpu", "cuda", "cuda:2"].map { ComputeDevice(parsing: $0) } == [.cpu, .cuda(gpuID: 0), .cuda(gpuID: 2)])
+        for bad in ["gpu", "cuda:", "cuda:-1", "cuda:x", "CPU", ""] { #expect(ComputeDevice(parsing: bad) == nil, "\(bad)") }
     }
 
     @Test func withoutADriverThereAreNoGPUsAndOpeningOneSaysWhy() {

@@ -223,7 +223,8 @@ import Testing
     /// Usage errors (an unknown flag, a value out of range, a missing value) exit 2 like every
     /// other error in what the user gave, not the parser's 64.
     @Test(arguments: [["--no-such-flag"], ["--batch-size", "0"], ["--width"], ["--device", "tpu"], ["--width", "0"],
-                      ["--batched-push-timeout", "-5"], ["--perf-interval", "-1"], ["-i"]])
+                      ["--batched-push-timeout", "-5"], ["--perf-interval", "-1"], ["-i"], ["--devices", "gpu0"],
+                      ["--devices", "cpu,cuda:0"], ["--device", "cpu", "--gpus", "2"]])
     func usageErrorsExitTwo(flags: [String]) throws {
         let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display"] + flags, timeout: 20)
         #expect(result.status == 2, "stderr: \(result.standardError)")
@@ -232,17 +233,17 @@ import Testing
     }
 
     /// The app on the two test inputs (no detector, 320×240 muxer) sharded over two host
-    /// pipelines standing in for GPUs (`TRIBUTARY_FAKE_GPU_COUNT`), with `flags`.
+    /// pipelines (`--devices cpu,cpu`), with `flags`.
     private func runOnTwoHostShards(_ flags: [String], tilerWidth: Int = 320, output: String, timeout: Double,
                                     signal: Int32? = nil, signalAfter: Double = 0, detector: Bool = false) throws -> ProcessResult {
-        try runProcess("/usr/bin/env", ["TRIBUTARY_FAKE_GPU_COUNT=2", TestMedia.appBinary, "--device", "cpu", "--gpus", "2"]
+        try runProcess(TestMedia.appBinary, ["--devices", "cpu,cpu"]
                                         + (detector ? [] : ["--no-detector"]) + [
                                         "-i", TestMedia.h264, TestMedia.avi, "-s", "--width", "320", "--height", "240",
                                         "--tiler-width", "\(tilerWidth)", "--tiler-height", "240", "-o", output] + flags,
                        timeout: timeout, signal: signal, signalAfter: signalAfter)
     }
 
-    /// `--gpus 2` in one process on host pipelines standing in for two GPUs: the inputs split in
+    /// `--devices cpu,cpu` in one process: the inputs split in
     /// two shards, each with its own output file, every frame accounted for under its global
     /// source id.
     @Test func gpusShardsTheInputsWithAnOutputEach() throws {
@@ -254,7 +255,7 @@ import Testing
         #expect(result.status == 0, "stderr: \(result.standardError)")
         #expect(result.standardOutput.contains("source 0 (\(TestMedia.h264)): decoded 795, delivered 795, dropped 0"), "\(result.standardOutput)")
         #expect(result.standardOutput.contains("source 1 (\(TestMedia.avi)): decoded 795, delivered 795, dropped 0"), "\(result.standardOutput)")
-        for shard in ["gpu0", "gpu1"] {
+        for shard in ["cpu0", "cpu1"] {
             let info = try discover(folder.appendingPathComponent("sharded-\(shard).mp4").path)
             #expect(info.contains("Duration: 0:01:19"), "\(shard): the inputs last 79.5 s: \(info)")
         }
@@ -273,7 +274,7 @@ import Testing
         #expect(result.status == 130, "stderr: \(result.standardError)")
     }
 
-    /// `--gpus 2 --single-output` on host shards: one MP4 of the tiler's size for both shards.
+    /// `--devices cpu,cpu --single-output`: one MP4 of the tiler's size for both shards.
     @Test func singleOutputWritesOneFileForEveryShard() throws {
         try TestMedia.requireMedia()
         let folder = try TestMedia.temporaryDirectory()
@@ -287,8 +288,7 @@ import Testing
         #expect(files == ["single.mp4"], "no per-GPU files: \(files)")
     }
 
-    /// `--gpus 2 --process-per-gpu` on host pipelines standing in for two GPUs
-    /// (`TRIBUTARY_FAKE_GPU_COUNT`): one process per shard, each writing its own MP4; SIGINT to
+    /// `--devices cpu,cpu --process-per-gpu`: one process per shard, each writing its own MP4; SIGINT to
     /// the parent reaches both, and both files play.
     @Test func processPerGPUPassesSIGINTOnAndEachShardFinishesItsMP4() throws {
         try TestMedia.requireMedia()
@@ -298,9 +298,9 @@ import Testing
         let result = try runOnTwoHostShards(["--process-per-gpu", "--file-loop"], output: output, timeout: 60, signal: SIGINT, signalAfter: 3)
         #expect(!result.timedOut)
         #expect(result.status == 130, "stderr: \(result.standardError)")
-        #expect(result.standardOutput.contains("One process per GPU: "))
+        #expect(result.standardOutput.contains("One process per device: "))
         #expect(result.standardOutput.components(separatedBy: "End-of-stream").count == 3, "\(result.standardOutput)")
-        for shard in ["gpu0", "gpu1"] {
+        for shard in ["cpu0", "cpu1"] {
             let info = try discover(folder.appendingPathComponent("shards-\(shard).mp4").path)
             #expect(info.contains("H.264") && info.contains("Width: 320"), "\(shard): \(info)")
         }

@@ -18,7 +18,7 @@ import Testing
             try makeSolidColourVideo(at: path, argb: argb, frames: 12)
             uris.append(try SourceURI(path))
         }
-        let plan = ShardPlan(sourceCount: 4, gpuIDs: [0, 1])
+        let plan = ShardPlan(sourceCount: 4, devices: [.cpu, .cpu])
         let logger = Logger(label: "test")
         let shared = try SharedOutput(shardSources: plan.shards.map(\.sources), tilerWidth: 320, tilerHeight: 240,
                                       muxerWidth: 160, muxerHeight: 120, outputs: [.discard], osd: false, logger: logger)
