@@ -227,12 +227,7 @@ struct ImageDataMultistream: ParsableCommand {
         // teardown (the CUDA driver's, GStreamer's).
         running.withValue { $0.group = nil }
         group = nil
-        var status: Int32 = 0
-        if let signal = finished.compactMap(\.interruptedBy).first {
-            status = 128 + signal
-        } else if editFailed.withValue({ $0 }) || !finished.allSatisfy(\.succeeded) || sharedFailure != nil {
-            status = 1
-        }
+        let status = Self.exitStatus(finished, failedElsewhere: editFailed.withValue { $0 } || sharedFailure != nil)
         // Every output is finished: on the GPU path, skip the CUDA libraries' exit-time teardown.
         if useCUDA { exitWithoutLibraryTeardown(status) }
         if status != 0 { throw ExitCode(status) }
@@ -458,6 +453,12 @@ extension ImageDataMultistream {
         print("One process per device: \(processes.children.map { String($0.pid) }.joined(separator: ", "))")
         flushStandardOutput()
         return ShardProcesses.exitStatus(processes.waitPassingSignals())
+    }
+
+    /// 128 + the signal that stopped a pipeline, else 1 if one failed or something else did, else 0.
+    static func exitStatus(_ outcomes: [PipelineOutcome], failedElsewhere: Bool) -> Int32 {
+        if let signal = outcomes.compactMap(\.interruptedBy).first { return 128 + signal }
+        return failedElsewhere || !outcomes.allSatisfy(\.succeeded) ? 1 : 0
     }
 
     /// `body`'s value; an error it throws is said on stderr and becomes its exit code.

@@ -40,23 +40,8 @@ extension TributaryBenchmark {
             }
         }
 
-        let detector = try Detector.load(configuration: inferConfiguration, logger: logger)
-        detector.filtersOutputsOnDevice = !hostOutputParsing
-        try detector.warmUp(batchSize: n)
-        var pipelineConfiguration = PipelineConfiguration(
-            inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
-            tilerWidth: width, tilerHeight: height, outputs: [.mp4(path: videoPath)], osd: true, fileLoop: true,
-            perfIntervalNanoseconds: 0, device: device)
-        pipelineConfiguration.detectionWorkers = detectionWorkers
-        let pipeline = try Pipeline(configuration: pipelineConfiguration, detector: detector, logger: logger)
-        let metadata = try JSONLinesSink(path: metadataPath)
-        pipeline.append(MetadataStage(builder: FrameMessageBuilder(muxerSize: PixelSize(width: width, height: height)) { String($0) },
-                                      sinks: [metadata]))
-        let frames = Locked(0)
-        pipeline.probe = { batch in
-            try? SampleEdit.halveRed(&batch)
-            frames.withValue { $0 += batch.frameCount }
-        }
+        let (pipeline, metadata, frames) = try soakPipeline(uri: uri, streams: n, device: device, detector: inferConfiguration,
+                                                            videoPath: videoPath, metadataPath: metadataPath, logger: logger)
 
         print("Soak: \(n) x \(input) looping, muxer and tiler \(width)×\(height), device \(device)\(gpu.map { " (\($0.name))" } ?? ""), "
               + "detector \(inferConfiguration.onnxFile ?? "?") (\(inferConfiguration.networkMode == 1 ? "INT8" : "FP32")), sort tracker, sample edit, OSD, MP4 → \(videoPath), "
@@ -98,17 +83,50 @@ extension TributaryBenchmark {
         let verdict = SoakVerdict(samples: all, ledger: outcome.ledger.allCounts, framesSeen: frames.withValue { $0 },
                                   messagesWritten: metadata.counts.published, failure: failure,
                                   limits: SoakLimits(residentGrowth: soakRSSGrowthLimit / 100))
+        printReport(verdict, outcome: outcome, framesSeen: frames.withValue { $0 }, runSeconds: seconds(since: start, clock), streams: n,
+                    files: (videoPath, metadataPath, folder), messages: metadata.counts.published, showsGPU: gpu != nil)
+        print("Soak: \(verdict.passed ? "PASS" : "FAIL")")
+        flushStandardOutput()
+        return verdict.passed
+    }
+
+    /// The soak's pipeline: `streams` × `uri` looping through the detector (its tracker), the
+    /// sample's edit, the OSD, MP4 and JSON lines; and the count of frames its probe saw.
+    private func soakPipeline(uri: SourceURI, streams n: Int, device: ComputeDevice, detector configuration: InferConfiguration,
+                              videoPath: String, metadataPath: String, logger: Logger) throws -> (Pipeline, JSONLinesSink, Locked<Int>) {
+        let detector = try Detector.load(configuration: configuration, logger: logger)
+        detector.filtersOutputsOnDevice = !hostOutputParsing
+        try detector.warmUp(batchSize: n)
+        var pipelineConfiguration = PipelineConfiguration(
+            inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
+            tilerWidth: width, tilerHeight: height, outputs: [.mp4(path: videoPath)], osd: true, fileLoop: true,
+            perfIntervalNanoseconds: 0, device: device)
+        pipelineConfiguration.detectionWorkers = detectionWorkers
+        let pipeline = try Pipeline(configuration: pipelineConfiguration, detector: detector, logger: logger)
+        let metadata = try JSONLinesSink(path: metadataPath)
+        pipeline.append(MetadataStage(builder: FrameMessageBuilder(muxerSize: PixelSize(width: width, height: height)) { String($0) },
+                                      sinks: [metadata]))
+        let frames = Locked(0)
+        pipeline.probe = { batch in
+            try? SampleEdit.halveRed(&batch)
+            frames.withValue { $0 += batch.frameCount }
+        }
+        return (pipeline, metadata, frames)
+    }
+
+    /// The soak's closing lines: rates, files, the ledger, the window's trends and the verdict's table.
+    private func printReport(_ verdict: SoakVerdict, outcome: PipelineOutcome, framesSeen: Int, runSeconds: Double, streams: Int,
+                             files: (video: String, metadata: String, folder: String), messages: Int, showsGPU: Bool) {
         print("")
-        let seen = frames.withValue { $0 }
-        let runSeconds = seconds(since: start, clock)
-        var rates = "Frames: \(seen) in \(f(runSeconds)) s, \(f(Double(seen) / runSeconds)) fps (\(f(Double(seen) / runSeconds / Double(n))) per stream)"
+        var rates = "Frames: \(framesSeen) in \(f(runSeconds)) s, \(f(Double(framesSeen) / runSeconds)) fps "
+            + "(\(f(Double(framesSeen) / runSeconds / Double(streams))) per stream)"
         if let first = verdict.window.first, let last = verdict.window.last, last.seconds > first.seconds {
             let fps = Double(last.frames - first.frames) / (last.seconds - first.seconds)
-            rates += "; in the window \(f(fps)) fps (\(f(fps / Double(n))) per stream)"
+            rates += "; in the window \(f(fps)) fps (\(f(fps / Double(streams))) per stream)"
         }
         print(rates)
-        print("Files: MP4 \(f(fileMegabytes(videoPath))) MB, JSON lines \(f(fileMegabytes(metadataPath))) MB (\(metadata.counts.published) lines)"
-              + (soakKeepFiles ? ", kept in \(folder)" : ", removed"))
+        print("Files: MP4 \(f(fileMegabytes(files.video))) MB, JSON lines \(f(fileMegabytes(files.metadata))) MB (\(messages) lines)"
+              + (soakKeepFiles ? ", kept in \(files.folder)" : ", removed"))
         for line in outcome.ledger.summaryLines(uri: { _ in input }) { print(line) }
         print("")
         print("Window: \(f(verdict.windowStart))–\(f(verdict.windowEnd)) s, \(verdict.window.count) samples (the last 20 min, or the last 2/3 of a shorter run)")
@@ -121,16 +139,13 @@ extension TributaryBenchmark {
         }
         row("RSS MB", verdict.window.map(\.residentMegabytes), verdict.resident)
         row("open fds", verdict.window.map { Double($0.openFileDescriptors) }, verdict.fileDescriptors) { String(Int($0)) }
-        if gpu != nil { row("GPU MB", verdict.window.compactMap(\.gpuMegabytes), verdict.gpu) }
+        if showsGPU { row("GPU MB", verdict.window.compactMap(\.gpuMegabytes), verdict.gpu) }
         print("")
         print("| criterion | measured | goal | verdict |")
         print("|---|---|---|---|")
         for criterion in verdict.criteria {
             print("| \(criterion.name) | \(criterion.measured) | \(criterion.goal) | \(criterion.result.rawValue) |")
         }
-        print("Soak: \(verdict.passed ? "PASS" : "FAIL")")
-        flushStandardOutput()
-        return verdict.passed
     }
 
     /// A fresh folder under $TMPDIR (or /tmp) for the run's MP4 and JSON lines.

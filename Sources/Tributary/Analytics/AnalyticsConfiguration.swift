@@ -22,23 +22,9 @@ public enum AnalyticsConfiguration {
         func fail(_ e: ConfigEntry, _ message: String) -> InferConfigurationError {
             InferConfigurationError(path: path, line: e.line, key: e.key, message: message)
         }
-        var scale = (x: Float(1), y: Float(1))
-        var overlay = AnalyticsOverlay.shapesAndCounts
-        if let property = groups.first(where: { $0.name == "property" }) {
-            if property.entries.first(where: { $0.key == "enable" })?.value == "0" { return ([:], warnings) }
-            var size = (width: Float(muxerWidth), height: Float(muxerHeight))
-            for e in property.entries {
-                switch e.key {
-                case "config-width": size.width = try positive(e, fail)
-                case "config-height": size.height = try positive(e, fail)
-                case "osd-mode":
-                    guard let mode = Int(e.value).flatMap(AnalyticsOverlay.init(rawValue:)) else { throw fail(e, "'\(e.value)' is not 0, 1 or 2") }
-                    overlay = mode
-                case "enable", "display-font-size": break
-                default: warnings.append("\(path):\(e.line): unknown key '\(e.key)' in [property]")
-                }
-            }
-            scale = (Float(muxerWidth) / size.width, Float(muxerHeight) / size.height)
+        guard let (scale, overlay) = try readProperty(groups.first(where: { $0.name == "property" }), muxerWidth: muxerWidth,
+                                                      muxerHeight: muxerHeight, path: path, fail: fail, warnings: &warnings) else {
+            return ([:], warnings)
         }
         func points(_ e: ConfigEntry, count: Int? = nil) throws -> [Point] {
             let numbers = e.value.split(separator: ";").map { Float(trimmed($0)) }
@@ -98,6 +84,29 @@ public enum AnalyticsConfiguration {
         }
         for stream in rules.keys { rules[stream]!.overlay = overlay }
         return (rules.filter { !$0.value.isEmpty }, warnings)
+    }
+
+    /// `[property]`: the scale from config pixels to the muxer's and what the OSD shows; nil
+    /// with `enable=0` (no analytics at all).
+    private static func readProperty(_ property: ConfigGroup?, muxerWidth: Int, muxerHeight: Int, path: String,
+                                     fail: (ConfigEntry, String) -> InferConfigurationError,
+                                     warnings: inout [String]) throws -> (scale: (x: Float, y: Float), overlay: AnalyticsOverlay)? {
+        guard let property else { return ((1, 1), .shapesAndCounts) }
+        if property.entries.first(where: { $0.key == "enable" })?.value == "0" { return nil }
+        var size = (width: Float(muxerWidth), height: Float(muxerHeight))
+        var overlay = AnalyticsOverlay.shapesAndCounts
+        for e in property.entries {
+            switch e.key {
+            case "config-width": size.width = try positive(e, fail)
+            case "config-height": size.height = try positive(e, fail)
+            case "osd-mode":
+                guard let mode = Int(e.value).flatMap(AnalyticsOverlay.init(rawValue:)) else { throw fail(e, "'\(e.value)' is not 0, 1 or 2") }
+                overlay = mode
+            case "enable", "display-font-size": break
+            default: warnings.append("\(path):\(e.line): unknown key '\(e.key)' in [property]")
+            }
+        }
+        return ((Float(muxerWidth) / size.width, Float(muxerHeight) / size.height), overlay)
     }
 
     /// Muxer pixels either side of the frame a point may lie.

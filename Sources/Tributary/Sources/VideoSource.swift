@@ -189,9 +189,7 @@ public final class VideoSource: @unchecked Sendable {
         // converted at once instead. Each sample's time is placed on the timeline as it is
         // pulled, before a loop's restart can move the timeline on.
         var held: (sample: OpaquePointer, pts: UInt64?)?
-        var unlinkedStream = false
-        // The stream's type when decodebin found no decoder for it (said if the run then fails).
-        var undecodable: String?
+        var findings = BusFindings()
         // A file's frames at a fixed rate: gaps in their timestamps are frames the decoder lost.
         var gaps: TimestampGaps?, lost = 0
         func decoded(_ frame: Frame) {
@@ -227,32 +225,7 @@ public final class VideoSource: @unchecked Sendable {
                 }
                 continue
             }
-            while let message = gst_bus_pop_filtered(bus, tb_message_types_of_interest()) {
-                defer { gst_message_unref(message) }
-                switch tb_message_type(message) {
-                case GST_MESSAGE_ERROR:
-                    let d = GStreamer.describe(message)
-                    logger.debug("source \(id) error details: \(d.debug ?? "")")
-                    // No stream could join the video branch and nothing was decoded: an input
-                    // without video (audio only), which GStreamer reports as a data-flow error.
-                    if unlinkedStream && frameNumber == 0 {
-                        return .failed(element: d.element, message: "no video stream in \(uri.original)")
-                    }
-                    if let undecodable, frameNumber == 0 {
-                        return .failed(element: d.element, message: "no decoder for \(undecodable) in \(uri.original): GStreamer has no plug-in for this codec")
-                    }
-                    return .failed(element: d.element, message: d.text)
-                case GST_MESSAGE_WARNING:
-                    let d = GStreamer.describe(message)
-                    // decodebin's pad that found no branch: an audio stream beside the video, or
-                    // instead of it (then an error follows); said only if the run fails.
-                    if d.text.contains("Delayed linking failed") { unlinkedStream = true; break }
-                    if let type = Self.undecodableType(warning: d.text) { undecodable = type; break }
-                    logger.warning("\(d.element): \(d.text) (source \(id): \(uri.original))")
-                default:
-                    break  // EOS: the appsink says so below
-                }
-            }
+            if let end = handleBusMessages(bus, findings: &findings) { return end }
             if gst_app_sink_is_eos(tb_app_sink(appsink.pointer)) != 0 {
                 // The held last frame goes out before any seek: appsink reuses its sample object,
                 // and the next pass's caps set on one still held here is a GStreamer-CRITICAL
@@ -263,6 +236,45 @@ public final class VideoSource: @unchecked Sendable {
                 return .endOfStream
             }
         }
+    }
+
+    /// What the bus said that matters only if the run then fails.
+    private struct BusFindings {
+        /// decodebin had a stream no branch took (audio beside the video, or instead of it).
+        var unlinkedStream = false
+        /// The stream's type when decodebin found no decoder for it.
+        var undecodable: String?
+    }
+
+    /// Handles the messages queued on the bus; the run's end when one ends it (an error).
+    private func handleBusMessages(_ bus: UnsafeMutablePointer<GstBus>, findings: inout BusFindings) -> SourceEnd? {
+        while let message = gst_bus_pop_filtered(bus, tb_message_types_of_interest()) {
+            defer { gst_message_unref(message) }
+            switch tb_message_type(message) {
+            case GST_MESSAGE_ERROR:
+                let d = GStreamer.describe(message)
+                logger.debug("source \(id) error details: \(d.debug ?? "")")
+                // No stream could join the video branch and nothing was decoded: an input
+                // without video (audio only), which GStreamer reports as a data-flow error.
+                if findings.unlinkedStream && frameNumber == 0 {
+                    return .failed(element: d.element, message: "no video stream in \(uri.original)")
+                }
+                if let undecodable = findings.undecodable, frameNumber == 0 {
+                    return .failed(element: d.element, message: "no decoder for \(undecodable) in \(uri.original): GStreamer has no plug-in for this codec")
+                }
+                return .failed(element: d.element, message: d.text)
+            case GST_MESSAGE_WARNING:
+                let d = GStreamer.describe(message)
+                // decodebin's pad that found no branch: an audio stream beside the video, or
+                // instead of it (then an error follows); said only if the run fails.
+                if d.text.contains("Delayed linking failed") { findings.unlinkedStream = true; break }
+                if let type = Self.undecodableType(warning: d.text) { findings.undecodable = type; break }
+                logger.warning("\(d.element): \(d.text) (source \(id): \(uri.original))")
+            default:
+                break  // EOS: the run asks the appsink
+            }
+        }
+        return nil
     }
 
     /// A file that ends well before its container's duration (cut after a faststart index,
