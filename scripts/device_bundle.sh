@@ -592,7 +592,7 @@ cmd_bench() {
     # BENCH_SOAK_MINUTES, device memory sampled beside RSS; its verdict and table.
     timeout $((${BENCH_SOAK_MINUTES:-8} * 60 + 120)) bin/tributary-benchmark --soak-device cuda --soak-minutes "${BENCH_SOAK_MINUTES:-8}" \
       --streams "${BENCH_SOAK_STREAMS:-32}" -i "$clip" > "$out/soak.log" 2>&1 && echo "soak rc=0" || echo "soak rc=$?"
-    grep -E "^\| (criterion|RSS|GPU|open|frames|run)|^Soak:|^Frames:" "$out/soak.log" || true ;;
+    grep -E "^\| (criterion|RSS|GPU|open|frame|run)|^Soak:|^Frames:" "$out/soak.log" || true ;;
   esac
   case " $parts " in *" ppg "*)
     # The app with a process per GPU (BENCH_PPG_STREAMS a GPU, detector on): SIGINT after 25 s
