@@ -252,23 +252,24 @@ struct ImageDataMultistream: ParsableCommand {
     /// of `--gpus` (the CPU path is one).
     func shardPlan(sourceCount: Int, gpuID configuredGPU: Int?) throws -> (useCUDA: Bool, plan: ShardPlan) {
         let gpuCount = CUDADevice.count()
-        func checked(_ gpuIDs: [Int], _ what: String) throws -> [ComputeDevice] {
-            if gpuCount == 0 { throw PipelineError.failed(what: what, message: "no NVIDIA GPU found (is the driver loaded?)") }
-            if let bad = gpuIDs.first(where: { $0 >= gpuCount }) { throw PipelineError.invalidArgument("\(what): no GPU \(bad), only \(gpuCount) found") }
+        // `asked`: the flag that asked for the GPU path; `named`: where the ids come from.
+        func checked(_ gpuIDs: [Int], asked: String, named: String) throws -> [ComputeDevice] {
+            if gpuCount == 0 { throw PipelineError.failed(what: asked, message: "no NVIDIA GPU found (is the driver loaded?)") }
+            if let bad = gpuIDs.first(where: { $0 >= gpuCount }) { throw PipelineError.invalidArgument("\(named): no GPU \(bad), only \(gpuCount) found") }
             return gpuIDs.map { .cuda(gpuID: $0) }
         }
         if let devices {
             let listed = devices.split(separator: ",").compactMap(ComputeDevice.init(parsing:))  // checked in validate()
             let gpuIDs = listed.compactMap { device -> Int? in if case .cuda(let id) = device { id } else { nil } }
             if gpuIDs.isEmpty { return (false, ShardPlan(sourceCount: sourceCount, devices: listed)) }
-            return (true, ShardPlan(sourceCount: sourceCount, devices: try checked(gpuIDs, "--devices")))
+            return (true, ShardPlan(sourceCount: sourceCount, devices: try checked(gpuIDs, asked: "--devices \(devices)", named: "--devices")))
         }
         // auto: the GPU path where there is a GPU and GStreamer can decode on it.
         let useCUDA = device == "cuda" || (device == "auto" && gpuCount > 0 && VideoSource.hardwareDecoderAvailable)
         if let gpus, gpus > gpuCount { throw PipelineError.invalidArgument("--gpus \(gpus): only \(gpuCount) GPU(s) found") }
         guard useCUDA else { return (false, ShardPlan(sourceCount: sourceCount, devices: [.cpu])) }
         let gpuIDs = gpus.map { Array(0..<($0 == 0 ? gpuCount : $0)) } ?? [configuredGPU ?? 0]
-        return (true, ShardPlan(sourceCount: sourceCount, devices: try checked(gpuIDs, gpus != nil ? "--gpus" : "gpu-id")))
+        return (true, ShardPlan(sourceCount: sourceCount, devices: try checked(gpuIDs, asked: "--device \(device)", named: gpus != nil ? "--gpus" : "gpu-id")))
     }
 
     /// Where a shard's tiled frames go: `-o` (one file a shard unless shared), RTSP (a port a

@@ -83,9 +83,11 @@ import TributarySample
     @Test func askingForCUDAWithoutAGPUExitsWithAnEnvironmentFailure() throws {
         guard CUDADevice.count() == 0 else { return }
         try TestMedia.requireMedia()
-        let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--device", "cuda", "--no-display"], timeout: 20)
-        #expect(result.status == 1)
-        #expect(result.standardError.contains("no NVIDIA GPU"))
+        for flags in [["--device", "cuda"], ["--devices", "cuda:0,cuda:1"]] {
+            let result = try runProcess(TestMedia.appBinary, ["-i", TestMedia.h264, "--no-display"] + flags, timeout: 20)
+            #expect(result.status == 1, "\(flags)")
+            #expect(result.standardError.contains("\(flags.joined(separator: " ")): no NVIDIA GPU"), "\(flags): \(result.standardError)")
+        }
     }
 }
 
