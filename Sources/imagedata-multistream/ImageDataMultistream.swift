@@ -133,7 +133,7 @@ struct ImageDataMultistream: ParsableCommand {
             if let bad = names.first(where: { ComputeDevice(parsing: $0) == nil }) {
                 throw ValidationError("--devices: '\(bad)' is not cpu or cuda:N")
             }
-            let listed = names.compactMap(ComputeDevice.init(parsing:))
+            let listed = listedDevices
             if Set(listed.map { $0 == .cpu }).count > 1 { throw ValidationError("--devices: all cpu or all cuda:N, not both") }
             if let twice = listed.first(where: { $0 != .cpu && listed.firstIndex(of: $0) != listed.lastIndex(of: $0) }) {
                 throw ValidationError("--devices: \(twice) is listed twice")
@@ -248,6 +248,11 @@ struct ImageDataMultistream: ParsableCommand {
         return configuration
     }
 
+    /// `--devices`' list as parsed (names that are no device left out: validate() refuses them).
+    var listedDevices: [ComputeDevice] {
+        devices?.split(separator: ",", omittingEmptySubsequences: false).compactMap(ComputeDevice.init(parsing:)) ?? []
+    }
+
     /// Whether frames live on GPUs, and the inputs' shards: `--devices`' list, else one per GPU
     /// of `--gpus` (the CPU path is one).
     func shardPlan(sourceCount: Int, gpuID configuredGPU: Int?) throws -> (useCUDA: Bool, plan: ShardPlan) {
@@ -259,7 +264,7 @@ struct ImageDataMultistream: ParsableCommand {
             return gpuIDs.map { .cuda(gpuID: $0) }
         }
         if let devices {
-            let listed = devices.split(separator: ",").compactMap(ComputeDevice.init(parsing:))  // checked in validate()
+            let listed = listedDevices  // checked in validate()
             let gpuIDs = listed.compactMap { device -> Int? in if case .cuda(let id) = device { id } else { nil } }
             if gpuIDs.isEmpty { return (false, ShardPlan(sourceCount: sourceCount, devices: listed)) }
             return (true, ShardPlan(sourceCount: sourceCount, devices: try checked(gpuIDs, asked: "--devices \(devices)", named: "--devices")))
