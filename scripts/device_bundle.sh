@@ -547,9 +547,20 @@ cmd_bench() {
   esac
   case " $parts " in *" table "*)
     # K up to where real time breaks (≈ 4.6 k decoded frames/s an H100: about 150 streams at 30).
-    timeout "${BENCH_TABLE_TIMEOUT:-420}" $b --gpu-table --streams ${BENCH_STREAMS:-1 8 16 32 64 96 128} --cpu-path-max-streams 8 > "$out/table.log" 2>&1 \
-      && echo "gpu-table rc=0" || echo "gpu-table rc=$?"
+    # BENCH_TABLE_ARGS: more of the benchmark's options (--batch-size B, --tracker sort, …).
+    timeout "${BENCH_TABLE_TIMEOUT:-420}" $b --gpu-table --streams ${BENCH_STREAMS:-1 8 16 32 64 96 128} --cpu-path-max-streams 8 \
+      ${BENCH_TABLE_ARGS:-} > "$out/table.log" 2>&1 && echo "gpu-table rc=0" || echo "gpu-table rc=$?"
     grep -v XDG "$out/table.log" | tail -n 11 || true ;;
+  esac
+  case " $parts " in *" tracker "*)
+    # Issue 16's GPU measure: the pipeline's figure at BENCH_TRACKER_STREAMS (default 128) without
+    # and with the sort tracker after the detector, one after the other on the same machine.
+    local tracker_args
+    for tracker_args in "" "--tracker sort"; do
+      timeout 280 $b --gpu-table --streams ${BENCH_TRACKER_STREAMS:-128} --cpu-path-max-streams 0 $tracker_args > "$out/tracker-${tracker_args##* }.log" 2>&1 \
+        && echo "gpu-table ${tracker_args:-(no tracker)} rc=0" || echo "gpu-table ${tracker_args:-(no tracker)} rc=$?"
+      grep "^| [0-9]" "$out/tracker-${tracker_args##* }.log" || true
+    done ;;
   esac
   gpus=$(nvidia-smi -L | wc -l)
   case " $parts " in *" multi "*)
@@ -585,7 +596,16 @@ cmd_bench() {
     [ -e "$long" ] || long=$clip
     timeout "${BENCH_LATENCY_TIMEOUT:-540}" bin/tributary-benchmark --latency-seconds "${BENCH_LATENCY_SECONDS:-60}" --latency-device cuda \
       --streams ${BENCH_LATENCY_STREAMS:-1 64 128} -i "$long" > "$out/latency.log" 2>&1 && echo "latency rc=0" || echo "latency rc=$?"
-    grep "^|" "$out/latency.log" | tail -n 8 || true ;;
+    grep "^|" "$out/latency.log" | tail -n 8 || true
+    # BENCH_LATENCY_BATCHES="64 32": the same at BENCH_LATENCY_BATCH_STREAMS (default 128) streams
+    # with smaller batches (--batch-size), BENCH_LATENCY_BATCH_SECONDS (default 40) each.
+    local batch
+    for batch in ${BENCH_LATENCY_BATCHES:-}; do
+      timeout 200 bin/tributary-benchmark --latency-seconds "${BENCH_LATENCY_BATCH_SECONDS:-40}" --latency-device cuda --batch-size "$batch" \
+        --streams ${BENCH_LATENCY_BATCH_STREAMS:-128} -i "$long" > "$out/latency-b$batch.log" 2>&1 \
+        && echo "latency, batch size $batch: rc=0" || echo "latency, batch size $batch: rc=$?"
+      grep "^| [0-9]" "$out/latency-b$batch.log" || true
+    done ;;
   esac
   case " $parts " in *" soak "*)
     # Issue 18's GPU soak: BENCH_SOAK_STREAMS looping streams on the GPU path for

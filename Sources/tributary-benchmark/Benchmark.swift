@@ -104,8 +104,11 @@ struct TributaryBenchmark: ParsableCommand {
     @Option(name: .customLong("latency-seconds"), help: "Instead of the table: per --streams count, the frames' decode → sink latency (p50/p95/p99) over this many seconds of looping real-time streams.")
     var latencySeconds: Int?
 
-    @Flag(name: .customLong("latency-tracker"), help: "For --latency-seconds: with the sort tracker after the detector.")
-    var latencyTracker = false
+    @Option(name: .customLong("tracker"), help: "For --gpu-table and --latency-seconds: this tracker (iou or sort) after the detector.")
+    var tracker: TrackerConfiguration.Kind?
+
+    @Option(name: .customLong("batch-size"), help: "For --gpu-table and --latency-seconds: the muxer's and detector's batch size, at most the stream count (default: the stream count).")
+    var batchSize: Int?
 
     @Option(name: .customLong("latency-device"), help: "For --latency-seconds: cpu or cuda (GPU 0).")
     var latencyDevice = "cpu"
@@ -124,6 +127,7 @@ struct TributaryBenchmark: ParsableCommand {
         if let soakSeconds, soakSeconds <= 0 { throw ValidationError("--soak-seconds \(soakSeconds): a positive number of seconds") }
         if !(soakInterval > 0) { throw ValidationError("--soak-interval \(soakInterval): a positive number of seconds") }
         if !["cpu", "cuda"].contains(soakDevice) { throw ValidationError("--soak-device \(soakDevice): cpu or cuda") }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size \(batchSize): at least 1") }
     }
 
     func run() throws {
@@ -218,14 +222,15 @@ struct TributaryBenchmark: ParsableCommand {
         let pipelines = try devices.enumerated().map { index, device -> Pipeline in
             var detector: Detector?
             if var inferConfiguration {
-                inferConfiguration.batchSize = n
+                inferConfiguration.batchSize = batch(n)
+                if let tracker { inferConfiguration.tracker = TrackerConfiguration(kind: tracker) }
                 if case .cuda(let gpuID) = device { inferConfiguration.gpuID = gpuID }
                 detector = try Detector.load(configuration: inferConfiguration, logger: logger)
                 detector?.filtersOutputsOnDevice = !hostOutputParsing
-                try detector?.warmUp(batchSize: n)
+                try detector?.warmUp(batchSize: batch(n))
             }
             var configuration = PipelineConfiguration(
-                inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: n, width: width, height: height),
+                inputs: Array(repeating: uri, count: n), muxer: StreamMuxerConfiguration(batchSize: batch(n), width: width, height: height),
                 outputs: outputs, osd: detector != nil, perfIntervalNanoseconds: 0, device: device)
             configuration.detectionWorkers = detectionWorkers
             let pipeline = try Pipeline(configuration: configuration, detector: detector, logger: logger)
@@ -320,7 +325,12 @@ struct TributaryBenchmark: ParsableCommand {
     }
 
     func f(_ x: Double) -> String { PerfMonitor.pythonRounded(x) }
+
+    /// The batch size for `streams` streams: `--batch-size`, at most the stream count.
+    func batch(_ streams: Int) -> Int { min(batchSize ?? streams, streams) }
 }
+
+extension TrackerConfiguration.Kind: ExpressibleByArgument {}
 
 func seconds(since start: MonotonicInstant, _ clock: MonotonicClock) -> Double {
     Double(clock.now().nanoseconds(since: start)) / 1e9

@@ -23,7 +23,8 @@ extension TributaryBenchmark {
         print("Tributary GPU benchmark: \(device.name) (sm_\(device.computeCapability.major)\(device.computeCapability.minor)), "
               + "\(processorCount()) cores, input \(input), muxer \(width)×\(height), \(frames) frames per stream, median of \(repetitions); "
               + "steady-state FPS (after the first fifth of each run); detection workers \(detectionWorkers.map(String.init) ?? "2 (GPU), 1 (CPU)"); "
-              + "detector outputs \(hostOutputParsing ? "parsed on the host" : "filtered on the GPU")")
+              + "detector outputs \(hostOutputParsing ? "parsed on the host" : "filtered on the GPU")"
+              + (tracker.map { ", \($0.rawValue) tracker" } ?? "") + (batchSize.map { ", batch size ≤ \($0)" } ?? ""))
         _ = try nvdecCeilingFPS(uri, 1, frames: 30)  // builds the plugin registry and warms NVDEC up
         print("| K | (a) NVDEC ceiling | (b) GPU pipeline | (b) per stream | (b)/(a) | GPU MB | CPU cores busy | (c) CPU path | (b)/(c) |")
         print("|---|---|---|---|---|---|---|---|---|")

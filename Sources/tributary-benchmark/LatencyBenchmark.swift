@@ -18,7 +18,7 @@ extension TributaryBenchmark {
         let device: ComputeDevice = latencyDevice == "cuda" ? .cuda(gpuID: 0) : .cpu
         print("Frame latency, decode → sink, \(seconds) s after a 5-s warm-up, input \(input) looping in real time, "
               + "muxer \(width)×\(height), device \(device), detector \(configuration.onnxFile ?? "?")"
-              + (latencyTracker ? ", sort tracker" : ""))
+              + (tracker.map { ", \($0.rawValue) tracker" } ?? "") + (batchSize.map { ", batch size \($0)" } ?? ""))
         print("| streams | frames | fps per stream | dropped | p50 ms | p95 ms | p99 ms | max ms |")
         print("|---|---|---|---|---|---|---|---|")
         let chart = chartData(.latency, machine: "\(device == .cpu ? cpuMachine(streamsNote: "K x") : "\((try? CUDADevice.open(0).name) ?? "GPU 0"), K x \(input), muxer \(width)x\(height)"), "
@@ -26,8 +26,8 @@ extension TributaryBenchmark {
         for k in streams {
             let recorder = LatencyRecorder()
             var inferConfiguration = configuration
-            inferConfiguration.batchSize = k
-            if latencyTracker { inferConfiguration.tracker = TrackerConfiguration(kind: .sort) }
+            inferConfiguration.batchSize = batch(k)
+            if let tracker { inferConfiguration.tracker = TrackerConfiguration(kind: tracker) }
             if case .cuda(let gpuID) = device {
                 inferConfiguration.executionProvider = .cuda
                 inferConfiguration.gpuID = gpuID
@@ -35,7 +35,7 @@ extension TributaryBenchmark {
             let detector = try Detector.load(configuration: inferConfiguration, logger: logger)
             detector.filtersOutputsOnDevice = !hostOutputParsing
             var pipelineConfiguration = PipelineConfiguration(
-                inputs: Array(repeating: uri, count: k), muxer: StreamMuxerConfiguration(batchSize: k, width: width, height: height),
+                inputs: Array(repeating: uri, count: k), muxer: StreamMuxerConfiguration(batchSize: batch(k), width: width, height: height),
                 outputs: [.discard], osd: true, fileLoop: true, perfIntervalNanoseconds: 0, device: device)
             pipelineConfiguration.realTime = true
             pipelineConfiguration.metricsFactory = recorder
@@ -71,7 +71,7 @@ extension TributaryBenchmark {
             let droppedShare = "\(f(Double(dropped) / Double(max(1, decoded)) * 100)) %"
             print("| \(k) | \(sorted.count) | \(f(fps)) | \(droppedShare) | \(percentile(0.5)) | \(percentile(0.95)) | \(percentile(0.99)) | \(sorted.last.map { f(Double($0) / 1e6) } ?? "–") |")
             flushStandardOutput()
-            chart?.add(["\(k)", latencyTracker ? "sort" : "none", "\(seconds)", "\(sorted.count)", f(fps), percentile(0.5), percentile(0.95),
+            chart?.add(["\(k)", tracker?.rawValue ?? "none", "\(seconds)", "\(sorted.count)", f(fps), percentile(0.5), percentile(0.95),
                         percentile(0.99), sorted.last.map { f(Double($0) / 1e6) }])
         }
     }
