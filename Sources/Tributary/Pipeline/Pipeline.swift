@@ -243,6 +243,16 @@ public final class Pipeline: @unchecked Sendable {
         }
     }
 
+    /// The stages every batch passes in order on the run's thread: the framework's own callback,
+    /// the detector's analysis (tracker, analytics), the user's probe, then the stages added.
+    private func batchStages() -> [any BatchStage] {
+        var list: [any BatchStage] = []
+        if let onBatch { list.append(ClosureStage(onBatch)) }
+        list += analysisStages
+        if let probe { list.append(ProbeStage(probe, times: stageTimes)) }
+        return list + stages
+    }
+
     /// Runs until every source has ended (or failed) and the sink has finished; with
     /// `acceptsNewSources`, until `closeInput` or a stop as well. Threads: one per source, the
     /// detection workers, this one (the batch stages, in order) and the output's.
@@ -273,11 +283,7 @@ public final class Pipeline: @unchecked Sendable {
         let workerCount = max(1, detectors.count)
         let detected = ReorderBuffer<FrameBatch>(window: workerCount, producers: workerCount)
         let workers = startDetectionWorkers(count: workerCount, into: detected)
-        var stageList: [any BatchStage] = []
-        if let onBatch { stageList.append(ClosureStage(onBatch)) }
-        stageList += analysisStages
-        if let probe { stageList.append(ProbeStage(probe, times: stageTimes)) }
-        stageList += stages
+        let stageList = batchStages()
         var batches = 0
         while var batch = stageTimes.measure(.batchInOrder, { detected.next() }) {
             batches += 1
