@@ -219,26 +219,20 @@ public enum OutputParsers {
     /// The layout of a `yolo` (`[N, boxes, 5 + C]`) or `yolov8` (`[N, 4 + C, boxes]`) output of
     /// `shape`; nil for the other parsers. Throws when the shape does not fit the parser.
     public static func denseLayout(_ kind: OutputParserKind, name: String, shape: [Int], classCount: Int) throws -> DenseLayout? {
-        switch kind {
-        case .yolo:
-            let expected = classCount > 0 ? "[N, boxes, 5 + \(classCount)] = [N, boxes, \(5 + classCount)]" : "[N, boxes, 5 + C]"
-            guard shape.count == 3, shape[1] >= 0 else { throw shapeError("yolo", name: name, shape: shape, expected: expected) }
-            let boxes = shape[1], stride = shape[2]
-            let classes = classCount > 0 ? classCount : stride - 5
-            guard classes >= 1, stride == 5 + classes else { throw shapeError("yolo", name: name, shape: shape, expected: expected) }
-            return DenseLayout(batch: shape[0], boxes: boxes, classes: classes, frameStride: boxes * stride, boxStride: stride,
-                               fieldStride: 1, objectnessField: 4, firstScoreField: 5)
-        case .yolov8:
-            let expected = classCount > 0 ? "[N, 4 + \(classCount), boxes] = [N, \(4 + classCount), boxes]" : "[N, 4 + C, boxes]"
-            guard shape.count == 3, shape[2] >= 0 else { throw shapeError("yolov8", name: name, shape: shape, expected: expected) }
-            let channels = shape[1], boxes = shape[2]
-            let classes = classCount > 0 ? classCount : channels - 4
-            guard classes >= 1, channels == 4 + classes else { throw shapeError("yolov8", name: name, shape: shape, expected: expected) }
-            return DenseLayout(batch: shape[0], boxes: boxes, classes: classes, frameStride: channels * boxes, boxStride: 1,
-                               fieldStride: boxes, objectnessField: nil, firstScoreField: 4)
-        case .ssd:
-            return nil
-        }
+        guard kind == .yolo || kind == .yolov8 else { return nil }
+        // yolo: boxes × (cx, cy, w, h, objectness, C scores); yolov8: (cx, cy, w, h, C scores) × boxes.
+        let transposed = kind == .yolov8, headerFields = transposed ? 4 : 5
+        func shapeText(_ channels: String) -> String { transposed ? "[N, \(channels), boxes]" : "[N, boxes, \(channels)]" }
+        let expected = classCount > 0
+            ? "\(shapeText("\(headerFields) + \(classCount)")) = \(shapeText("\(headerFields + classCount)"))"
+            : shapeText("\(headerFields) + C")
+        guard shape.count == 3, shape[transposed ? 2 : 1] >= 0 else { throw shapeError(kind.rawValue, name: name, shape: shape, expected: expected) }
+        let boxes = shape[transposed ? 2 : 1], channels = shape[transposed ? 1 : 2]
+        let classes = classCount > 0 ? classCount : channels - headerFields
+        guard classes >= 1, channels == headerFields + classes else { throw shapeError(kind.rawValue, name: name, shape: shape, expected: expected) }
+        return DenseLayout(batch: shape[0], boxes: boxes, classes: classes, frameStride: channels * boxes,
+                           boxStride: transposed ? 1 : channels, fieldStride: transposed ? boxes : 1,
+                           objectnessField: transposed ? nil : 4, firstScoreField: headerFields)
     }
 
     // MARK: - Helpers

@@ -52,8 +52,8 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Called with every tiled frame before it goes to the sink (tests read it here).
     package var onTiledFrame: ((FrameBatch, ImageView) -> Void)? {
-        get { (output.tap as? EveryTiledFrame)?.body }
-        set { output.tap = newValue.map(EveryTiledFrame.init) }
+        get { output.everyTiledFrame }
+        set { output.everyTiledFrame = newValue }
     }
 
     /// A stage after the probe and the stages appended before it, for every batch. Call before `run`.

@@ -28,8 +28,8 @@ public final class SharedOutput: @unchecked Sendable {
 
     /// Called with every merged tiled frame before the sink (tests read it here). Set before `start`.
     package var onTiledFrame: ((FrameBatch, ImageView) -> Void)? {
-        get { (output.tap as? EveryTiledFrame)?.body }
-        set { output.tap = newValue.map(EveryTiledFrame.init) }
+        get { output.everyTiledFrame }
+        set { output.everyTiledFrame = newValue }
     }
 
     /// - Parameter shardSources: for each shard, the global ids of its sources in its order.

@@ -16,3 +16,12 @@ final class EveryTiledFrame: TiledFrameTap, @unchecked Sendable {
     func wantsFrame() -> Bool { true }
     func take(_ batch: FrameBatch, _ image: ImageView) { body(batch, image) }
 }
+
+extension OutputStage {
+    /// A closure for every tiled frame, as an `EveryTiledFrame` tap (the pipeline's and the
+    /// shared output's `onTiledFrame`).
+    var everyTiledFrame: ((FrameBatch, ImageView) -> Void)? {
+        get { (tap as? EveryTiledFrame)?.body }
+        set { tap = newValue.map(EveryTiledFrame.init) }
+    }
+}
