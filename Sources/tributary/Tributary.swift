@@ -189,6 +189,9 @@ struct ServiceOptions: ParsableArguments {
     @Option(name: .customLong("device"), help: "cpu, cuda, or auto (cuda when an NVIDIA GPU and NVDEC are present).")
     var device = "auto"
 
+    @Option(name: .customLong("max-batch-size"), help: "The most frames in a batch: it follows the cameras up to this (nvmultiurisrcbin's max-batch-size; default: no limit). Smaller batches keep real-time cameras' latency down.")
+    var maxBatchSize: Int?
+
     @OptionGroup var layout: LayoutOptions
     @OptionGroup var metadata: MetadataOptions
     @OptionGroup var recovery: RecoveryOptions
@@ -201,6 +204,7 @@ struct ServiceOptions: ParsableArguments {
         if !(0...65535).contains(apiPort) { throw ValidationError("--api-port must be 0–65535") }
         if perfInterval <= 0 { throw ValidationError("--perf-interval must be positive") }
         if !["auto", "cpu", "cuda"].contains(device) { throw ValidationError("--device must be cpu, cuda or auto") }
+        if let maxBatchSize, maxBatchSize < 1 { throw ValidationError("--max-batch-size must be at least 1") }
     }
 
     func run(inputs: [String], cluster: (configuration: ClusterWorkerConfiguration, fence: PublishFence)?) async throws {
@@ -258,6 +262,7 @@ struct ServiceOptions: ParsableArguments {
             fileLoop: fileLoop, perfIntervalNanoseconds: UInt64(perfInterval * 1e9), device: device)
         configuration.recovery = recovery.policy
         configuration.realTime = realTime
+        configuration.maxBatchSize = maxBatchSize
         return configuration
     }
 }

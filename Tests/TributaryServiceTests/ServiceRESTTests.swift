@@ -186,7 +186,8 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)), arguments: [["--api-port", "70000"], ["--batched-push-timeout", "-5"], ["--meta-format", "xml"],
-                                                ["--redis", "http://x"], ["-c", "/no/such/config.txt"], ["--no-such-flag"]])
+                                                ["--redis", "http://x"], ["-c", "/no/such/config.txt"], ["--no-such-flag"],
+                                                ["--max-batch-size", "0"]])
     func whatTheUserGaveWrongExitsTwoNamingIt(flags: [String]) throws {
         let process = try RunningProcess(ServicePaths.binary, ["serve", "--api-port", "0"] + flags)
         #expect(waitFor(timeout: 30) { !process.process.isRunning })

@@ -32,7 +32,7 @@ extension Pipeline {
                 if firstFrameNumber != 0 { table.firstFrameNumbers[id] = firstFrameNumber }
                 return (table.running, table.sources.count)
             }
-            if configuration.batchSizeFollowsSources { muxer.setBatchSize(max(1, count)) }
+            if configuration.batchSizeFollowsSources { muxer.setBatchSize(followingBatchSize(sources: count)) }
             if running { startThread(of: source) }
             logger.info("source \(id) added: \(uri.original)\(cameraID.map { " (camera \($0))" } ?? "")")
             return id
@@ -52,11 +52,17 @@ extension Pipeline {
         let dropped = muxer.removeSource(id: id, policy: policy)
         perf.removeStream(id)
         if configuration.batchSizeFollowsSources {
-            muxer.setBatchSize(max(1, sources.withValue { $0.sources.count }))
+            muxer.setBatchSize(followingBatchSize(sources: sources.withValue { $0.sources.count }))
         }
         thread?.join()
         logger.info("source \(id) removed (\(policy == .drain ? "drained" : "dropped \(dropped) queued frames"))")
         return dropped
+    }
+
+    /// The batch size for `count` sources present when it follows them: at least 1, at most
+    /// `maxBatchSize`.
+    private func followingBatchSize(sources count: Int) -> Int {
+        min(max(1, count), configuration.maxBatchSize ?? .max)
     }
 
     /// The source a camera id names, while it is present.

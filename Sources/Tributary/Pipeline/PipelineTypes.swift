@@ -27,6 +27,10 @@ public struct PipelineConfiguration: Sendable {
     /// The muxer's batch size follows the number of sources present (at least 1) as sources are
     /// added and removed, as the app's default batch size is the number of inputs.
     public var batchSizeFollowsSources = false
+    /// With `batchSizeFollowsSources`: the batch follows the sources up to this many frames
+    /// (nvmultiurisrcbin's `max-batch-size`); nil: no cap. A smaller batch fills sooner, so a
+    /// real-time camera's frame waits less for the others' (docs/performance.md).
+    public var maxBatchSize: Int?
     /// nvdsanalytics' rules by source id (`AnalyticsConfiguration`), run after the tracker; empty:
     /// no analytics.
     public var analytics: [Int: StreamAnalyticsRules] = [:]

@@ -193,6 +193,31 @@ final class RecordingOutput: OutputStage, @unchecked Sendable {
         for id in [a, b] { #expect(outcome.ledger.counts(of: id).unaccounted == 0, "\(outcome.ledger.counts(of: id))") }
     }
 
+    /// nvmultiurisrcbin's `max-batch-size`: the batch follows the sources present up to the cap,
+    /// and the sources beyond it are taken in later batches, none left behind.
+    @Test(.runningTimeLimit(minutes: 1))
+    func theBatchFollowsTheSourcesUpToItsMaximum() throws {
+        let output = RecordingOutput()
+        var configuration = try configuration(inputs: 0, batchSize: 1, open: true)
+        configuration.maxBatchSize = 2
+        let pipeline = try pipeline(configuration, output: output) { InMemorySource(id: $0, uri: $1, frames: nil) }
+        let run = BackgroundRun(pipeline)
+        let ids = try (0..<3).map { _ in try pipeline.addSource(try Self.placeholderURI()) }
+        func seen() -> [Int: Int] {
+            output.batches.withValue { batches in batches.suffix(60).flatMap(\.sources).reduce(into: [:]) { $0[$1, default: 0] += 1 } }
+        }
+        #expect(BackgroundRun.waitFor(timeout: 10) { output.batches.withValue { $0.count } > 100 && seen().keys.sorted() == ids })
+        pipeline.closeInput()
+        pipeline.requestStop(signal: 0)
+        let outcome = try #require(run.finish(timeout: 20))
+        let batches = output.batches.withValue { $0 }
+        #expect(batches.allSatisfy { $0.sources.count <= 2 }, "never more than the cap")
+        #expect(batches.contains { $0.sources.count == 2 }, "the batch grew to the cap")
+        let counts = seen()
+        #expect(ids.allSatisfy { (counts[$0] ?? 0) >= 20 }, "each of the 3 sources goes out, none starved: \(counts)")
+        for id in ids { #expect(outcome.ledger.counts(of: id).unaccounted == 0, "\(outcome.ledger.counts(of: id))") }
+    }
+
     /// What happens is told as events (the app prints the sample's lines for them): `**PERF`
     /// rates by stream id, a source's failure, the output's failure.
     @Test(.runningTimeLimit(minutes: 1))
