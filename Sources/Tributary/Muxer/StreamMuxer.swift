@@ -7,7 +7,8 @@ public struct StreamMuxerConfiguration: Sendable, Equatable {
     public var height: Int
     /// batched-push-timeout in microseconds; −1 waits for a full batch.
     public var batchedPushTimeoutMicroseconds: Int
-    /// Frames a source may have queued before it blocks (file) or drops its oldest (live). One by
+    /// Frames a source may have queued before it blocks (file) or, live, sends the batch still
+    /// waiting for a late source, else drops its oldest. One by
     /// default: each is 8.3 MB at 1080p RGBA, and a second bought no throughput (docs/performance.md).
     public var queueCapacityPerSource: Int
     /// Batches formed but not yet taken downstream. Beyond it file sources wait and a live
@@ -86,9 +87,17 @@ public final class StreamMuxer: @unchecked Sendable {
                     && (machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource
                                 || pendingBatches >= configuration.maxPendingBatches) {
                 if live {
-                    if machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource,
-                       machine.dropOldest(of: frame.sourceID) != nil {
-                        ledger.recordDropped(source: frame.sourceID, reason: .liveQueueFull)
+                    if machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource {
+                        // A batch still waiting for a late source goes now rather than this
+                        // source losing a frame; not when the consumer is behind (it would only
+                        // push an older batch out).
+                        if pendingBatches < configuration.maxPendingBatches {
+                            apply(machine.sourceOverflowing(frame.sourceID, at: clock.now()))
+                        }
+                        if machine.queuedCount(of: frame.sourceID) >= configuration.queueCapacityPerSource,
+                           machine.dropOldest(of: frame.sourceID) != nil {
+                            ledger.recordDropped(source: frame.sourceID, reason: .liveQueueFull)
+                        }
                     }
                     break  // a full backlog is trimmed after the decision below
                 } else {

@@ -20,6 +20,9 @@ public enum SourceRemovalPolicy: Sendable, Equatable {
 /// - Otherwise the batch waits for at most `pushTimeout` from the arrival of its first frame, then
 ///   goes partial. `pushTimeout == nil` (batched-push-timeout −1) waits for a full batch.
 /// - A source at end-of-stream stops counting towards "full", so it never stalls the others.
+/// - A live source with a new frame while its queue is full (`sourceOverflowing`) sends a waiting
+///   batch at once: the late frame it waits for would come after that source's next one, so
+///   waiting on only costs a dropped frame (real-time streams with jitter, docs/performance.md).
 ///
 /// Sources that come and go:
 /// - Sources are keyed by id, and ids only grow: the initial sources are `0..<sourceCount`, an added
@@ -176,6 +179,23 @@ public struct StreamMuxerStateMachine<Element> {
     /// The deadline given by an earlier decision has passed (the driver may call it late or early;
     /// the time is checked again).
     public mutating func timeoutExpired(at now: MonotonicInstant) -> Decision { decide(at: now) }
+
+    /// `source` has a new frame while its queue is full: a live source about to drop its oldest.
+    /// A batch still waiting (for its deadline, or for a frame from every source) goes now,
+    /// partial, with that source's oldest frame in it: the frame it waits for from a late source
+    /// would come after the one this source just made, so waiting longer only costs a drop.
+    public mutating func sourceOverflowing(_ source: Int, at now: MonotonicInstant) -> Decision {
+        guard let i = index(of: source), !sources[i].queue.isEmpty else { return decide(at: now) }
+        // Waiting means fewer ready than a full batch, so this one batch takes every ready source.
+        var decision = Decision()
+        decision.batches.append(takeBatch())
+        batchStart = totalQueued > 0 ? now : nil
+        let next = decide(at: now)
+        decision.batches += next.batches
+        decision.deadline = next.deadline
+        decision.isFinished = next.isFinished
+        return decision
+    }
 
     /// Removes the oldest queued frame of `source` (a live source whose queue is full drops its
     /// oldest frame rather than blocking the network).

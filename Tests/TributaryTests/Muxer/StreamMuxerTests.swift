@@ -46,6 +46,22 @@ import Testing
         #expect(counts.unaccounted == 0)
     }
 
+    /// A live source that has its next frame while the batch still waits for a late source sends
+    /// that batch rather than dropping: with no timeout (−1) the batch would otherwise wait for
+    /// ever and the live source lose a frame at each new one.
+    @Test(.runningTimeLimit(minutes: 1))
+    func aLiveSourceAheadOfALateOneSendsTheWaitingBatchInsteadOfDropping() {
+        let ledger = FrameLedger(sourceCount: 2)
+        let configuration = StreamMuxerConfiguration(batchSize: 2, width: 4, height: 4, batchedPushTimeoutMicroseconds: -1)
+        let muxer = StreamMuxer(configuration: configuration, sourceCount: 2, clock: ManualClock(), ledger: ledger)
+        for n in 0..<2 { ledger.recordDecoded(source: 0); muxer.push(frame(0, n), live: true) }
+        #expect(muxer.nextBatch()?.frames.map(\.frameNumber) == [0], "frame 0 went alone when frame 1 came")
+        ledger.recordDecoded(source: 1)
+        muxer.push(frame(1, 0), live: true)
+        #expect(muxer.nextBatch()?.frames.map { "\($0.sourceID):\($0.frameNumber)" } == ["0:1", "1:0"])
+        for source in 0..<2 { #expect(ledger.counts(of: source).dropped.isEmpty && ledger.counts(of: source).unaccounted == 0) }
+    }
+
     @Test func aPartialBatchGoesAfterTheTimeoutOnTheRealClock() {
         let ledger = FrameLedger(sourceCount: 2)
         let configuration = StreamMuxerConfiguration(batchSize: 2, width: 4, height: 4, batchedPushTimeoutMicroseconds: 20_000)
