@@ -187,14 +187,7 @@ public struct StreamMuxerStateMachine<Element> {
     public mutating func sourceOverflowing(_ source: Int, at now: MonotonicInstant) -> Decision {
         guard let i = index(of: source), !sources[i].queue.isEmpty else { return decide(at: now) }
         // Waiting means fewer ready than a full batch, so this one batch takes every ready source.
-        var decision = Decision()
-        decision.batches.append(takeBatch())
-        batchStart = totalQueued > 0 ? now : nil
-        let next = decide(at: now)
-        decision.batches += next.batches
-        decision.deadline = next.deadline
-        decision.isFinished = next.isFinished
-        return decision
+        return decide(at: now, sendingWaitingBatch: true)
     }
 
     /// Removes the oldest queued frame of `source` (a live source whose queue is full drops its
@@ -216,8 +209,10 @@ public struct StreamMuxerStateMachine<Element> {
         return low < sources.count && sources[low].id == id ? low : nil
     }
 
-    private mutating func decide(at now: MonotonicInstant) -> Decision {
+    /// `sendingWaitingBatch`: the first batch goes even if not full and before its deadline.
+    private mutating func decide(at now: MonotonicInstant, sendingWaitingBatch: Bool = false) -> Decision {
         var decision = Decision()
+        var sendNow = sendingWaitingBatch
         while true {
             sources.removeAll { $0.ended && $0.queue.isEmpty }
             // Every source left is running: not ended, or with frames still queued.
@@ -231,12 +226,13 @@ public struct StreamMuxerStateMachine<Element> {
             let ready = sources.count(where: { !$0.queue.isEmpty })
             if ready == 0 { batchStart = nil; return decision }
             let full = ready >= min(configuration.batchSize, running)
-            var expired = false
-            if !full, let timeout = configuration.pushTimeoutNanoseconds, let start = batchStart {
+            var expired = sendNow
+            if !full && !sendNow, let timeout = configuration.pushTimeoutNanoseconds, let start = batchStart {
                 let deadline = start.advanced(byNanoseconds: timeout)
                 if now >= deadline { expired = true } else { decision.deadline = deadline; return decision }
             }
             guard full || expired else { return decision }  // waits forever for a full batch
+            sendNow = false
             decision.batches.append(takeBatch())
             // Frames left behind (sources ahead) start the next batch's wait now.
             batchStart = totalQueued > 0 ? now : nil
