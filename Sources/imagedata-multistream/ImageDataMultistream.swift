@@ -129,8 +129,7 @@ struct ImageDataMultistream: ParsableCommand {
         if gpus != nil && device == "cpu" { throw ValidationError("--gpus shards over GPUs; host pipelines are --devices cpu,cpu,…") }
         if let devices {
             if gpus != nil || device != "auto" { throw ValidationError("--devices names every device: leave out --device and --gpus") }
-            let names = devices.split(separator: ",", omittingEmptySubsequences: false)
-            if let bad = names.first(where: { ComputeDevice(parsing: $0) == nil }) {
+            if let bad = deviceNames.first(where: { ComputeDevice(parsing: $0) == nil }) {
                 throw ValidationError("--devices: '\(bad)' is not cpu or cuda:N")
             }
             let listed = listedDevices
@@ -248,10 +247,11 @@ struct ImageDataMultistream: ParsableCommand {
         return configuration
     }
 
+    /// `--devices`' names, as given.
+    var deviceNames: [Substring] { devices?.split(separator: ",", omittingEmptySubsequences: false) ?? [] }
+
     /// `--devices`' list as parsed (names that are no device left out: validate() refuses them).
-    var listedDevices: [ComputeDevice] {
-        devices?.split(separator: ",", omittingEmptySubsequences: false).compactMap(ComputeDevice.init(parsing:)) ?? []
-    }
+    var listedDevices: [ComputeDevice] { deviceNames.compactMap(ComputeDevice.init(parsing:)) }
 
     /// Whether frames live on GPUs, and the inputs' shards: `--devices`' list, else one per GPU
     /// of `--gpus` (the CPU path is one).
